@@ -1,0 +1,100 @@
+"""Declared checks: `@check("7.3/3", points=2)` on a function that probes the runtime.
+
+A check function receives a Probe and either returns (full marks), returns `partial(...)`, or
+raises one of the verdict exceptions below (`fail(...)` for a wrong answer). Grader modules are
+lists of such functions; their order is the order of the report.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Callable
+
+from d2lgrade import results
+
+
+class Verdict(Exception):
+    """Ends a check with a status other than passed."""
+    status = results.FAILED
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class WrongAnswer(Verdict):
+    status = results.FAILED
+
+
+class NotAttempted(Verdict):
+    status = results.NOT_ATTEMPTED
+
+
+class StudentError(Verdict):
+    status = results.ERROR
+
+
+class StudentTimeout(Verdict):
+    status = results.TIMEOUT
+
+
+class StudentMemory(Verdict):
+    status = results.MEMORY
+
+
+def fail(message: str, detail: str = "") -> None:
+    raise WrongAnswer(message, detail)
+
+
+@dataclass
+class Partial:
+    fraction: float
+    message: str
+    detail: str = ""
+
+
+def partial(fraction: float, message: str, detail: str = "") -> Partial:
+    return Partial(max(0.0, min(1.0, fraction)), message, detail)
+
+
+@dataclass
+class Check:
+    id: str                  # unique: "7.3/1" or "7.3/1:example"
+    exercise: str            # "7.3/1"
+    points: float
+    title: str
+    run: Callable
+    uses: tuple[str, ...] = ()
+    hidden: bool = False     # feedback names the check and its verdict, never its inputs
+    passed_message: str = "correct"
+    expected: str = ""       # what a right answer does, shown beside the student's in the report
+
+    @property
+    def seed(self) -> int:
+        """Stable across runs and machines (unlike hash()), different for each check."""
+        return int.from_bytes(hashlib.sha256(self.id.encode()).digest()[:4], "little")
+
+    def matches(self, selector: str | None) -> bool:
+        if not selector or "/" not in selector:
+            return True
+        return self.exercise == selector or self.exercise.startswith(selector + ".") or self.id == selector
+
+
+def check(exercise: str, *, points: float, title: str, name: str | None = None, uses: tuple[str, ...] = (),
+          hidden: bool = False, expected: str = "", passed: str = "correct"):
+    """Declare a check of `exercise`; `name` distinguishes several checks of one exercise."""
+    def register(fn: Callable) -> Callable:
+        fn.__d2lgrade_check__ = Check(id=f"{exercise}:{name}" if name else exercise, exercise=exercise,
+                                       points=points, title=title, run=fn, uses=tuple(uses), hidden=hidden,
+                                       passed_message=passed, expected=expected)
+        return fn
+    return register
+
+
+def collect(module: ModuleType) -> list[Check]:
+    found = [obj.__d2lgrade_check__ for obj in vars(module).values() if hasattr(obj, "__d2lgrade_check__")]
+    order = {id(obj.__d2lgrade_check__): obj.__code__.co_firstlineno
+             for obj in vars(module).values() if hasattr(obj, "__d2lgrade_check__")}
+    return sorted(found, key=lambda c: order[id(c)])

@@ -1,0 +1,98 @@
+"""`python grade.py`: the command line for students, instructors and the course's CI."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from d2lgrade.errors import UserError
+from d2lgrade.run.executor import RuntimeOptions
+from d2lgrade.run.limits import Limits
+
+EPILOG = """examples:
+  python grade.py 7.3                      grade exercises/7.3.ipynb
+  python grade.py 7.3/3                    grade one exercise
+  python grade.py 7.3 work/padding.py      grade another file (.ipynb or .py)
+  python grade.py 7.3 --json               machine-readable result on stdout
+  python grade.py --check-references       prove every reference solution earns full marks
+"""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="grade.py", description="Grade Dive into Deep Learning exercises (chapters 7-8).",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("target", nargs="?", help="section (7.3) or one exercise (7.3/3)")
+    p.add_argument("submission", nargs="?", type=Path, help="notebook or module to grade (default: exercises/<section>.ipynb)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON document")
+    p.add_argument("--html", type=Path, help="where to write the HTML report (default: reports/<section>.html)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where student code runs (default: auto)")
+    p.add_argument("--data-dir", type=Path, help="local Fashion-MNIST/MNIST in torchvision's layout, for training checks")
+    p.add_argument("--call-timeout", type=float, default=Limits.call_seconds, help="seconds per call of a student function")
+    p.add_argument("--cell-timeout", type=float, default=Limits.cell_seconds, help="seconds per notebook cell")
+    p.add_argument("--total-timeout", type=float, default=Limits.total_seconds, help="seconds for the whole submission")
+    p.add_argument("--memory-gb", type=float, default=Limits.memory_bytes / 2**30, help="memory limit of the student runtime")
+    p.add_argument("--check-references", action="store_true", help="grade every reference solution; fail unless all earn full marks")
+    p.add_argument("--make-starters", action="store_true", help="write exercises/<section>.ipynb from the specs")
+    return p.parse_args(argv)
+
+
+def resolve_device(choice: str) -> str:
+    import torch
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for, but torch sees no GPU here; use --device cpu or auto.")
+    return choice
+
+
+def options_from(args: argparse.Namespace) -> RuntimeOptions:
+    limits = Limits(call_seconds=args.call_timeout, cell_seconds=args.cell_timeout,
+                    total_seconds=args.total_timeout, memory_bytes=int(args.memory_gb * 2**30))
+    data_dir = str(args.data_dir.resolve()) if args.data_dir else None
+    if args.data_dir and not args.data_dir.is_dir():
+        raise UserError(f"--data-dir {args.data_dir} is not a folder; give the folder that holds FashionMNIST/ or MNIST/.")
+    return RuntimeOptions(limits=limits, device=resolve_device(args.device), data_dir=data_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.make_starters:
+            from d2lgrade.starters import write_all
+            for path in write_all():
+                print(f"wrote {path}")
+            return 0
+        if args.check_references:
+            from d2lgrade.references import check_references
+            return check_references(options_from(args), as_json=args.json)
+        if not args.target:
+            raise UserError("say which section to grade, e.g. `python grade.py 7.3` (see --help).")
+        return grade_one(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def grade_one(args: argparse.Namespace) -> int:
+    from d2lgrade.grading import grade
+    from d2lgrade.report import html, terminal
+    from d2lgrade.sections import find_section
+
+    section_id, _, _ = args.target.partition("/")
+    section = find_section(section_id)
+    if "/" in args.target and not any(c.matches(args.target) for c in section.checks) and \
+            not any(e.id == args.target or e.id.startswith(args.target + ".") for e in section.spec.exercises):
+        ids = ", ".join(e.id for e in section.spec.exercises)
+        raise UserError(f"section {section.id} has no exercise {args.target}; its exercises are {ids}.")
+    path = args.submission or section.default_submission()
+    report = grade(section, path, selector=args.target, options=options_from(args))
+    html_path = html.write(report, args.html or Path("reports") / f"{section.id}.html")
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(terminal.render(report, str(html_path)))
+    return 0

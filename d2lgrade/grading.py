@@ -1,0 +1,94 @@
+"""The pipeline for one submission: load -> run -> probe -> compare -> results."""
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+
+from d2lgrade import results as R
+from d2lgrade.checks import Check, Partial, Verdict
+from d2lgrade.load import Submission, load_submission
+from d2lgrade.probe import Probe
+from d2lgrade.run.executor import Runtime, RuntimeOptions, get_executor
+from d2lgrade.sections import Section
+
+HIDDEN_FAILURE = "failed a hidden test (its inputs are not shown)"
+
+
+def grade(section: Section, path: Path, *, selector: str | None = None,
+          options: RuntimeOptions | None = None, executor: str = "kernel") -> R.GradeReport:
+    options = options or RuntimeOptions()
+    started = time.monotonic()
+    submission = load_submission(path)
+    checks = [c for c in section.checks if c.matches(selector)]
+    report = R.GradeReport(section=section.id, submission=str(path), checks=[], notes=list(submission.notes),
+                           device=options.device, executor=executor, limits=options.limits.to_dict())
+    automatic: list[R.CheckResult] = []
+    if checks:
+        with get_executor(executor).start(submission, options) as runtime:
+            report.notes.extend(cell_notes(runtime))
+            automatic = [run_check(c, runtime, options) for c in checks]
+            report.notes.extend(runtime.notes)
+    report.checks = order_like_spec(section, automatic + manual_results(section, submission, selector))
+    report.seconds = round(time.monotonic() - started, 2)
+    return report
+
+
+def run_check(check: Check, runtime: Runtime, options: RuntimeOptions) -> R.CheckResult:
+    probe = Probe(runtime, options, check)
+    result = R.CheckResult(id=check.id, exercise=check.exercise, title=check.title, points=0.0,
+                           max_points=check.points, status=R.PASSED, message=check.passed_message,
+                           expected=check.expected, hidden=check.hidden)
+    try:
+        outcome = check.run(probe)
+    except Verdict as verdict:
+        result.status, result.message, result.detail = verdict.status, verdict.message, verdict.detail
+    except Exception as exc:  # a bug in the grader, not the student's fault: say so loudly
+        result.status = R.ERROR
+        result.message = f"internal grader error ({type(exc).__name__}: {exc}); please tell the course staff"
+        result.detail = traceback.format_exc()
+    else:
+        if isinstance(outcome, Partial):
+            result.points = round(check.points * outcome.fraction, 4)
+            result.status = R.PASSED if outcome.fraction >= 1 else R.FAILED
+            result.message, result.detail = outcome.message, outcome.detail
+        else:
+            result.points = check.points
+            if isinstance(outcome, str):
+                result.message = outcome
+    result.answer = getattr(probe, "answer", "") or ""
+    if check.hidden and result.status == R.FAILED:
+        result.message, result.detail = HIDDEN_FAILURE, ""
+    return result
+
+
+def manual_results(section: Section, submission: Submission, selector: str | None) -> list[R.CheckResult]:
+    out = []
+    for ex in section.spec.exercises:
+        if not ex.manual_points or (selector and "/" in selector and not
+                                    (ex.id == selector or ex.id.startswith(selector + "."))):
+            continue
+        answer = submission.written_answer(ex.id)
+        out.append(R.CheckResult(
+            id=f"{ex.id}:written" if ex.kinds - {"free-text"} else ex.id, exercise=ex.id,
+            title=ex.title, points=0.0, max_points=ex.manual_points,
+            status=R.MANUAL if answer else R.NOT_ATTEMPTED,
+            message="written answer waiting for an instructor's review" if answer else "no written answer found",
+            answer=answer, rubric=list(ex.rubric)))
+    return out
+
+
+def order_like_spec(section: Section, checks: list[R.CheckResult]) -> list[R.CheckResult]:
+    position = {ex.id: i for i, ex in enumerate(section.spec.exercises)}
+    return sorted(checks, key=lambda c: (position.get(c.exercise, len(position)), c.status == R.MANUAL))
+
+
+def cell_notes(runtime: Runtime) -> list[str]:
+    notes = []
+    for run in runtime.cell_runs:
+        if run.status == "ok":
+            continue
+        where = f"Cell {run.cell.index}" + (f" ({run.cell.exercise})" if run.cell.exercise else "")
+        what = {"error": f"raised {run.error}", "timeout": run.error, "died": run.error}.get(run.status, run.status)
+        notes.append(f"{where} {what}.")
+    return notes

@@ -1,0 +1,142 @@
+"""probe: what a check uses to ask the student runtime for values, calls and measurements.
+
+Replies come back as plain data; failures become verdict exceptions (not attempted, error,
+timeout, memory) with a message that names the student's function and the call that failed.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+from d2lgrade.checks import Check, NotAttempted, StudentError, StudentMemory, StudentTimeout
+from d2lgrade.run import wire
+from d2lgrade.run.executor import BROKEN, DIED, TIMEOUT, Runtime, RuntimeOptions
+
+OUT_OF_MEMORY = re.compile(r"out of memory|can't allocate memory|cannot allocate memory|MemoryError", re.I)
+
+
+class Probe:
+    def __init__(self, runtime: Runtime, options: RuntimeOptions, check: Check):
+        self.runtime = runtime
+        self.options = options
+        self.check = check
+        self.device = options.device
+        self.rng = torch.Generator().manual_seed(check.seed)   # the grader's own inputs: reproducible
+        self._calls = 0
+
+    # -- values --------------------------------------------------------------------------------
+    def value(self, name: str, *, required: bool = True):
+        reply = self._request({"op": "get", "names": [name]}, self.options.limits.call_seconds, name)
+        item = reply.get(name, {}) if reply.get("ok", True) else reply
+        if not item.get("ok"):
+            if required:
+                self._missing(name)
+            return None
+        value = wire.unwrap(item["value"])
+        if value is None and required:
+            raise NotAttempted(f"`{name}` is still None: fill it in.")
+        return value
+
+    def text(self, name: str) -> str:
+        value = self.value(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            from d2lgrade.compare.tensors import describe
+            raise StudentError(f"`{name}` should be a string formula, but it is {describe(value)}.")
+        return value
+
+    # -- calls ---------------------------------------------------------------------------------
+    def call(self, name: str, *args, **kwargs):
+        return self.map(name, [(args, kwargs)])[0]
+
+    def map(self, name: str, calls: list[tuple[tuple, dict]], *, labels: list[str] | None = None,
+            forbid: dict[str, str] | None = None) -> list:
+        """Call `name` once per (args, kwargs) in one round trip; stop at the first failure.
+
+        `forbid` maps ATen operator names to what they are (e.g. {"convolution": "F.conv2d"}):
+        an exercise that asks for an implementation earns nothing when the call runs them."""
+        self._calls += 1
+        request = {"op": "call", "name": name, "calls": [[list(a), dict(k)] for a, k in calls],
+                   "seed": self.check.seed + self._calls, "trace": bool(forbid)}
+        timeout = self.options.limits.call_seconds * max(1, len(calls))
+        reply = self._request(request, timeout, name)
+        if not reply.get("ok"):
+            if reply.get("missing"):
+                self._missing(name)
+            raise StudentError(f"`{name}` cannot be called: {reply.get('message', 'unknown problem')}.")
+        values = []
+        for i, outcome in enumerate(reply.get("results", [])):
+            label = labels[i] if labels else f"{name}(...)"
+            if not outcome.get("ok"):
+                self._raise_for(outcome, name, label)
+            used = [what for op, what in (forbid or {}).items() if op in (outcome.get("ops") or [])]
+            if used:
+                from d2lgrade.checks import fail
+                fail(f"`{name}` calls {used[0]}, which is the operation this exercise asks you to "
+                     "implement yourself; this earns no points.")
+            values.append(wire.unwrap(outcome.get("value")))
+        return values
+
+    def run(self, function, *args, **kwargs):
+        """Run a grader-written probe function `function(ns, *args)` inside the runtime.
+
+        The function must live in a module of plain code (imports at its top): that module's
+        source is what the runtime executes. Use it for what cannot cross the boundary, such as
+        building the student's nn.Module and reporting its layers."""
+        module = inspect.getmodule(function)
+        self._calls += 1
+        request = {"op": "probe", "module": module.__name__, "source": _source_of(module),
+                   "func": function.__name__, "args": list(args), "kwargs": dict(kwargs),
+                   "seed": self.check.seed + self._calls}
+        timeout = kwargs.pop("_timeout", None) or self.options.limits.call_seconds
+        reply = self._request(request, timeout, function.__name__)
+        if not reply.get("ok"):
+            if reply.get("error") == "KeyError" and "not defined" in reply.get("message", ""):
+                self._missing(reply["message"].split("`")[1] if "`" in reply["message"] else function.__name__)
+            self._raise_for(reply, function.__name__, reply.get("message", ""))
+        return wire.unwrap(reply.get("value"))
+
+    # -- failures ------------------------------------------------------------------------------
+    def _request(self, request: dict, timeout: float, name: str) -> dict:
+        reply = self.runtime.request(request, timeout)
+        status = reply.get("status")
+        if status == TIMEOUT:
+            raise StudentTimeout(f"`{name}` did not finish: {reply.get('message')}.")
+        if status == DIED:
+            raise StudentError(f"the runtime exited while running `{name}` (out of memory, or os._exit?).")
+        if status == BROKEN:
+            raise StudentError(f"the runtime could not report on `{name}`: {reply.get('message')}.")
+        return reply
+
+    def _raise_for(self, outcome: dict, name: str, label: str) -> None:
+        if outcome.get("not_implemented"):
+            raise NotAttempted(f"`{name}` still raises NotImplementedError.")
+        error = outcome.get("error", "Error")
+        message = outcome.get("message", "")
+        if error == "MemoryError" or OUT_OF_MEMORY.search(message):
+            raise StudentMemory(f"{label} ran out of memory (limit {self.options.limits.memory_bytes / 2**30:g} GiB).")
+        raise StudentError(f"{label} raised {error}: {message}".rstrip(": ") + ".",
+                           detail=outcome.get("traceback", ""))
+
+    def _missing(self, name: str) -> None:
+        """An undefined name: not attempted, unless a cell of this exercise hung or crashed."""
+        for run in getattr(self.runtime, "cell_runs", []):
+            if run.status in ("timeout", "died") and run.cell.exercise and \
+                    (run.cell.exercise == self.check.exercise or self.check.exercise.startswith(run.cell.exercise)):
+                verdict = StudentTimeout if run.status == "timeout" else StudentError
+                raise verdict(f"`{name}` was never defined: cell {run.cell.index} {run.error}.")
+        raise NotAttempted(f"`{name}` is not defined.")
+
+
+_SOURCES: dict[str, str] = {}
+
+
+def _source_of(module: ModuleType) -> str:
+    if module.__name__ not in _SOURCES:
+        _SOURCES[module.__name__] = Path(module.__file__).read_text()
+    return _SOURCES[module.__name__]

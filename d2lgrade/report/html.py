@@ -1,0 +1,23 @@
+"""The HTML feedback report, rendered with Jinja2 from templates/report.html.j2."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from d2lgrade.report.terminal import LABELS
+from d2lgrade.results import GradeReport
+
+_ENV = Environment(loader=PackageLoader("d2lgrade.report", "templates"),
+                   autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+
+
+def render(report: GradeReport) -> str:
+    return _ENV.get_template("report.html.j2").render(report=report, labels=LABELS)
+
+
+def write(report: GradeReport, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(report), encoding="utf-8")
+    return path

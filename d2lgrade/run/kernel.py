@@ -1,0 +1,252 @@
+"""The Jupyter-kernel engine: full fidelity (magics, display, IPython) via nbclient.
+
+The kernel is an ordinary ipykernel started under `sandbox.py` (limits, own process group) in a
+scratch directory. Student cells run one by one with a timeout each; a cell that hangs is
+interrupted, and if the kernel does not come back it is restarted and the good cells replayed,
+so one bad cell costs one exercise, not the submission.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import site
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_core.utils import run_sync
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+from d2lgrade.load import Submission
+from d2lgrade.run import wire
+from d2lgrade.run.executor import BROKEN, DIED, TIMEOUT, CellRun, Executor, Runtime, RuntimeOptions
+
+AGENT_SOURCE = (Path(__file__).with_name("agent.py")).read_text()
+SANDBOX = Path(__file__).with_name("sandbox.py")
+KERNEL_NAME = "d2lgrade-runtime"
+
+
+class _QuietTimeouts(logging.Filter):
+    """After a timeout nbclient leaves its output-polling task to fail with queue.Empty; that is
+    expected here and must not be printed at the student."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "_async_poll_output_msg" not in record.getMessage()
+
+
+logging.getLogger("asyncio").addFilter(_QuietTimeouts())
+_NBCLIENT_LOG = logging.getLogger("d2lgrade.nbclient")
+_NBCLIENT_LOG.setLevel(logging.CRITICAL)
+STARTUP_SECONDS = 60
+
+
+class KernelExecutor(Executor):
+    name = "kernel"
+
+    def start(self, submission: Submission, options: RuntimeOptions) -> "KernelRuntime":
+        return KernelRuntime(submission, options)
+
+
+class CappedClient(NotebookClient):
+    """nbclient, keeping only the first `output_cap` bytes of what the student prints."""
+
+    output_cap = 1 * 2**20
+    output_seen = 0
+    output_dropped = False
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg.get("content", {})
+        size = len(content.get("text", "")) + sum(len(str(v)) for v in (content.get("data") or {}).values())
+        self.output_seen += size
+        if self.output_seen > self.output_cap and msg["msg_type"] != "error":
+            self.output_dropped = True
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+class KernelRuntime(Runtime):
+    def __init__(self, submission: Submission, options: RuntimeOptions):
+        self.submission = submission
+        self.options = options
+        self.limits = options.limits
+        self.notes: list[str] = []
+        self.private = Path(tempfile.mkdtemp(prefix="d2lgrade-grader-"))   # kernelspec; not the student's
+        self.scratch = Path(tempfile.mkdtemp(prefix="d2lgrade-run-"))        # the student's working dir
+        self.exchange = self.scratch / ".d2lgrade"
+        self.exchange.mkdir()
+        self.deadline = time.monotonic() + self.limits.total_seconds
+        self.client: CappedClient | None = None
+        self._requests = 0
+        self._bad_cells: set[int] = set()     # timed out or killed the kernel: never replayed
+        self._good_sources: list[str] = []    # run again, in order, after a restart
+        try:
+            self._boot()
+            self.cell_runs = [self._run_student_cell(cell) for cell in submission.code_cells]
+        except BaseException:
+            self.close()
+            raise
+        if self.client and self.client.output_dropped:
+            self.notes.append(f"Output beyond {self.limits.output_bytes // 2**10} KiB was dropped.")
+
+    # -- kernel life cycle -------------------------------------------------------------------
+    def _kernelspec(self) -> KernelSpecManager:
+        config = {**self.limits.to_dict(), "device": self.options.device, "cwd": str(self.scratch)}
+        spec_dir = self.private / "kernels" / KERNEL_NAME
+        spec_dir.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, str(SANDBOX), json.dumps(config), "--",
+                sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        (spec_dir / "kernel.json").write_text(json.dumps(
+            {"argv": argv, "display_name": "d2l-grade student runtime", "language": "python"}))
+        return KernelSpecManager(kernel_dirs=[str(self.private / "kernels")])
+
+    def _environment(self) -> dict:
+        keep = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "VIRTUAL_ENV", "CONDA_PREFIX", "TMPDIR")
+        env = {k: os.environ[k] for k in keep if k in os.environ}
+        env.update(HOME=str(self.scratch), PYTHONHASHSEED="0", MPLBACKEND="Agg",
+                   MPLCONFIGDIR=str(self.scratch / ".matplotlib"), IPYTHONDIR=str(self.scratch / ".ipython"),
+                   TORCH_HOME=str(self.scratch / ".torch"), PYTHONUSERBASE=site.getuserbase(),
+                   PYTHONDONTWRITEBYTECODE="1", JPY_SESSION_NAME="d2lgrade")
+        return env
+
+    def _boot(self) -> None:
+        # nbclient stores each executed cell back at its index: one slot, reused for every cell.
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("")])
+        client = CappedClient(nb, timeout=self.limits.cell_seconds, allow_errors=True,
+                              interrupt_on_timeout=False, startup_timeout=STARTUP_SECONDS,
+                              shutdown_kernel="immediate", kernel_name=KERNEL_NAME,
+                              resources={"metadata": {"path": str(self.scratch)}})
+        client.output_cap = self.limits.output_bytes
+        client.log = _NBCLIENT_LOG
+        # Unix sockets instead of TCP: nothing listens on the network, and they work from a
+        # kernel in a private network namespace.
+        client.km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=self._kernelspec(),
+                                       transport="ipc", ip=str(self.private / "ipc"))
+        self._log = open(self.private / "kernel.log", "ab")
+        client.start_new_kernel(env=self._environment(), stdout=self._log, stderr=self._log)
+        client.start_new_kernel_client()
+        self.client = client
+        config = {"device": self.options.device, "seed": self.options.seed, "data_dir": self.options.data_dir}
+        setup = ("import sys as _s, types as _t\n_m = _t.ModuleType('_d2lgrade_agent')\n"
+                 f"exec(compile({AGENT_SOURCE!r}, '<d2lgrade agent>', 'exec'), _m.__dict__)\n"
+                 f"_s.modules['_d2lgrade_agent'] = _m\n_m.setup({config!r})\ndel _s, _t, _m\n")
+        status, error, _ = self._execute(setup, STARTUP_SECONDS)
+        if status != "ok":
+            raise RuntimeError(f"the student runtime could not start: {error}")
+
+    def _restart(self) -> None:
+        self._kill()
+        self._boot()
+        for source in self._good_sources:
+            self._execute(source, self._remaining(self.limits.cell_seconds))
+
+    def _kill(self) -> None:
+        client, self.client = self.client, None
+        if client is None or client.km is None:
+            return
+        pid = getattr(getattr(client.km, "provisioner", None), "process", None)
+        pid = getattr(pid, "pid", None)
+        if pid:
+            try:  # the whole process group: whatever the student spawned goes too
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            client._cleanup_kernel()
+        except Exception:
+            pass
+
+    def close(self) -> None:
+        self._kill()
+        if getattr(self, "_log", None):
+            self._log.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        shutil.rmtree(self.private, ignore_errors=True)
+
+    # -- running code ------------------------------------------------------------------------
+    def _remaining(self, wanted: float) -> float:
+        return max(0.5, min(wanted, self.deadline - time.monotonic()))
+
+    def _execute(self, source: str, timeout: float) -> tuple[str, str, str]:
+        """Run source; returns (status, one-line error, traceback text)."""
+        if self.client is None:
+            return DIED, "the runtime is not running", ""
+        if time.monotonic() > self.deadline:
+            return TIMEOUT, f"the overall limit of {self.limits.total_seconds:g} s was used up", ""
+        cell = nbformat.v4.new_code_cell(source)
+        self.client.timeout = max(1, int(round(timeout)))
+        try:
+            self.client.execute_cell(cell, 0, store_history=False)
+        except CellTimeoutError:
+            self._recover_from_timeout()
+            return TIMEOUT, f"ran past the {timeout:g} s limit", ""
+        except DeadKernelError:
+            self._restart_after_death()
+            return DIED, "the runtime exited (it may have run out of memory or called os._exit)", ""
+        for out in cell.outputs:
+            if out.get("output_type") == "error":
+                tb = "\n".join(out.get("traceback", []))
+                return "error", f"{out.get('ename')}: {out.get('evalue')}".strip(": "), _strip_ansi(tb)
+        return "ok", "", ""
+
+    def _recover_from_timeout(self) -> None:
+        """Interrupt; if the kernel does not answer a trivial cell soon after, restart it."""
+        try:
+            run_sync(self.client.km.interrupt_kernel)()
+        except Exception:
+            pass
+        probe = nbformat.v4.new_code_cell("pass")
+        self.client.timeout = 5
+        try:
+            self.client.execute_cell(probe, 0, store_history=False)
+        except (CellTimeoutError, DeadKernelError, Exception):
+            self._restart()
+
+    def _restart_after_death(self) -> None:
+        self._restart()
+
+    def _run_student_cell(self, cell) -> CellRun:
+        status, error, tb = self._execute(cell.source, self._remaining(self.limits.cell_seconds))
+        if status == "ok":
+            self._good_sources.append(cell.source)
+        elif status in (TIMEOUT, DIED):
+            self._bad_cells.add(cell.index)
+        elif status == "error":
+            self._good_sources.append(cell.source)   # ran partly; its definitions before the error count
+        return CellRun(cell=cell, status=status, error=error, traceback=tb)
+
+    def run_source(self, source: str) -> CellRun:
+        from d2lgrade.load import Cell
+        cell = Cell(index=0, kind="code", source=source)
+        return self._run_student_cell(cell)
+
+    def request(self, request: dict, timeout: float) -> dict:
+        self._requests += 1
+        req = self.exchange / f"request-{self._requests}.pt"
+        resp = self.exchange / f"response-{self._requests}.pt"
+        wire.write_request(request, req)
+        code = f"__import__('_d2lgrade_agent').serve(globals(), {str(req)!r}, {str(resp)!r})"
+        status, error, tb = self._execute(code, self._remaining(timeout))
+        if status in (TIMEOUT, DIED):
+            return {"ok": False, "status": status, "message": error}
+        if status != "ok":
+            return {"ok": False, "status": BROKEN, "message": f"the runtime could not answer ({error})"}
+        try:
+            return wire.read_response(resp)
+        except wire.WireError as exc:
+            return {"ok": False, "status": BROKEN, "message": str(exc)}
+        finally:
+            for path in (req, resp):
+                path.unlink(missing_ok=True)
+
+
+def _strip_ansi(text: str) -> str:
+    import re
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)

@@ -1,0 +1,23 @@
+"""Resource limits of the student runtime, with the defaults a course would pick."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class Limits:
+    call_seconds: float = 20.0          # one probe call (a batch of calls gets this per call)
+    cell_seconds: float = 60.0          # one notebook cell
+    total_seconds: float = 600.0        # everything the runtime does for one submission
+    memory_bytes: int = 8 * 2**30       # address space on CPU (torch alone maps ~4 GiB)
+    max_processes: int = 64             # processes/threads of the runtime's user namespace
+    file_bytes: int = 256 * 2**20       # largest file the runtime may write
+    output_bytes: int = 1 * 2**20       # stdout/stderr kept per submission; the rest is dropped
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return (f"{self.call_seconds:g} s per call, {self.cell_seconds:g} s per cell, {self.total_seconds:g} s in all, "
+                f"{self.memory_bytes / 2**30:g} GiB memory, {self.max_processes} processes, "
+                f"{self.file_bytes / 2**20:g} MiB per file, {self.output_bytes / 2**20:g} MiB of output")

@@ -1,0 +1,108 @@
+"""Values across the trust boundary: torch.save going in, torch.load(weights_only=True) coming back.
+
+Nothing the runtime writes is unpickled with the full pickle machinery; after loading, the value is
+walked and every node must be one of a few plain types. The agent wraps tensors and containers in
+small tagged dicts (see agent.plain); `unwrap` turns them back into values, and anything else
+becomes Unsupported, which the grader reports as a wrong type.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+MAX_RESPONSE_BYTES = 512 * 2**20
+PLAIN = (int, float, bool, str, complex, type(None))
+
+
+class WireError(Exception):
+    """The runtime's answer could not be read safely."""
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """A value of a type the grader does not accept (generator, module, tensor subclass...)."""
+    type_name: str
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name}>"
+
+
+def write_request(request: dict, path: Path) -> None:
+    torch.save(request, path)
+
+
+def read_response(path: Path):
+    if not path.exists():
+        raise WireError("the runtime wrote no answer")
+    size = path.stat().st_size
+    if size > MAX_RESPONSE_BYTES:
+        raise WireError(f"the answer is {size / 2**20:.0f} MiB, over the {MAX_RESPONSE_BYTES // 2**20} MiB limit")
+    try:
+        data = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # weights_only raises UnpicklingError, RuntimeError, ...
+        raise WireError("the answer holds objects the grader will not load "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+    _check_plain(data)
+    return data
+
+
+def _check_plain(value, depth=0) -> None:
+    if depth > 64:
+        raise WireError("the answer is nested too deeply")
+    kind = type(value)
+    if kind is torch.Tensor or kind in PLAIN:
+        return
+    if kind in (list, tuple):
+        for item in value:
+            _check_plain(item, depth + 1)
+        return
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) not in PLAIN:
+                raise WireError(f"the answer has a dict key of type {type(key).__name__}")
+            _check_plain(item, depth + 1)
+        return
+    raise WireError(f"the answer holds a {kind.__name__}, which is not a plain value")
+
+
+def unwrap(node):
+    """Turn the agent's tagged form back into tensors, lists, tuples and dicts."""
+    if type(node) is dict:
+        if "__tensor__" in node and type(node["__tensor__"]) is torch.Tensor:
+            return node["__tensor__"]
+        if "__numpy__" in node and type(node["__numpy__"]) is torch.Tensor:
+            return node["__numpy__"].numpy()
+        if "__numpy_scalar__" in node:
+            return node["__numpy_scalar__"]
+        if "__seq__" in node and type(node.get("items")) is list:
+            items = [unwrap(v) for v in node["items"]]
+            return items if node["__seq__"] == "list" else tuple(items)
+        if "__dict__" in node and type(node["__dict__"]) is list:
+            return {_key(pair[0]): unwrap(pair[1]) for pair in node["__dict__"] if type(pair) is list and len(pair) == 2}
+        if "__unsupported__" in node:
+            return Unsupported(str(node["__unsupported__"])[:200])
+        return Unsupported("dict")
+    if type(node) in PLAIN:
+        return node
+    return Unsupported(type(node).__name__)
+
+
+def _key(node):
+    key = unwrap(node)
+    return key if type(key) in PLAIN else repr(key)
+
+
+def devices(node) -> set[str]:
+    """The devices the runtime's tensors were on before they crossed (for device checks)."""
+    found = set()
+    if type(node) is dict:
+        if "__tensor__" in node:
+            found.add(str(node.get("device", "cpu")))
+        for item in node.values():
+            found |= devices(item)
+    elif type(node) in (list, tuple):
+        for item in node:
+            found |= devices(item)
+    return found

@@ -1,0 +1,37 @@
+"""Grading variants of an answer quickly, for the test suite and for graders under development.
+
+One runtime per section is started once; each variant is run into it after the section's contract
+names are deleted, then the chosen checks run through the same code path as `grade.py`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from d2lgrade.grading import run_check
+from d2lgrade.load import Cell, Submission
+from d2lgrade.results import CheckResult
+from d2lgrade.run.executor import Runtime, RuntimeOptions, get_executor
+from d2lgrade.sections import find_section
+
+
+class VariantRunner:
+    def __init__(self, section_id: str, options: RuntimeOptions | None = None, executor: str = "kernel"):
+        self.section = find_section(section_id)
+        self.options = options or RuntimeOptions()
+        setup = Cell(index=1, kind="code", source=self.section.spec.setup, role="setup")
+        self.runtime: Runtime = get_executor(executor).start(Submission(Path("<variants>"), [setup]), self.options)
+        self.names = sorted({n for ex in self.section.spec.exercises for n in ex.contract})
+
+    def grade(self, source: str, selector: str) -> list[CheckResult]:
+        """Run `source` as the student's answer and return the results of the checks `selector` picks."""
+        self.runtime.run_source("for _n in %r:\n    globals().pop(_n, None)" % (self.names,))
+        run = self.runtime.run_source(source)
+        if run.status != "ok":
+            raise AssertionError(f"variant did not run: {run.status} {run.error}\n{run.traceback}")
+        checks = [c for c in self.section.checks if c.matches(selector)]
+        if not checks:
+            raise AssertionError(f"no check matches {selector!r}")
+        return [run_check(c, self.runtime, self.options) for c in checks]
+
+    def close(self) -> None:
+        self.runtime.close()
