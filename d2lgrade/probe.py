@@ -82,23 +82,26 @@ class Probe:
             values.append(wire.unwrap(outcome.get("value")))
         return values
 
-    def run(self, function, *args, **kwargs):
-        """Run a grader-written probe function `function(ns, *args)` inside the runtime.
+    def run(self, function, *args, timeout: float | None = None, **kwargs):
+        """Run a grader-written probe function `function(ns, *args, **kwargs)` inside the runtime.
 
-        The function must live in a module of plain code (imports at its top): that module's
-        source is what the runtime executes. Use it for what cannot cross the boundary, such as
-        building the student's nn.Module and reporting its layers."""
+        `ns` is the student's namespace. The function must live in a module of plain code under
+        graders/probes/ (imports at its top, nothing from d2lgrade): that module's source is what
+        the runtime executes. Use it for what cannot cross the boundary, such as building the
+        student's nn.Module and reporting its layers. Raise LookupError("`Name` is not defined")
+        there for a missing contract name."""
         module = inspect.getmodule(function)
         self._calls += 1
         request = {"op": "probe", "module": module.__name__, "source": _source_of(module),
                    "func": function.__name__, "args": list(args), "kwargs": dict(kwargs),
                    "seed": self.check.seed + self._calls}
-        timeout = kwargs.pop("_timeout", None) or self.options.limits.call_seconds
-        reply = self._request(request, timeout, function.__name__)
+        reply = self._request(request, timeout or self.options.limits.call_seconds, function.__name__)
         if not reply.get("ok"):
-            if reply.get("error") == "KeyError" and "not defined" in reply.get("message", ""):
-                self._missing(reply["message"].split("`")[1] if "`" in reply["message"] else function.__name__)
-            self._raise_for(reply, function.__name__, reply.get("message", ""))
+            message = reply.get("message", "")
+            if reply.get("error") in ("LookupError", "KeyError", "NameError") and "not defined" in message \
+                    and message.count("`") >= 2:
+                self._missing(message.split("`")[1])
+            self._raise_for(reply, function.__name__, f"the probe {function.__name__}")
         return wire.unwrap(reply.get("value"))
 
     # -- failures ------------------------------------------------------------------------------
