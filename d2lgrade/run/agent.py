@@ -82,8 +82,7 @@ def plain(value, depth=0):
 def student_traceback(exc):
     """Frames of the student's own code, then the error line: library internals say little."""
     frames = traceback.extract_tb(exc.__traceback__)
-    own = [f for f in frames if "site-packages" not in f.filename and "/lib/python" not in f.filename
-           and f.filename != __file__ and "d2lgrade" not in f.filename]
+    own = [f for f in frames if not is_library(f.filename)]
     lines = []
     for f in own[-6:]:
         where = f.filename
@@ -92,6 +91,17 @@ def student_traceback(exc):
         lines.append(f'  {where}, line {f.lineno}, in {f.name}\n    {f.line or ""}'.rstrip())
     lines.append("".join(traceback.format_exception_only(type(exc), exc)).strip())
     return "\n".join(lines)
+
+
+def is_library(filename):
+    return "site-packages" in filename or "/lib/python" in filename or filename == "<d2lgrade agent>"
+
+
+def raised_by_student(exc):
+    tb = exc.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return not is_library(tb.tb_frame.f_code.co_filename)
 
 
 def cell_name(filename):
@@ -136,7 +146,10 @@ def outcome_of(fn, args, kwargs, seed, trace=False):
         else:
             value = fn(*to_device(args), **to_device(kwargs))
     except NotImplementedError as exc:
-        return {"ok": False, "error": "NotImplementedError", "message": str(exc), "not_implemented": True}
+        if raised_by_student(exc):   # the starter's placeholder, not a library's "not supported"
+            return {"ok": False, "error": "NotImplementedError", "message": str(exc), "not_implemented": True}
+        return {"ok": False, "error": "NotImplementedError", "message": first_line(exc),
+                "traceback": student_traceback(exc)}
     except MemoryError:
         return {"ok": False, "error": "MemoryError", "message": "ran out of memory"}
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from student code are verdicts too
