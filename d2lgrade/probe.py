@@ -62,8 +62,9 @@ class Probe:
         an exercise that asks for an implementation earns nothing when the call runs them."""
         self._calls += 1
         request = {"op": "call", "name": name, "calls": [[list(a), dict(k)] for a, k in calls],
-                   "seed": self.check.seed + self._calls, "trace": bool(forbid)}
-        timeout = self.options.limits.call_seconds * max(1, len(calls))
+                   "seed": self.check.seed + self._calls, "trace": bool(forbid),
+                   "call_seconds": self.options.limits.call_seconds}
+        timeout = self.options.limits.call_seconds * max(1, len(calls)) + 5   # backstop for the agent's alarm
         reply = self._request(request, timeout, name)
         if not reply.get("ok"):
             if reply.get("missing"):
@@ -94,8 +95,8 @@ class Probe:
         self._calls += 1
         request = {"op": "probe", "module": module.__name__, "source": _source_of(module),
                    "func": function.__name__, "args": list(args), "kwargs": dict(kwargs),
-                   "seed": self.check.seed + self._calls}
-        reply = self._request(request, timeout or self.options.limits.call_seconds, function.__name__)
+                   "seed": self.check.seed + self._calls, "call_seconds": timeout or self.options.limits.call_seconds}
+        reply = self._request(request, (timeout or self.options.limits.call_seconds) + 5, function.__name__)
         if not reply.get("ok"):
             message = reply.get("message", "")
             if reply.get("error") in ("LookupError", "KeyError", "NameError") and "not defined" in message \
@@ -117,6 +118,8 @@ class Probe:
         return reply
 
     def _raise_for(self, outcome: dict, name: str, label: str) -> None:
+        if outcome.get("timeout"):
+            raise StudentTimeout(f"{label} {outcome.get('message', 'ran past its time limit')}.")
         if outcome.get("not_implemented"):
             raise NotAttempted(f"`{name}` still raises NotImplementedError.")
         error = outcome.get("error", "Error")

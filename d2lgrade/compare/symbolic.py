@@ -1,261 +1,983 @@
-"""Symbolic answers: parse an untrusted formula string through an AST whitelist, then compare it
-with the reference by exact evaluation at sample points (a counterexample when they differ) and,
-when every sample agrees, by a sympy proof within a time budget.
+"""Safe parsing and comparison of students' symbolic answers.
 
-Nothing in the student's string is ever evaluated: the AST is walked and the sympy expression is
-built node by node, so `__import__('os').system(...)`, lambdas and attribute access never run.
+A student answers an exercise such as "output height of a convolution" with a
+string like ``floor((n_h + 2*p_h - k_h)/s_h) + 1``.  That string is untrusted:
+it is never given to ``eval``/``sympify``.  Instead :func:`parse_answer` walks
+Python's ``ast`` with a whitelist and builds the sympy expression node by node.
+
+:func:`compare_expressions` then decides whether the student's formula equals
+the reference: it evaluates both *exactly* (fractions, not floats) at many
+deterministic sample points, reports the simplest point where they differ, and
+otherwise tries a symbolic proof.  Everything runs under a time budget so a
+pathological formula can not hang the grader.
 """
 from __future__ import annotations
 
 import ast
+import difflib
+import io
+import math
 import random
+import re
 import signal
 import threading
 import time
+import tokenize
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Callable, Iterable, Mapping
 
 import sympy
 
-DEFAULT_SYMBOLS: tuple[str, ...] = ("n_h", "n_w", "k_h", "k_w", "p_h", "p_w", "s_h", "s_w", "c_i", "c_o", "h", "w",
-                                    "k", "k1", "k2", "d", "a", "b", "x", "t", "tau", "c")
+__all__ = [
+    "DEFAULT_SYMBOLS", "DEFAULT_FUNCTIONS", "SymbolicAnswerError", "Domain", "Comparison",
+    "parse_answer", "compare_expressions", "format_assignment", "format_value",
+]
+
+DEFAULT_SYMBOLS: tuple[str, ...] = (
+    "n_h", "n_w", "k_h", "k_w", "p_h", "p_w", "s_h", "s_w", "c_i", "c_o",
+    "h", "w", "k", "k1", "k2", "d", "a", "b", "x", "t", "tau", "c",
+)
 DEFAULT_FUNCTIONS: tuple[str, ...] = ("relu", "floor", "ceiling", "Max", "Min", "Abs")
-ALIASES = {"ceil": "ceiling", "max": "Max", "min": "Min", "abs": "Abs"}
-MAX_EXPONENT = 64
-MAX_DEPTH = 50
+
+# Spellings students commonly use; an alias works only when its target is whitelisted.
+_ALIASES = {"ceil": "ceiling", "max": "Max", "min": "Min", "abs": "Abs"}
 
 
-class SymbolicAnswerError(ValueError):
-    """The answer is not a formula we accept; str() is one sentence for the student."""
-
-
-def _relu(x):
+def _relu(x: sympy.Expr) -> sympy.Expr:
     return sympy.Max(0, x)
 
 
-FUNCTIONS = {"relu": _relu, "floor": sympy.floor, "ceiling": sympy.ceiling, "Max": sympy.Max,
-             "Min": sympy.Min, "Abs": sympy.Abs}
+# Every function a whitelist may name: builder, minimum and maximum number of arguments.
+_FUNCTION_TABLE: dict[str, tuple[Callable[..., sympy.Expr], int, int | None]] = {
+    "relu": (_relu, 1, 1),
+    "floor": (sympy.floor, 1, 1),
+    "ceiling": (sympy.ceiling, 1, 1),
+    "Max": (sympy.Max, 1, None),
+    "Min": (sympy.Min, 1, None),
+    "Abs": (sympy.Abs, 1, 1),
+    "sqrt": (sympy.sqrt, 1, 1),
+    "exp": (sympy.exp, 1, 1),
+    "log": (sympy.log, 1, 1),
+}
+
+MAX_EXPONENT = 64      # |numeric exponent| allowed in a formula; x**1000 is never a course answer
+MAX_DEPTH = 50         # nesting levels (a flat a+b+c+... chain counts as one level)
+MAX_BITS = 10_000      # largest exact number we are willing to compute, in bits
+_SNIPPET_CHARS = 40    # how much of an offending piece of input a message quotes
 
 
-def parse_answer(text, *, symbols=DEFAULT_SYMBOLS, functions=DEFAULT_FUNCTIONS, max_length=500) -> sympy.Expr:
-    if isinstance(text, bool) or text is None:
-        raise SymbolicAnswerError(f"expected a formula string, got {text!r}.")
-    if isinstance(text, int):
-        return sympy.Integer(text)
-    if isinstance(text, float):
-        return sympy.nsimplify(text, rational=True)
+class SymbolicAnswerError(ValueError):
+    """The student's formula can not be accepted; ``str(e)`` is one sentence for the student."""
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------------------------
+
+def parse_answer(text, *, symbols: Iterable[str] = DEFAULT_SYMBOLS,
+                 functions: Iterable[str] = DEFAULT_FUNCTIONS, max_length: int = 500) -> sympy.Expr:
+    """Turn an untrusted answer into a sympy expression without executing anything.
+
+    ``text`` is a formula string; a plain int, float or Fraction is accepted too.
+    Raises :class:`SymbolicAnswerError` with a one-sentence message on anything else.
+    """
+    if isinstance(text, bool) or text is None or not isinstance(text, (str, int, float, Fraction)):
+        raise SymbolicAnswerError(
+            f"the answer must be a formula written as text, not {type(text).__name__}.")
     if not isinstance(text, str):
-        raise SymbolicAnswerError(f"expected a formula string, got a {type(text).__name__}.")
-    if not text.strip():
-        raise SymbolicAnswerError("the formula is empty.")
+        return _number(text, str(text))
     if len(text) > max_length:
-        raise SymbolicAnswerError(f"the formula is {len(text)} characters long; the limit is {max_length}.")
+        raise SymbolicAnswerError(
+            f"the formula is too long ({len(text)} characters; at most {max_length} are allowed).")
+    if not text.strip():
+        raise SymbolicAnswerError("the answer is empty; write a formula such as `floor((n_h - k_h)/s_h) + 1`.")
+
+    source = _carets_to_powers(text.strip())
+    tree = _parse_python(source, text.strip())
+    builder = _FormulaBuilder(source, tuple(symbols), tuple(functions))
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        expr = builder.build(tree.body, depth=1)
+    except SymbolicAnswerError:
+        raise
+    except RecursionError:
+        raise SymbolicAnswerError(f"the formula is nested too deeply (more than {MAX_DEPTH} levels).") from None
+    except Exception as exc:  # sympy refusing an odd but whitelisted combination
+        raise SymbolicAnswerError(
+            f"could not read the formula `{_shorten(text)}`: {_one_line(str(exc)) or type(exc).__name__}.") from None
+    if not isinstance(expr, sympy.Expr) or expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+        raise SymbolicAnswerError("the formula is undefined (it divides by zero).")
+    return expr
+
+
+def _carets_to_powers(source: str) -> str:
+    """Treat ``^`` as power with the precedence of ``**``.
+
+    Swapping the ``ast.BitXor`` node alone would be wrong: Python binds ``^``
+    more loosely than ``+``, so ``x^2 + 1`` would become ``x**(2 + 1)``.  We
+    rewrite the ``^`` *operator tokens* (never the inside of a string) so that
+    the parser sees ``**`` and gives it the usual mathematical precedence.
+    """
+    if "^" not in source:
+        return source
+    try:
+        lines = io.StringIO(source).readlines()  # same line splitting as tokenize
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except Exception:  # unbalanced brackets etc.: ast.parse will report the real problem
+        return source
+    line_starts = [0]
+    for line in lines:
+        line_starts.append(line_starts[-1] + len(line))
+    carets = [line_starts[tok.start[0] - 1] + tok.start[1]
+              for tok in tokens if tok.type == tokenize.OP and tok.string == "^"]
+    for pos in reversed(carets):
+        source = source[:pos] + "**" + source[pos + 1:]
+    return source
+
+
+def _parse_python(source: str, original: str) -> ast.Expression:
+    try:
+        return ast.parse(source, mode="eval")
     except SyntaxError as exc:
-        raise SymbolicAnswerError(f"could not read the formula {text.strip()!r}: {exc.msg}.") from None
-    return _Builder(symbols, functions).build(tree.body, 0)
+        reason = _one_line(exc.msg or "invalid syntax").rstrip(".")
+    except (ValueError, MemoryError, RecursionError) as exc:  # null bytes, parser stack overflow
+        reason = _one_line(str(exc)).rstrip(".") or "the formula is too complicated"
+    hint = ""
+    if re.search(r"\d[A-Za-z_(]|\)\s*[A-Za-z_(\d]", original):
+        hint = " (write `*` for multiplication, e.g. `2*a`)"
+    raise SymbolicAnswerError(f"could not read the formula `{_shorten(original)}`: {reason}{hint}.")
 
 
-class _Builder:
-    def __init__(self, symbols, functions):
+# What to call a forbidden construct in a message.
+_FORBIDDEN_NODES: dict[type, str] = {
+    ast.Attribute: "attribute access",
+    ast.Subscript: "indexing with [...]",
+    ast.Lambda: "a lambda",
+    ast.ListComp: "a comprehension",
+    ast.SetComp: "a comprehension",
+    ast.DictComp: "a comprehension",
+    ast.GeneratorExp: "a comprehension",
+    ast.IfExp: "an if/else expression",
+    ast.Compare: "a comparison",
+    ast.BoolOp: "`and`/`or`",
+    ast.List: "a list",
+    ast.Tuple: "a list of several values",
+    ast.Set: "a set",
+    ast.Dict: "a dictionary",
+    ast.NamedExpr: "an assignment",
+    ast.JoinedStr: "text in quotes",
+    ast.Starred: "unpacking with `*`",
+    ast.Await: "`await`",
+    ast.Yield: "`yield`",
+    ast.YieldFrom: "`yield`",
+}
+
+_BINARY_OPS: dict[type, Callable[[sympy.Expr, sympy.Expr], sympy.Expr]] = {
+    ast.Add: lambda x, y: x + y,
+    ast.Sub: lambda x, y: x - y,
+    ast.Mult: lambda x, y: x * y,
+    ast.Div: lambda x, y: x / y,
+    ast.FloorDiv: lambda x, y: sympy.floor(x / y),
+}
+# Operators of one "family": a left-leaning chain of them is flat, not nested.
+_FAMILY = {ast.Add: "sum", ast.Sub: "sum", ast.Mult: "product", ast.Div: "product"}
+
+
+class _FormulaBuilder:
+    """Builds a sympy expression from a whitelisted subset of Python's ast."""
+
+    def __init__(self, source: str, symbols: tuple[str, ...], functions: tuple[str, ...]):
+        self.source = source
+        self.symbol_names = symbols
         self.symbols = {name: sympy.Symbol(name, real=True) for name in symbols}
-        allowed = set(functions)
-        self.functions = {name: FUNCTIONS[name] for name in allowed if name in FUNCTIONS}
-        for alias, target in ALIASES.items():
-            if target in allowed:
-                self.functions[alias] = FUNCTIONS[target]
-        self.allowed_text = (f"use only the symbols {', '.join(symbols)} and the functions "
-                             f"{', '.join(sorted(allowed))}")
+        unknown = [f for f in functions if f not in _FUNCTION_TABLE]
+        if unknown:  # a grader bug, not the student's fault
+            raise ValueError(f"no builder for whitelisted function(s) {unknown}; known: {sorted(_FUNCTION_TABLE)}")
+        self.function_names = functions
+        self.functions = {f: f for f in functions}
+        for alias, target in _ALIASES.items():
+            if target in self.functions:
+                self.functions.setdefault(alias, target)
 
-    def reject(self, what: str):
-        raise SymbolicAnswerError(f"{what} is not allowed in a formula; {self.allowed_text}.")
+    # -- messages ---------------------------------------------------------------------------
+    def _allowed(self) -> str:
+        funcs = f" and the functions {', '.join(self.function_names)}" if self.function_names else ""
+        return f"use only the symbols {', '.join(self.symbol_names)}{funcs}"
 
-    def build(self, node, depth):
+    def _reject(self, what: str) -> SymbolicAnswerError:
+        return SymbolicAnswerError(f"{what} is not allowed in a formula; {self._allowed()}.")
+
+    def _reject_name(self, name: str) -> SymbolicAnswerError:
+        known = list(self.symbol_names) + list(self.functions)
+        close = [k for k in known if k.lower() == name.lower()][:1]  # case slips: N_h, FLOOR
+        if not close:
+            close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean `{close[0]}`?)" if close else ""
+        return self._reject(f"`{_shorten(name)}`{hint}")
+
+    def _snippet(self, node: ast.AST) -> str:
+        text = ast.get_source_segment(self.source, node)
+        if text is None:
+            try:
+                text = ast.unparse(node)
+            except Exception:
+                text = type(node).__name__
+        return _shorten(text)
+
+    # -- the walk ---------------------------------------------------------------------------
+    def build(self, node: ast.AST, depth: int) -> sympy.Expr:
         if depth > MAX_DEPTH:
-            raise SymbolicAnswerError("the formula is nested too deeply.")
+            raise SymbolicAnswerError(f"the formula is nested too deeply (more than {MAX_DEPTH} levels).")
         if isinstance(node, ast.Constant):
-            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-                self.reject(f"the constant {node.value!r}")
-            return sympy.Integer(node.value) if isinstance(node.value, int) else \
-                sympy.Rational(Fraction(node.value).limit_denominator(10**6))
+            return self._constant(node)
         if isinstance(node, ast.Name):
-            if node.id not in self.symbols:
-                self.reject(f"the name `{node.id}`")
-            return self.symbols[node.id]
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
-            value = self.build(node.operand, depth + 1)
-            return -value if isinstance(node.op, ast.USub) else value
+            return self._name(node)
         if isinstance(node, ast.BinOp):
-            return self.binop(node, depth)
+            return self._binop(node, depth)
+        if isinstance(node, ast.UnaryOp):
+            return self._unary(node, depth)
         if isinstance(node, ast.Call):
-            name = node.func.id if isinstance(node.func, ast.Name) else None
-            if name is None or name not in self.functions:
-                self.reject(f"calling `{ast.unparse(node.func)}`")
-            if node.keywords:
-                self.reject("a keyword argument")
-            if not node.args or any(isinstance(a, ast.Starred) for a in node.args):
-                self.reject(f"`{name}` without plain arguments")
-            return self.functions[name](*[self.build(a, depth + 1) for a in node.args])
-        self.reject(_describe(node))
+            return self._call(node, depth)
+        if isinstance(node, (ast.Attribute, ast.Subscript)):
+            # Name the root offender first: in __import__('os').system, that is __import__.
+            self.build(node.value, depth + 1)
+        what = _FORBIDDEN_NODES.get(type(node), "this construct")
+        raise self._reject(f"{what} (`{self._snippet(node)}`)")
 
-    def binop(self, node, depth):
-        left, right = self.build(node.left, depth + 1), self.build(node.right, depth + 1)
-        op = node.op
-        if isinstance(op, ast.Add):
-            return left + right
-        if isinstance(op, ast.Sub):
-            return left - right
-        if isinstance(op, ast.Mult):
-            return left * right
-        if isinstance(op, ast.Div):
-            return left / right
-        if isinstance(op, ast.FloorDiv):
-            return sympy.floor(left / right)
-        if isinstance(op, (ast.Pow, ast.BitXor)):   # `^` as power: students write x^2
-            if right.is_number and abs(right) > MAX_EXPONENT:
-                raise SymbolicAnswerError(f"the exponent {right} is too large (at most {MAX_EXPONENT}).")
-            return left ** right
-        self.reject(f"the operator `{type(op).__name__}`")
+    def _constant(self, node: ast.Constant) -> sympy.Expr:
+        value = node.value
+        if isinstance(value, (str, bytes)):
+            raise self._reject(f"text in quotes (`{self._snippet(node)}`)")
+        if isinstance(value, complex):
+            raise self._reject(f"the imaginary number `{self._snippet(node)}`")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self._reject(f"`{self._snippet(node)}`")
+        return _number(value, self._snippet(node))
+
+    def _name(self, node: ast.Name) -> sympy.Expr:
+        if node.id in self.symbols:
+            return self.symbols[node.id]
+        if node.id in self.functions:
+            raise SymbolicAnswerError(
+                f"`{node.id}` is a function; write it with parentheses, like `{node.id}(...)`.")
+        raise self._reject_name(node.id)
+
+    def _binop(self, node: ast.BinOp, depth: int) -> sympy.Expr:
+        op = type(node.op)
+        same_family = (isinstance(node.left, ast.BinOp) and op in _FAMILY
+                       and _FAMILY.get(type(node.left.op)) == _FAMILY[op])
+        left = self.build(node.left, depth if same_family else depth + 1)
+        right = self.build(node.right, depth + 1)
+        if op in (ast.Pow, ast.BitXor):  # BitXor only if tokenizing failed; precedence then is Python's
+            return self._power(left, right, node)
+        if op in _BINARY_OPS:
+            return _BINARY_OPS[op](left, right)
+        symbol = {ast.Mod: "%", ast.MatMult: "@", ast.LShift: "<<", ast.RShift: ">>",
+                  ast.BitOr: "|", ast.BitAnd: "&"}.get(op, type(node.op).__name__)
+        raise self._reject(f"the `{symbol}` operator")
+
+    def _power(self, base: sympy.Expr, exponent: sympy.Expr, node: ast.AST) -> sympy.Expr:
+        # sympy computes numeric powers eagerly, so towers like 9**9**9 must be stopped *before*
+        # sympy.Pow is called: cap the exponent and the size of the exact result.
+        if exponent.is_Number:
+            if abs(exponent) > MAX_EXPONENT:
+                raise SymbolicAnswerError(
+                    f"the exponent in `{self._snippet(node)}` is too large (at most {MAX_EXPONENT} is allowed).")
+            if base.is_Rational and exponent.is_Rational and _power_bits(base, exponent) > MAX_BITS:
+                raise SymbolicAnswerError(f"the number `{self._snippet(node)}` is too large.")
+        return sympy.Pow(base, exponent)
+
+    def _unary(self, node: ast.UnaryOp, depth: int) -> sympy.Expr:
+        operand = self.build(node.operand, depth + 1)
+        if isinstance(node.op, ast.USub):
+            return -operand
+        if isinstance(node.op, ast.UAdd):
+            return operand
+        raise self._reject(f"`{self._snippet(node)}`")
+
+    def _call(self, node: ast.Call, depth: int) -> sympy.Expr:
+        if not isinstance(node.func, ast.Name):
+            # Report what is being called ((lambda: 1)(), a.b(), ...) rather than the call.
+            self.build(node.func, depth + 1)
+            raise self._reject(f"calling `{self._snippet(node.func)}`")
+        name = node.func.id
+        if name not in self.functions:
+            if name in self.symbols:
+                raise SymbolicAnswerError(
+                    f"`{name}` is a symbol, not a function, so `{self._snippet(node)}` is not allowed; "
+                    f"write `{name}*(...)` to multiply.")
+            raise self._reject_name(name)
+        if node.keywords:
+            raise self._reject(f"a keyword argument (`{self._snippet(node)}`)")
+        canonical = self.functions[name]
+        builder, min_args, max_args = _FUNCTION_TABLE[canonical]
+        if len(node.args) < min_args or (max_args is not None and len(node.args) > max_args):
+            wanted = (f"exactly {min_args} argument{'s' if min_args > 1 else ''}" if min_args == max_args
+                      else f"at least {min_args} argument{'s' if min_args > 1 else ''}")
+            raise SymbolicAnswerError(f"`{name}` takes {wanted}, but `{self._snippet(node)}` has {len(node.args)}.")
+        args = [self.build(arg, depth + 1) for arg in node.args]
+        return builder(*args)
 
 
-def _describe(node) -> str:
-    names = {ast.Attribute: "attribute access", ast.Subscript: "indexing", ast.Lambda: "a lambda",
-             ast.ListComp: "a comprehension", ast.GeneratorExp: "a comprehension", ast.SetComp: "a comprehension",
-             ast.DictComp: "a comprehension", ast.IfExp: "a conditional expression", ast.Compare: "a comparison",
-             ast.BoolOp: "a boolean operator", ast.List: "a list", ast.Tuple: "a tuple", ast.Dict: "a dict",
-             ast.Set: "a set", ast.NamedExpr: "an assignment", ast.JoinedStr: "a string", ast.Await: "await"}
-    return names.get(type(node), f"`{type(node).__name__}`")
+def _number(value, shown: str) -> sympy.Expr:
+    """An exact sympy number; floats go through their shortest repr so 0.1 == 1/10."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise SymbolicAnswerError(f"the number `{_shorten(shown)}` is too large.")
+        return sympy.Rational(repr(value))
+    if isinstance(value, Fraction):
+        return sympy.Rational(value.numerator, value.denominator)
+    return sympy.Integer(value)
 
+
+def _power_bits(base, exponent) -> float:
+    """Rough size in bits of base**exponent for a rational (Fraction or sympy) base."""
+    if isinstance(base, Fraction):
+        p, q = base.numerator, base.denominator
+    else:
+        p, q = int(base.p), int(base.q)
+    if q == 1 and abs(p) <= 1:
+        return 0
+    if abs(exponent) > MAX_BITS:  # every non-trivial base has >= 2 bits; avoids float overflow
+        return math.inf
+    return max(p.bit_length(), q.bit_length()) * abs(float(exponent))
+
+
+def _one_line(text: str) -> str:
+    text = "".join(ch if ch.isprintable() or ch.isspace() else "?" for ch in str(text))
+    return " ".join(text.split())
+
+
+def _shorten(text: str) -> str:
+    text = _one_line(text)
+    return text if len(text) <= _SNIPPET_CHARS else text[:_SNIPPET_CHARS - 3] + "..."
+
+
+# --------------------------------------------------------------------------------------------
+# Exact evaluation at a point
+# --------------------------------------------------------------------------------------------
+
+class _NotRational(Exception):
+    """The value leaves the rationals (sqrt(2), pi, floats...): use the sympy evaluator."""
+
+
+class _Undefined(Exception):
+    """The expression has no value at this point (division by zero, log(0), ...)."""
+
+
+class _Skip(Exception):
+    """The point can not be evaluated safely (astronomically large, undecidable): skip it."""
+
+
+Env = Mapping[str, Fraction]
+
+_RELATIONS = {"<": lambda x, y: x < y, "<=": lambda x, y: x <= y, ">": lambda x, y: x > y,
+              ">=": lambda x, y: x >= y, "==": lambda x, y: x == y, "!=": lambda x, y: x != y}
+
+
+def _compile(expr: sympy.Basic) -> Callable[[Env], object]:
+    """Compile ``expr`` into a closure computing its exact value with ``Fraction``.
+
+    This is ~100x faster than sympy's ``subs`` and still exact.  Raises _NotRational
+    (at compile time or per point) for anything outside exact rational arithmetic.
+    """
+    if expr.is_Rational:
+        const = Fraction(int(expr.p), int(expr.q))
+        return lambda env: const
+    if expr.is_Symbol:
+        name = expr.name
+        return lambda env: env[name]
+    if expr is sympy.true or expr is sympy.false:
+        flag = bool(expr)
+        return lambda env: flag
+    parts = [_compile(arg) for arg in expr.args] if not isinstance(expr, sympy.Piecewise) else []
+    if isinstance(expr, sympy.Add):
+        return lambda env: sum(part(env) for part in parts)
+    if isinstance(expr, sympy.Mul):
+        return lambda env: math.prod(part(env) for part in parts)
+    if isinstance(expr, sympy.Pow):
+        base, exponent = parts
+        return lambda env: _rational_power(base(env), exponent(env))
+    simple = _SIMPLE_FUNCTIONS.get(type(expr))
+    if simple is not None:
+        return lambda env: simple(*(part(env) for part in parts))
+    if isinstance(expr, sympy.core.relational.Relational) and expr.rel_op in _RELATIONS:
+        relation, (lhs, rhs) = _RELATIONS[expr.rel_op], parts
+        return lambda env: relation(lhs(env), rhs(env))
+    if isinstance(expr, sympy.Piecewise):
+        branches = [(_compile(e), _compile(c)) for e, c in expr.args]
+        return lambda env: _first_branch(branches, env)
+    raise _NotRational(type(expr).__name__)
+
+
+def _rational_power(base: Fraction, exponent: Fraction) -> Fraction:
+    if exponent.denominator != 1:
+        raise _NotRational("fractional power")
+    if _power_bits(base, exponent) > MAX_BITS:
+        raise _Skip("too large")
+    return base ** int(exponent)  # 0 ** negative raises ZeroDivisionError -> undefined
+
+
+def _first_branch(branches, env):
+    for value, condition in branches:
+        if condition(env):
+            return value(env)
+    raise _Undefined("no Piecewise branch applies")
+
+
+def _mod(x: Fraction, y: Fraction) -> Fraction:
+    return x % y  # Python's % has sympy's sign convention; y == 0 raises ZeroDivisionError
+
+
+_SIMPLE_FUNCTIONS: dict[type, Callable[..., object]] = {
+    sympy.Max: max,
+    sympy.Min: min,
+    sympy.Abs: abs,
+    sympy.floor: lambda v: Fraction(math.floor(v)),
+    sympy.ceiling: lambda v: Fraction(math.ceil(v)),
+    sympy.sign: lambda v: Fraction((v > 0) - (v < 0)),
+    sympy.Mod: _mod,
+    sympy.And: lambda *vs: all(vs),
+    sympy.Or: lambda *vs: any(vs),
+    sympy.Not: lambda v: not v,
+}
+
+
+def _sympy_value(expr: sympy.Basic, env: Mapping[str, sympy.Rational]) -> sympy.Basic:
+    """Exact value of ``expr`` with sympy, bottom-up, so that huge powers are caught first."""
+    if expr.is_Symbol:
+        return env[expr.name]
+    if expr.is_Atom:
+        return expr
+    if isinstance(expr, sympy.Piecewise):
+        for value, condition in expr.args:
+            decided = _sympy_value(condition, env)
+            if decided is sympy.true:
+                return _sympy_value(value, env)
+            if decided is not sympy.false:
+                raise _Skip("undecidable condition")
+        raise _Undefined("no Piecewise branch applies")
+    args = [_sympy_value(arg, env) for arg in expr.args]
+    if isinstance(expr, sympy.Pow):
+        base, exponent = args
+        if base.is_Rational and exponent.is_Rational and _power_bits(base, exponent) > MAX_BITS:
+            raise _Skip("too large")
+        if exponent.is_Number and abs(exponent) > 1000:
+            raise _Skip("too large")
+    return expr.func(*args)
+
+
+class _Evaluator:
+    """Exact value of one expression at sample points."""
+
+    def __init__(self, expr: sympy.Expr):
+        self.expr = expr
+        try:
+            self.fast: Callable[[Env], object] | None = _compile(expr)
+        except _NotRational:
+            self.fast = None
+
+    def __call__(self, point: Env):
+        """Return a Fraction or an exact sympy number; raise _Undefined or _Skip."""
+        if self.fast is not None:
+            try:
+                return self.fast(point)
+            except ZeroDivisionError:
+                raise _Undefined("division by zero") from None
+            except _NotRational:
+                pass
+        env = {name: sympy.Rational(v.numerator, v.denominator) for name, v in point.items()}
+        try:
+            value = _sympy_value(self.expr, env)
+        except (TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+            raise _Skip(str(exc)) from None
+        if value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo) or value.is_finite is False:
+            raise _Undefined("not finite")
+        if not value.is_number:
+            raise _Skip("no numeric value")
+        return value
+
+
+def _to_sympy(value) -> sympy.Basic:
+    if isinstance(value, Fraction):
+        return sympy.Rational(value.numerator, value.denominator)
+    return value
+
+
+def _agree(student, expected) -> bool:
+    """Exact equality for rationals; 1e-9 relative tolerance once floats or irrationals appear."""
+    if isinstance(student, Fraction) and isinstance(expected, Fraction):
+        return student == expected
+    s, e = _to_sympy(student), _to_sympy(expected)
+    if s.is_Rational and e.is_Rational:
+        return s == e
+    try:
+        sn, en = sympy.N(s, 30), sympy.N(e, 30)
+        close = abs(sn - en) <= sympy.Float("1e-9") * sympy.Max(1, abs(sn), abs(en))
+        return bool(close)
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise _Skip(f"can not compare: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Sample points
+# --------------------------------------------------------------------------------------------
 
 @dataclass
 class Domain:
-    kind: str        # "int" | "real"
+    """How to sample one symbol: integers or rationals in [low, high]."""
+    kind: str   # "int" or "real"
     low: float
     high: float
 
+    def __post_init__(self):
+        if self.kind not in ("int", "real"):
+            raise ValueError(f"Domain kind must be 'int' or 'real', not {self.kind!r}")
+        if self.bounds()[0] > self.bounds()[1]:
+            raise ValueError(f"empty domain {self}")
+
+    def bounds(self) -> tuple[Fraction, Fraction]:
+        lo, hi = Fraction(str(self.low)), Fraction(str(self.high))
+        if self.kind == "int":
+            return Fraction(math.ceil(lo)), Fraction(math.floor(hi))
+        return lo, hi
+
+
+DEFAULT_DOMAIN = Domain("int", 1, 12)
+
+Point = tuple[Fraction, ...]
+
+
+def _value_key(v: Fraction) -> tuple:
+    """Simpler first: integers, small magnitude, positive."""
+    return (v.denominator != 1, abs(v), v < 0, v)
+
+
+def _point_key(point: Point) -> tuple:
+    return (sum(v.denominator != 1 for v in point), sum(abs(v) for v in point),
+            sum(v < 0 for v in point), tuple(sorted((abs(v) for v in point), reverse=True)), point)
+
+
+def _special_values(domain: Domain) -> list[Fraction]:
+    """Values where formulas typically go wrong: 0, +-1, +-1/2, the ends of the domain."""
+    lo, hi = domain.bounds()
+    wanted = [0, 1, -1, 2, -2, lo, hi, lo + 1]
+    if domain.kind == "real":
+        wanted += [Fraction(1, 2), Fraction(-1, 2)]
+    return sorted({Fraction(v) for v in wanted if lo <= v <= hi}, key=_value_key)
+
+
+def _random_value(rng: random.Random, domain: Domain) -> Fraction:
+    lo, hi = domain.bounds()
+    if domain.kind == "int":
+        return Fraction(rng.randint(int(lo), int(hi)))
+    den = rng.choice((1, 1, 2, 3, 4, 5, 8, 10))
+    return Fraction(rng.randint(math.ceil(lo * den), math.floor(hi * den)), den)
+
+
+class _PointSource:
+    """Deterministic sample points for the symbols ``names``."""
+
+    def __init__(self, names: list[str], domains: list[Domain], seed: int):
+        self.names, self.domains = names, domains
+        self.rng = random.Random(seed)
+        self.specials = [_special_values(d) for d in domains]
+        self.space: int | None = 1
+        for d in domains:
+            if d.kind != "int" or self.space is None:
+                self.space = None
+                continue
+            lo, hi = d.bounds()
+            self.space *= int(hi - lo) + 1
+
+    def all_points(self) -> list[Point]:
+        """Every point of a small all-integer domain, simplest first."""
+        ranges = [[Fraction(v) for v in range(int(d.bounds()[0]), int(d.bounds()[1]) + 1)] for d in self.domains]
+        points: list[Point] = [()]
+        for values in ranges:
+            points = [p + (v,) for p in points for v in values]
+        return sorted(points, key=_point_key)
+
+    def structured_points(self) -> list[Point]:
+        """All symbols equal to one special value (catches a=b ties and the all-zero point)."""
+        values = sorted({v for vs in self.specials for v in vs}, key=_value_key)
+        points = []
+        for v in values:
+            points.append(tuple(v if v in sp else sp[0] for sp in self.specials))
+        points.append(tuple(d.bounds()[0] for d in self.domains))
+        points.append(tuple(d.bounds()[1] for d in self.domains))
+        return points
+
+    def random_point(self) -> Point:
+        values: list[Fraction] = []
+        for i, domain in enumerate(self.domains):
+            roll = self.rng.random()
+            lo, hi = domain.bounds()
+            if roll < 0.25:
+                values.append(self.rng.choice(self.specials[i]))
+            elif roll < 0.4 and values and lo <= values[-1] <= hi:
+                values.append(self.rng.choice(values))  # ties between symbols
+                if not lo <= values[-1] <= hi:
+                    values[-1] = _random_value(self.rng, domain)
+            else:
+                values.append(_random_value(self.rng, domain))
+        return tuple(values)
+
+    def batch(self, size: int, seen: set[Point], first: bool) -> list[Point]:
+        """Up to ``size`` new distinct points, simplest first (so a counterexample is readable)."""
+        out: list[Point] = []
+        candidates = self.structured_points() if first else []
+        for p in candidates:
+            if p not in seen and len(out) < size:
+                seen.add(p)
+                out.append(p)
+        tries = 0
+        while len(out) < size and tries < 20 * size:
+            tries += 1
+            p = self.random_point()
+            if p not in seen:
+                seen.add(p)
+                out.append(p)
+        return sorted(out, key=_point_key)
+
+    def simpler_values(self, index: int, current: Fraction) -> list[Fraction]:
+        """Candidate replacements for one coordinate when shrinking a counterexample."""
+        domain = self.domains[index]
+        lo, hi = domain.bounds()
+        bound = min(int(abs(current)) + 1, 24)
+        values = set(self.specials[index])
+        values.update(Fraction(v) for v in range(-bound, bound + 1) if lo <= v <= hi)
+        key = _value_key(current)
+        return sorted((v for v in values if _value_key(v) < key), key=_value_key)
+
+
+# --------------------------------------------------------------------------------------------
+# Time budget
+# --------------------------------------------------------------------------------------------
+
+class _BudgetExceeded(BaseException):
+    """Raised when the time budget is spent; a BaseException so sympy's `except Exception` can't eat it."""
+
+
+class _Deadline:
+    """A wall-clock budget, enforced by SIGALRM in the main thread and by explicit checks everywhere."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.start = time.monotonic()
+        self.end = self.start + seconds
+        self.uses_signal = (threading.current_thread() is threading.main_thread()
+                            and hasattr(signal, "setitimer"))
+        self._armed = False
+        self._previous_handler = None
+        self._previous_timer = (0.0, 0.0)
+
+    def remaining(self) -> float:
+        return self.end - time.monotonic()
+
+    def check(self) -> None:
+        if self.remaining() <= 0:
+            raise _BudgetExceeded()
+
+    def _on_alarm(self, signum, frame):
+        if self._armed:
+            self._armed = False
+            raise _BudgetExceeded()
+
+    def __enter__(self) -> "_Deadline":
+        if self.uses_signal and self.seconds > 0:
+            self._previous_handler = signal.signal(signal.SIGALRM, self._on_alarm)
+            self._armed = True
+            self._previous_timer = signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if not (self.uses_signal and self.seconds > 0):
+            return
+        try:
+            self._armed = False
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            previous = self._previous_handler
+            signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
+            delay, interval = self._previous_timer
+            if delay > 0:  # someone else's alarm (e.g. pytest-timeout) keeps running
+                elapsed = time.monotonic() - self.start
+                signal.setitimer(signal.ITIMER_REAL, max(delay - elapsed, 1e-3), interval)
+
+
+# --------------------------------------------------------------------------------------------
+# Comparison
+# --------------------------------------------------------------------------------------------
 
 @dataclass
 class Comparison:
     verdict: str                 # "equal" | "different" | "unknown"
-    message: str
-    counterexample: dict | None = None
+    message: str                 # one sentence for the student
+    counterexample: dict[str, object] | None = None   # symbol -> value where they differ
     student_value: object | None = None
     expected_value: object | None = None
 
 
-class _OutOfTime(Exception):
-    pass
+def compare_expressions(student, expected, *, domains: dict[str, Domain] | None = None,
+                        constraint: Callable[[dict[str, object]], bool] | None = None,
+                        samples: int = 400, seed: int = 0, time_budget: float = 3.0,
+                        symbols: Iterable[str] = DEFAULT_SYMBOLS,
+                        functions: Iterable[str] = DEFAULT_FUNCTIONS) -> Comparison:
+    """Decide whether the student's formula equals the expected one.
 
-
-def compare_expressions(student, expected, *, domains: dict[str, Domain] | None = None, constraint=None,
-                        samples: int = 400, seed: int = 0, time_budget: float = 3.0) -> Comparison:
-    student = parse_answer(student) if not isinstance(student, sympy.Basic) else student
-    expected = parse_answer(expected) if not isinstance(expected, sympy.Basic) else expected
-    deadline = time.monotonic() + time_budget
-    free = sorted((student.free_symbols | expected.free_symbols), key=lambda s: s.name)
-    domains = domains or {}
+    ``student``/``expected`` are strings or sympy expressions.  A student string may use
+    ``symbols``, the names in ``domains`` and the names in the expected formula.  A
+    SymbolicAnswerError from parsing the student's string propagates to the caller.
+    Symbols missing from ``domains`` are integers in [1, 12]; ``constraint`` receives
+    {name: int or Fraction} and returns False for points that make no sense.
+    """
+    if samples < 1:
+        raise ValueError("samples must be at least 1")
+    domains = dict(domains or {})
+    for name, domain in domains.items():
+        if not isinstance(domain, Domain):
+            raise TypeError(f"domain of {name!r} must be a Domain, not {type(domain).__name__}")
+    deadline = _Deadline(time_budget)
     try:
-        with _alarm(time_budget):
-            checked, difference = _sample(student, expected, free, domains, constraint, samples, seed, deadline)
-            if difference:
-                point, got, want = difference
-                return Comparison("different", f"at {format_assignment(point)} your formula gives {_show(got)} "
-                                               f"but the correct value is {_show(want)}.", point, got, want)
-            if checked == 0:
-                return Comparison("unknown", "could not evaluate the formula at any valid point; "
-                                             "an instructor will look at it.")
-            if checked >= min(samples, 50) or _proved_equal(student, expected, deadline):
-                return Comparison("equal", f"agrees with the expected formula at {checked} sample points.")
-    except _OutOfTime:
-        pass
+        with deadline:
+            return _compare(student, expected, domains, constraint, samples, seed, deadline,
+                            tuple(symbols), tuple(functions))
+    except _BudgetExceeded:
+        return _out_of_time(time_budget)
+
+
+def _out_of_time(time_budget: float) -> Comparison:
     return Comparison("unknown", f"could not verify this formula within {time_budget:g} s; "
-                                 "an instructor will look at it.")
+                                 f"an instructor will look at it.")
 
 
-def _points(free, domains, rng, samples):
-    """Simple points first (readable counterexamples), then random ones."""
-    def draw(sym, simple):
-        d = domains.get(sym.name, Domain("int", 1, 12))
-        if d.kind == "int":
-            lo, hi = int(d.low), int(d.high)
-            return sympy.Integer(rng.randint(lo, min(hi, lo + 3)) if simple else rng.randint(lo, hi))
-        if simple:
-            return sympy.Integer(rng.choice([v for v in (0, 1, -1, 2, -2) if d.low <= v <= d.high] or [int(d.low)]))
-        return sympy.Rational(rng.randint(int(d.low * 8), int(d.high * 8)), 8)
-    for i in range(samples):
-        yield {s: draw(s, i < samples // 4) for s in free}
+def _canonical(expr: sympy.Expr) -> sympy.Expr:
+    """Same name -> same real Symbol, so a grader's plain Symbol('a') matches the student's `a`."""
+    return expr.xreplace({s: sympy.Symbol(s.name, real=True) for s in expr.free_symbols
+                          if isinstance(s, sympy.Symbol)})
 
 
-def _sample(student, expected, free, domains, constraint, samples, seed, deadline):
-    rng = random.Random(seed)
-    checked, differences = 0, []
-    for point in _points(free, domains, rng, samples):
-        if time.monotonic() > deadline:
-            raise _OutOfTime
-        if constraint and not constraint({s.name: int(v) if v.is_integer else float(v) for s, v in point.items()}):
-            continue
-        try:
-            got, want = student.xreplace(point), expected.xreplace(point)
-            if not (got.is_number and want.is_number) or got.has(sympy.zoo, sympy.nan) or want.has(sympy.zoo, sympy.nan):
-                continue
-            same = sympy.simplify(got - want) == 0 if (got.has(sympy.Float) or want.has(sympy.Float)) else got == want
-        except (ZeroDivisionError, TypeError, ValueError):
-            continue
-        checked += 1
-        if not same:
-            differences.append(({s.name: v for s, v in point.items()}, got, want))
-    if differences:
-        # Whole numbers read best in a message, then the smallest ones.
-        differences.sort(key=lambda d: (sum(not v.is_integer for v in d[0].values()), sum(abs(v) for v in d[0].values())))
-        return checked, differences[0]
-    return checked, None
-
-
-def _proved_equal(student, expected, deadline) -> bool:
-    if time.monotonic() > deadline:
-        return False
-    diff = sympy.simplify(student - expected)
-    if diff == 0:
-        return True
-    return sympy.simplify(sympy.piecewise_fold(diff.rewrite(sympy.Piecewise))) == 0
-
-
-class _alarm:
-    """SIGALRM after `seconds`, only in the main thread (signals cannot target other threads)."""
-
-    def __init__(self, seconds):
-        self.seconds = seconds
-        self.active = threading.current_thread() is threading.main_thread()
-
-    def __enter__(self):
-        if self.active:
-            self.previous = signal.signal(signal.SIGALRM, self._fire)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
-        return self
-
-    def __exit__(self, *exc):
-        if self.active:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self.previous)
-        return False
-
-    @staticmethod
-    def _fire(signum, frame):
-        raise _OutOfTime
-
-
-def format_assignment(point: dict) -> str:
-    return ", ".join(f"{k}={_show(v)}" for k, v in sorted(point.items()))
-
-
-def _show(value) -> str:
-    value = sympy.nsimplify(value) if isinstance(value, sympy.Float) else value
-    if isinstance(value, (int, sympy.Integer)):
-        return str(int(value))
-    if isinstance(value, sympy.Rational):
-        return f"{value.p}/{value.q}"
+def _as_expression(value, symbols, functions, *, reference: bool) -> sympy.Expr:
+    if isinstance(value, sympy.Basic):
+        if not isinstance(value, sympy.Expr):
+            raise (TypeError if reference else SymbolicAnswerError)(
+                f"expected a formula, not {type(value).__name__}")
+        return _canonical(value)
+    if not reference:
+        return parse_answer(value, symbols=symbols, functions=functions)
     try:
-        return f"{float(value):.4g}"
-    except (TypeError, ValueError):
-        return str(value)
+        return parse_answer(value, symbols=symbols, functions=functions)
+    except SymbolicAnswerError as exc:  # the grader's own formula is broken: not the student's fault
+        raise ValueError(f"the reference formula {value!r} is invalid: {exc}") from None
+
+
+def _merge(*groups: Iterable[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for group in groups:
+        out.extend(name for name in group if name not in out)
+    return tuple(out)
+
+
+@dataclass
+class _Sampling:
+    """What the sampling phase found."""
+    checked: int = 0                       # valid points where both formulas agree
+    exhaustive: bool = False               # every point of the domain was looked at
+    difference: tuple | None = None        # (point, student value, expected value)
+    student_undefined: tuple | None = None  # (point, expected value)
+
+
+def _compare(student, expected, domains, constraint, samples, seed, deadline: _Deadline,
+             symbols: tuple[str, ...], functions: tuple[str, ...]) -> Comparison:
+    expected_expr = _as_expression(expected, _merge(symbols, domains), _merge(functions, _FUNCTION_TABLE),
+                                   reference=True)
+    allowed = _merge(symbols, domains, sorted(s.name for s in expected_expr.free_symbols))
+    student_expr = _as_expression(student, allowed, functions, reference=False)
+
+    if student_expr - expected_expr == 0:  # same canonical form: no sampling needed
+        return Comparison("equal", "your formula is equivalent to the expected formula.")
+    names = sorted({s.name for s in student_expr.free_symbols | expected_expr.free_symbols})
+    source = _PointSource(names, [domains.get(n, DEFAULT_DOMAIN) for n in names], seed)
+    found = _sample(_Evaluator(student_expr), _Evaluator(expected_expr), source, constraint, samples, deadline)
+
+    if found.difference is not None:
+        return _different(names, *found.difference)
+    enough = found.checked >= samples or (found.exhaustive and found.checked > 0)
+    proven = _try_proof(student_expr - expected_expr, deadline)
+    if proven:
+        return Comparison("equal", "your formula is equivalent to the expected formula.")
+    if found.student_undefined is not None:
+        point, expected_value = found.student_undefined
+        return Comparison(
+            "different",
+            f"at {format_assignment(_named(names, point))} your formula is undefined (it divides by zero) "
+            f"but the correct value is {format_value(expected_value)}.",
+            counterexample=_named(names, point), student_value=None, expected_value=_plain(expected_value))
+    if enough:
+        return Comparison("equal", f"your formula agrees with the expected formula at {found.checked} sample points.")
+    if found.checked == 0:
+        return Comparison("unknown", "could not evaluate the formulas at any valid sample point; "
+                                     "an instructor will look at it.")
+    return Comparison("unknown", f"could only check {found.checked} valid sample points; "
+                                 f"an instructor will look at it.")
+
+
+def _sample(student: _Evaluator, expected: _Evaluator, source: _PointSource, constraint,
+            samples: int, deadline: _Deadline) -> _Sampling:
+    found = _Sampling()
+
+    def outcome(point: Point):
+        """('agree'|'differ'|'student-undefined'|'skip', student value, expected value)."""
+        env = dict(zip(source.names, point))
+        named = _named(source.names, point)
+        try:
+            if constraint is not None and not constraint(named):
+                return "skip", None, None
+        except ArithmeticError:  # e.g. the constraint divides by a symbol that is 0 here
+            return "skip", None, None
+        try:
+            e = expected(env)
+        except (_Undefined, _Skip):
+            return "skip", None, None
+        try:
+            s = student(env)
+        except _Undefined:
+            return "student-undefined", None, e
+        except _Skip:
+            return "skip", None, None
+        try:
+            return ("agree" if _agree(s, e) else "differ"), s, e
+        except _Skip:
+            return "skip", None, None
+
+    def run(points: list[Point]) -> bool:
+        """Evaluate points in order; True once a difference is found."""
+        for point in points:
+            deadline.check()
+            kind, s, e = outcome(point)
+            if kind == "agree":
+                found.checked += 1
+            elif kind == "differ":
+                found.difference = _shrink(point, (s, e), source, outcome, deadline)
+                return True
+            elif kind == "student-undefined" and found.student_undefined is None:
+                found.student_undefined = (point, e)
+        return False
+
+    # Small all-integer domains are checked completely: that is a proof on the domain.
+    if source.space is not None and source.space <= samples:
+        found.exhaustive = True
+        run(source.all_points())
+        return found
+    seen: set[Point] = set()
+    for round_ in range(10):  # later rounds make up for points the constraint rejected
+        missing = samples - found.checked
+        if missing <= 0:
+            break
+        batch = source.batch(missing if round_ == 0 else 2 * missing, seen, first=round_ == 0)
+        if not batch or run(batch):
+            break
+    return found
+
+
+def _shrink(point: Point, values: tuple, source: _PointSource, outcome, deadline: _Deadline) -> tuple:
+    """Simplify a counterexample coordinate by coordinate while it stays a counterexample."""
+    best, (s_best, e_best) = point, values
+    for _ in range(4):
+        improved = False
+        for i in range(len(best)):
+            for v in source.simpler_values(i, best[i]):
+                if deadline.remaining() <= 0:
+                    return best, s_best, e_best
+                candidate = best[:i] + (v,) + best[i + 1:]
+                kind, s, e = outcome(candidate)
+                if kind == "differ":
+                    best, s_best, e_best, improved = candidate, s, e, True
+                    break
+        if not improved:
+            break
+    return best, s_best, e_best
+
+
+def _try_proof(difference: sympy.Expr, deadline: _Deadline) -> bool:
+    """True when sympy proves ``difference == 0``; False when it can't (or runs out of time)."""
+    if difference == 0:
+        return True
+    # Without SIGALRM a long simplify can not be interrupted, so only start it with time to spare.
+    if not deadline.uses_signal and deadline.remaining() < deadline.seconds / 2:
+        return False
+    try:
+        deadline.check()
+        if sympy.simplify(difference) == 0:
+            return True
+        if difference.has(sympy.Max, sympy.Min, sympy.Abs, sympy.sign, sympy.Heaviside):
+            deadline.check()
+            # Max/relu/Abs become case distinctions that simplify can fold to 0.
+            folded = sympy.piecewise_fold(difference.rewrite(sympy.Piecewise))
+            if sympy.simplify(folded) == 0:
+                return True
+    except _BudgetExceeded:
+        return False
+    except Exception:  # sympy gave up on an odd expression: no proof, sampling decides
+        return False
+    return False
+
+
+def _different(names: list[str], point: Point, student_value, expected_value) -> Comparison:
+    assignment = _named(names, point)
+    shown_student, shown_expected = format_value(student_value), format_value(expected_value)
+    for digits in (7, 10, 15, 30):  # values that only differ past 4 significant digits
+        if shown_student != shown_expected:
+            break
+        shown_student, shown_expected = format_value(student_value, digits), format_value(expected_value, digits)
+    return Comparison(
+        "different",
+        f"at {format_assignment(assignment)} your formula gives {shown_student} "
+        f"but the correct value is {shown_expected}.",
+        counterexample=assignment, student_value=_plain(student_value), expected_value=_plain(expected_value))
+
+
+def _named(names: list[str], point: Point) -> dict[str, object]:
+    return {name: _plain(v) for name, v in zip(names, point)}
+
+
+def _plain(value):
+    """int for integers, Fraction for other rationals, the exact sympy number otherwise."""
+    if isinstance(value, sympy.Basic) and value.is_Rational:
+        value = Fraction(int(value.p), int(value.q))
+    if isinstance(value, Fraction) and value.denominator == 1:
+        return int(value)
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting
+# --------------------------------------------------------------------------------------------
+
+def format_value(value, digits: int = 4) -> str:
+    """An int as is, a short fraction as p/q, anything else to ``digits`` significant digits."""
+    value = _plain(value)
+    if isinstance(value, int):
+        text = str(value)
+        return text if len(text) <= 20 else _decimal(value, digits)
+    if isinstance(value, Fraction) and abs(value.numerator) < 1000 and value.denominator < 1000:
+        return f"{value.numerator}/{value.denominator}"
+    return _decimal(value, digits)
+
+
+def _decimal(value, digits: int) -> str:
+    if digits <= 15:  # a float holds 15 significant digits exactly
+        try:
+            return f"{float(value):.{digits}g}"
+        except (OverflowError, TypeError, ValueError):
+            pass
+    try:
+        return _one_line(str(sympy.N(_to_sympy(value), digits)))
+    except Exception:
+        return _shorten(str(value))
+
+
+def format_assignment(point: Mapping) -> str:
+    """``{"a": 0, "b": 1}`` -> ``"a=0, b=1"``."""
+    return ", ".join(f"{name}={format_value(value)}" for name, value in point.items())
