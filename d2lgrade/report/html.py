@@ -10,6 +10,7 @@ from d2lgrade.results import GradeReport
 
 _ENV = Environment(loader=PackageLoader("d2lgrade.report", "templates"),
                    autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+_ENV.filters["num"] = lambda x: f"{x:g}"
 
 
 def render(report: GradeReport) -> str:
