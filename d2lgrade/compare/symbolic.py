@@ -23,6 +23,7 @@ import signal
 import threading
 import time
 import tokenize
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable, Iterable, Mapping
@@ -137,14 +138,16 @@ def _carets_to_powers(source: str) -> str:
 
 def _parse_python(source: str, original: str) -> ast.Expression:
     try:
-        return ast.parse(source, mode="eval")
+        with warnings.catch_warnings():  # e.g. "invalid escape sequence" in a string we reject anyway
+            warnings.simplefilter("ignore")
+            return ast.parse(source, mode="eval")
     except SyntaxError as exc:
         reason = _one_line(exc.msg or "invalid syntax").rstrip(".")
     except (ValueError, MemoryError, RecursionError) as exc:  # null bytes, parser stack overflow
         reason = _one_line(str(exc)).rstrip(".") or "the formula is too complicated"
     hint = ""
     if re.search(r"\d[A-Za-z_(]|\)\s*[A-Za-z_(\d]", original):
-        hint = " (write `*` for multiplication, e.g. `2*a`)"
+        hint = " (write `*` for multiplication, like `2*a`)"
     raise SymbolicAnswerError(f"could not read the formula `{_shorten(original)}`: {reason}{hint}.")
 
 
@@ -558,21 +561,12 @@ def _point_key(point: Point) -> tuple:
             sum(v < 0 for v in point), tuple(sorted((abs(v) for v in point), reverse=True)), point)
 
 
-def _special_values(domain: Domain) -> list[Fraction]:
+def _special_values(domain: Domain, lo: Fraction, hi: Fraction) -> list[Fraction]:
     """Values where formulas typically go wrong: 0, +-1, +-1/2, the ends of the domain."""
-    lo, hi = domain.bounds()
     wanted = [0, 1, -1, 2, -2, lo, hi, lo + 1]
     if domain.kind == "real":
         wanted += [Fraction(1, 2), Fraction(-1, 2)]
     return sorted({Fraction(v) for v in wanted if lo <= v <= hi}, key=_value_key)
-
-
-def _random_value(rng: random.Random, domain: Domain) -> Fraction:
-    lo, hi = domain.bounds()
-    if domain.kind == "int":
-        return Fraction(rng.randint(int(lo), int(hi)))
-    den = rng.choice((1, 1, 2, 3, 4, 5, 8, 10))
-    return Fraction(rng.randint(math.ceil(lo * den), math.floor(hi * den)), den)
 
 
 class _PointSource:
@@ -581,18 +575,15 @@ class _PointSource:
     def __init__(self, names: list[str], domains: list[Domain], seed: int):
         self.names, self.domains = names, domains
         self.rng = random.Random(seed)
-        self.specials = [_special_values(d) for d in domains]
-        self.space: int | None = 1
-        for d in domains:
-            if d.kind != "int" or self.space is None:
-                self.space = None
-                continue
-            lo, hi = d.bounds()
-            self.space *= int(hi - lo) + 1
+        self.bounds = [d.bounds() for d in domains]  # cached: Fraction(str(...)) is slow
+        self.specials = [_special_values(d, lo, hi) for d, (lo, hi) in zip(domains, self.bounds)]
+        self.space: int | None = None  # number of points when every symbol is an integer
+        if all(d.kind == "int" for d in domains):
+            self.space = math.prod(int(hi - lo) + 1 for lo, hi in self.bounds)
 
     def all_points(self) -> list[Point]:
         """Every point of a small all-integer domain, simplest first."""
-        ranges = [[Fraction(v) for v in range(int(d.bounds()[0]), int(d.bounds()[1]) + 1)] for d in self.domains]
+        ranges = [[Fraction(v) for v in range(int(lo), int(hi) + 1)] for lo, hi in self.bounds]
         points: list[Point] = [()]
         for values in ranges:
             points = [p + (v,) for p in points for v in values]
@@ -601,38 +592,46 @@ class _PointSource:
     def structured_points(self) -> list[Point]:
         """All symbols equal to one special value (catches a=b ties and the all-zero point)."""
         values = sorted({v for vs in self.specials for v in vs}, key=_value_key)
-        points = []
-        for v in values:
-            points.append(tuple(v if v in sp else sp[0] for sp in self.specials))
-        points.append(tuple(d.bounds()[0] for d in self.domains))
-        points.append(tuple(d.bounds()[1] for d in self.domains))
+        points = [tuple(v if v in sp else sp[0] for sp in self.specials) for v in values]
+        points.append(tuple(lo for lo, _ in self.bounds))
+        points.append(tuple(hi for _, hi in self.bounds))
         return points
+
+    def _random_value(self, index: int) -> Fraction:
+        lo, hi = self.bounds[index]
+        if self.domains[index].kind == "int":
+            return Fraction(self.rng.randint(int(lo), int(hi)))
+        # Mostly small denominators (readable messages); some large ones so that even a single
+        # real symbol has far more than `samples` distinct values.
+        den = self.rng.choice((1, 1, 2, 3, 4, 5, 8, 10)) if self.rng.random() < 0.7 else self.rng.randint(11, 997)
+        return Fraction(self.rng.randint(math.ceil(lo * den), math.floor(hi * den)), den)
 
     def random_point(self) -> Point:
         values: list[Fraction] = []
-        for i, domain in enumerate(self.domains):
+        for i, (lo, hi) in enumerate(self.bounds):
             roll = self.rng.random()
-            lo, hi = domain.bounds()
             if roll < 0.25:
                 values.append(self.rng.choice(self.specials[i]))
-            elif roll < 0.4 and values and lo <= values[-1] <= hi:
-                values.append(self.rng.choice(values))  # ties between symbols
-                if not lo <= values[-1] <= hi:
-                    values[-1] = _random_value(self.rng, domain)
-            else:
-                values.append(_random_value(self.rng, domain))
+                continue
+            if roll < 0.4 and values:  # the same value as another symbol: ties like a=b
+                tie = self.rng.choice(values)
+                if lo <= tie <= hi:
+                    values.append(tie)
+                    continue
+            values.append(self._random_value(i))
         return tuple(values)
 
     def batch(self, size: int, seen: set[Point], first: bool) -> list[Point]:
         """Up to ``size`` new distinct points, simplest first (so a counterexample is readable)."""
         out: list[Point] = []
-        candidates = self.structured_points() if first else []
-        for p in candidates:
+        for p in self.structured_points() if first else []:
             if p not in seen and len(out) < size:
                 seen.add(p)
                 out.append(p)
         tries = 0
         while len(out) < size and tries < 20 * size:
+            if self.space is not None and len(seen) >= self.space:
+                break  # every point has been drawn already
             tries += 1
             p = self.random_point()
             if p not in seen:
@@ -642,8 +641,7 @@ class _PointSource:
 
     def simpler_values(self, index: int, current: Fraction) -> list[Fraction]:
         """Candidate replacements for one coordinate when shrinking a counterexample."""
-        domain = self.domains[index]
-        lo, hi = domain.bounds()
+        lo, hi = self.bounds[index]
         bound = min(int(abs(current)) + 1, 24)
         values = set(self.specials[index])
         values.update(Fraction(v) for v in range(-bound, bound + 1) if lo <= v <= hi)
@@ -686,7 +684,11 @@ class _Deadline:
 
     def __enter__(self) -> "_Deadline":
         if self.uses_signal and self.seconds > 0:
-            self._previous_handler = signal.signal(signal.SIGALRM, self._on_alarm)
+            try:
+                self._previous_handler = signal.signal(signal.SIGALRM, self._on_alarm)
+            except ValueError:  # signals unavailable here (e.g. a sub-interpreter): checks only
+                self.uses_signal = False
+                return self
             self._armed = True
             self._previous_timer = signal.setitimer(signal.ITIMER_REAL, self.seconds)
         return self
@@ -712,6 +714,12 @@ class _Deadline:
 
 @dataclass
 class Comparison:
+    """The outcome of :func:`compare_expressions`.
+
+    "equal": proven, or equal at every sampled point (at least ``samples`` of them, or the whole
+    of a small integer domain); "different": a concrete counterexample; "unknown": the time
+    budget ran out or too few points could be evaluated, so a person should look.
+    """
     verdict: str                 # "equal" | "different" | "unknown"
     message: str                 # one sentence for the student
     counterexample: dict[str, object] | None = None   # symbol -> value where they differ
@@ -734,7 +742,7 @@ def compare_expressions(student, expected, *, domains: dict[str, Domain] | None 
     """
     if samples < 1:
         raise ValueError("samples must be at least 1")
-    domains = dict(domains or {})
+    domains = {str(name): domain for name, domain in (domains or {}).items()}  # Symbol keys work too
     for name, domain in domains.items():
         if not isinstance(domain, Domain):
             raise TypeError(f"domain of {name!r} must be a Domain, not {type(domain).__name__}")
@@ -766,10 +774,10 @@ def _as_expression(value, symbols, functions, *, reference: bool) -> sympy.Expr:
         return _canonical(value)
     if not reference:
         return parse_answer(value, symbols=symbols, functions=functions)
-    try:
-        return parse_answer(value, symbols=symbols, functions=functions)
+    try:  # the reference is trusted not to be hostile, so long formulas are fine
+        return parse_answer(value, symbols=symbols, functions=functions, max_length=100_000)
     except SymbolicAnswerError as exc:  # the grader's own formula is broken: not the student's fault
-        raise ValueError(f"the reference formula {value!r} is invalid: {exc}") from None
+        raise ValueError(f"the reference formula `{_shorten(str(value))}` is invalid: {exc}") from None
 
 
 def _merge(*groups: Iterable[str]) -> tuple[str, ...]:
@@ -784,6 +792,7 @@ class _Sampling:
     """What the sampling phase found."""
     checked: int = 0                       # valid points where both formulas agree
     exhaustive: bool = False               # every point of the domain was looked at
+    unevaluable: int = 0                   # points skipped because their values were too large
     difference: tuple | None = None        # (point, student value, expected value)
     student_undefined: tuple | None = None  # (point, expected value)
 
@@ -803,7 +812,8 @@ def _compare(student, expected, domains, constraint, samples, seed, deadline: _D
 
     if found.difference is not None:
         return _different(names, *found.difference)
-    enough = found.checked >= samples or (found.exhaustive and found.checked > 0)
+    # A complete enumeration proves equality on the domain, but only if no point was skipped.
+    enough = found.checked >= samples or (found.exhaustive and found.checked > 0 and not found.unevaluable)
     proven = _try_proof(student_expr - expected_expr, deadline)
     if proven:
         return Comparison("equal", "your formula is equivalent to the expected formula.")
@@ -815,11 +825,11 @@ def _compare(student, expected, domains, constraint, samples, seed, deadline: _D
             f"but the correct value is {format_value(expected_value)}.",
             counterexample=_named(names, point), student_value=None, expected_value=_plain(expected_value))
     if enough:
-        return Comparison("equal", f"your formula agrees with the expected formula at {found.checked} sample points.")
+        return Comparison("equal", f"your formula agrees with the expected formula at {_points(found.checked)}.")
     if found.checked == 0:
         return Comparison("unknown", "could not evaluate the formulas at any valid sample point; "
                                      "an instructor will look at it.")
-    return Comparison("unknown", f"could only check {found.checked} valid sample points; "
+    return Comparison("unknown", f"could only check {_points(found.checked, 'valid sample')}; "
                                  f"an instructor will look at it.")
 
 
@@ -828,7 +838,7 @@ def _sample(student: _Evaluator, expected: _Evaluator, source: _PointSource, con
     found = _Sampling()
 
     def outcome(point: Point):
-        """('agree'|'differ'|'student-undefined'|'skip', student value, expected value)."""
+        """('agree'|'differ'|'student-undefined'|'skip'|'unevaluable', student value, expected value)."""
         env = dict(zip(source.names, point))
         named = _named(source.names, point)
         try:
@@ -838,18 +848,20 @@ def _sample(student: _Evaluator, expected: _Evaluator, source: _PointSource, con
             return "skip", None, None
         try:
             e = expected(env)
-        except (_Undefined, _Skip):
+        except _Undefined:  # outside the reference formula's domain: not a valid point
             return "skip", None, None
+        except _Skip:
+            return "unevaluable", None, None
         try:
             s = student(env)
         except _Undefined:
             return "student-undefined", None, e
         except _Skip:
-            return "skip", None, None
+            return "unevaluable", None, None
         try:
             return ("agree" if _agree(s, e) else "differ"), s, e
         except _Skip:
-            return "skip", None, None
+            return "unevaluable", None, None
 
     def run(points: list[Point]) -> bool:
         """Evaluate points in order; True once a difference is found."""
@@ -863,6 +875,8 @@ def _sample(student: _Evaluator, expected: _Evaluator, source: _PointSource, con
                 return True
             elif kind == "student-undefined" and found.student_undefined is None:
                 found.student_undefined = (point, e)
+            elif kind == "unevaluable":
+                found.unevaluable += 1
         return False
 
     # Small all-integer domains are checked completely: that is a proof on the domain.
@@ -873,12 +887,16 @@ def _sample(student: _Evaluator, expected: _Evaluator, source: _PointSource, con
     seen: set[Point] = set()
     for round_ in range(10):  # later rounds make up for points the constraint rejected
         missing = samples - found.checked
-        if missing <= 0:
+        if missing <= 0 or (round_ >= 3 and found.checked == 0):  # nothing valid so far: hopeless
             break
         batch = source.batch(missing if round_ == 0 else 2 * missing, seen, first=round_ == 0)
         if not batch or run(batch):
             break
     return found
+
+
+def _points(count: int, what: str = "sample") -> str:
+    return f"{count} {what} point{'' if count == 1 else 's'}"
 
 
 def _shrink(point: Point, values: tuple, source: _PointSource, outcome, deadline: _Deadline) -> tuple:
