@@ -88,7 +88,7 @@ def grade_one(args: argparse.Namespace) -> int:
             not any(e.id == args.target or e.id.startswith(args.target + ".") for e in section.spec.exercises):
         ids = ", ".join(e.id for e in section.spec.exercises)
         raise UserError(f"section {section.id} has no exercise {args.target}; its exercises are {ids}.")
-    path = args.submission or section.default_submission()
+    path = args.submission or _relative(section.default_submission())
     report = grade(section, path, selector=args.target, options=options_from(args))
     html_path = html.write(report, args.html or Path("reports") / f"{section.id}.html")
     if args.json:
@@ -96,3 +96,11 @@ def grade_one(args: argparse.Namespace) -> int:
     else:
         print(terminal.render(report, str(html_path)))
     return 0
+
+
+def _relative(path: Path) -> Path:
+    """Show exercises/7.3.ipynb rather than an absolute path when the user is in the course folder."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
