@@ -4,16 +4,8 @@ import pytest
 
 from d2lgrade.grading import grade
 from d2lgrade.sections import find_section
-from d2lgrade.testing import VariantRunner
 
 SECTION = find_section("7.1")
-
-
-@pytest.fixture(scope="module")
-def runner():
-    r = VariantRunner("7.1")
-    yield r
-    r.close()
 
 
 def test_reference_earns_full_marks():

@@ -3,7 +3,6 @@ import pytest
 
 from d2lgrade.grading import grade
 from d2lgrade.sections import find_section
-from d2lgrade.testing import VariantRunner
 
 SECTION = find_section("7.2")
 
@@ -16,13 +15,6 @@ def corr2d(X, K):
             Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
     return Y
 """
-
-
-@pytest.fixture(scope="module")
-def runner():
-    r = VariantRunner("7.2")
-    yield r
-    r.close()
 
 
 def one(runner, source, check_id):

@@ -3,16 +3,8 @@ import pytest
 
 from d2lgrade.grading import grade
 from d2lgrade.sections import find_section
-from d2lgrade.testing import VariantRunner
 
 SECTION = find_section("7.3")
-
-
-@pytest.fixture(scope="module")
-def runner():
-    r = VariantRunner("7.3")
-    yield r
-    r.close()
 
 
 def score(results):
