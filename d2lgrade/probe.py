@@ -122,11 +122,24 @@ class Probe:
             raise StudentTimeout(f"{label} {outcome.get('message', 'ran past its time limit')}.")
         if outcome.get("not_implemented"):
             raise NotAttempted(f"`{name}` still raises NotImplementedError.")
-        error = outcome.get("error", "Error")
-        message = outcome.get("message", "")
+        error = str(outcome.get("error", "Error"))[:100]
+        message = str(outcome.get("message", ""))[:300]
+        limits = self.options.limits
+        if error == "OutOfMemoryError" or re.search(r"CUDA out of memory", message, re.I):
+            raise StudentMemory(f"{label} ran out of GPU memory.")
         if error == "MemoryError" or OUT_OF_MEMORY.search(message):
-            raise StudentMemory(f"{label} ran out of memory (limit {self.options.limits.memory_bytes / 2**30:g} GiB).")
-        raise StudentError(f"{label} raised {error}: {message}".rstrip(": ") + ".",
+            raise StudentMemory(f"{label} ran out of memory (limit {limits.memory_bytes / 2**30:g} GiB).")
+        # The runtime's other operating-system limits show up as ordinary errors: name the limit.
+        why = ""
+        if error == "BlockingIOError" or re.search(r"Resource temporarily unavailable|can't start new thread", message):
+            why = f" (the runtime may run at most {limits.max_processes} processes and threads)"
+        elif re.search(r"File too large|\[Errno 27\]", message):
+            why = f" (the runtime may write files of at most {limits.file_bytes / 2**20:g} MiB)"
+        elif re.search(r"Network is unreachable|Name or service not known|name resolution", message):
+            why = " (the runtime has no network)"
+        elif error == "PermissionError":
+            why = " (the runtime has no network and may only use the files in its working directory)"
+        raise StudentError(f"{label} raised {error}: {message}".rstrip(": ") + why + ".",
                            detail=outcome.get("traceback", ""))
 
     def _missing(self, name: str) -> None:

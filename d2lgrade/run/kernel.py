@@ -26,7 +26,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from d2lgrade.load import Submission
-from d2lgrade.run import wire
+from d2lgrade.run import isolation, wire
 from d2lgrade.run.executor import BROKEN, DIED, TIMEOUT, CellRun, Executor, Runtime, RuntimeOptions
 
 AGENT_SOURCE = (Path(__file__).with_name("agent.py")).read_text()
@@ -56,20 +56,71 @@ class KernelExecutor(Executor):
 
 
 class CappedClient(NotebookClient):
-    """nbclient, keeping only the first `output_cap` bytes of what the student prints."""
+    """nbclient, keeping only the first `output_cap` bytes of what the student prints.
+
+    Everything that reaches the grader from the kernel's IOPub channel is untrusted: stream text and
+    rich outputs past the cap are dropped (counted, not stored), an error's name, value and
+    traceback are cut to a few KiB each (an exception message can be 100 MB too), and comm
+    (widget) messages are ignored, since nbclient would otherwise keep their state in memory.
+    Before the first cell it also reports what the sandbox could not apply (see isolation)."""
 
     output_cap = 1 * 2**20
     output_seen = 0
     output_dropped = False
+    error_cap = 8 * 2**10          # characters kept of an error's value and of its traceback
+    _isolation_reported = False
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg.get("content", {})
-        size = len(content.get("text", "")) + sum(len(str(v)) for v in (content.get("data") or {}).values())
+        if msg["msg_type"] == "error":
+            self._cap_error(content, self.error_cap)
+        size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in (content.get("data") or {}).values())
         self.output_seen += size
         if self.output_seen > self.output_cap and msg["msg_type"] != "error":
             self.output_dropped = True
             return None
         return super().output(outs, msg, display_id, cell_index)
+
+    def handle_comm_msg(self, outs, msg, cell_index):
+        return None
+
+    async def async_execute_cell(self, *args, **kwargs):
+        if not self._isolation_reported:
+            self._isolation_reported = True
+            self._report_isolation()
+        return await super().async_execute_cell(*args, **kwargs)
+
+    execute_cell = run_sync(async_execute_cell)
+
+    @staticmethod
+    def _cap_error(content: dict, cap: int) -> None:
+        for key in ("ename", "evalue"):
+            if len(str(content.get(key, ""))) > cap:
+                content[key] = str(content[key])[:cap] + " [...]"
+        traceback = content.get("traceback")
+        if isinstance(traceback, list):
+            kept, size = [], 0
+            for line in reversed(traceback):           # the end of a traceback says the most
+                line = str(line)
+                if size + len(line) > cap:
+                    kept.append(line[-max(0, cap - size):] if not kept else "[...]")
+                    break
+                kept.append(line)
+                size += len(line)
+            content["traceback"] = kept[::-1]
+
+    def _report_isolation(self) -> None:
+        """Turn the sandbox's status file into report notes (see KernelRuntime._kernelspec)."""
+        spec_manager = getattr(self.km, "kernel_spec_manager", None)
+        status_file = getattr(spec_manager, "d2lgrade_status_file", None)
+        notes = getattr(spec_manager, "d2lgrade_notes", None)
+        status = isolation.read_status(status_file) if status_file else {}
+        if not status or notes is None:
+            return
+        spec_manager.d2lgrade_status = status
+        for note in isolation.notes_for(status):
+            if note not in notes:
+                notes.append(note)
 
 
 class KernelRuntime(Runtime):
@@ -98,22 +149,49 @@ class KernelRuntime(Runtime):
 
     # -- kernel life cycle -------------------------------------------------------------------
     def _kernelspec(self) -> KernelSpecManager:
-        config = {**self.limits.to_dict(), "device": self.options.device, "cwd": str(self.scratch)}
+        # The student's working directory is a folder of its own inside the scratch dir, beside the
+        # request/response folder: Landlock lets the kernel empty either, but remove neither.
+        work = self.scratch / isolation.WORK
+        for folder in (work, work / ".tmp"):
+            folder.mkdir(exist_ok=True)
+        # What must stay hidden: the project (reference/, graders/, submissions/), the grader's
+        # folder and the submission's own; the sandbox warns when its allow-list would expose one.
+        hidden = {Path(__file__).resolve().parents[2], Path.cwd()}
+        if Path(str(self.submission.path)).is_file():
+            hidden.add(Path(str(self.submission.path)).resolve().parent)
+        hidden = sorted(str(f) for f in hidden if str(f) != "/")
+        config = {**self.limits.to_dict(), "device": self.options.device, "cwd": str(work),
+                  "exchange": str(self.exchange), "ipc_dir": str(self.private),
+                  "read": [self.options.data_dir] if self.options.data_dir else [],
+                  "deny": hidden, "status_file": str(self.private / isolation.STATUS_FILE)}
         spec_dir = self.private / "kernels" / KERNEL_NAME
         spec_dir.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, str(SANDBOX), json.dumps(config), "--",
                 sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
         (spec_dir / "kernel.json").write_text(json.dumps(
             {"argv": argv, "display_name": "d2l-grade student runtime", "language": "python"}))
-        return KernelSpecManager(kernel_dirs=[str(self.private / "kernels")])
+        manager = KernelSpecManager(kernel_dirs=[str(self.private / "kernels")])
+        # Read back by CappedClient before the first cell: what the sandbox could not apply
+        # becomes a note in the report.
+        manager.d2lgrade_status_file = config["status_file"]
+        manager.d2lgrade_notes = self.notes
+        self._spec_manager = manager
+        return manager
 
     def _environment(self) -> dict:
-        keep = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "VIRTUAL_ENV", "CONDA_PREFIX", "TMPDIR")
+        keep = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "VIRTUAL_ENV", "CONDA_PREFIX",
+                "LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_PATH")
         env = {k: os.environ[k] for k in keep if k in os.environ}
-        env.update(HOME=str(self.scratch), PYTHONHASHSEED="0", MPLBACKEND="Agg",
-                   MPLCONFIGDIR=str(self.scratch / ".matplotlib"), IPYTHONDIR=str(self.scratch / ".ipython"),
-                   TORCH_HOME=str(self.scratch / ".torch"), PYTHONUSERBASE=site.getuserbase(),
-                   PYTHONDONTWRITEBYTECODE="1", JPY_SESSION_NAME="d2lgrade")
+        work = self.scratch / isolation.WORK
+        env.update(HOME=str(work), TMPDIR=str(work / ".tmp"), PYTHONHASHSEED="0", MPLBACKEND="Agg",
+                   MPLCONFIGDIR=str(work / ".matplotlib"), IPYTHONDIR=str(work / ".ipython"),
+                   TORCH_HOME=str(work / ".torch"), XDG_CACHE_HOME=str(work / ".cache"),
+                   PYTHONUSERBASE=site.getuserbase(), PYTHONDONTWRITEBYTECODE="1", JPY_SESSION_NAME="d2lgrade")
+        # Threads count against the process limit: keep the math libraries' pools small whatever
+        # the machine's core count (an unlimited OpenMP pool on a 128-core box would not start).
+        threads = str(max(1, min(os.cpu_count() or 1, 8)))
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env[var] = os.environ.get(var, threads)
         return env
 
     def _boot(self) -> None:
@@ -153,6 +231,9 @@ class KernelRuntime(Runtime):
             return
         pid = getattr(getattr(client.km, "provisioner", None), "process", None)
         pid = getattr(pid, "pid", None)
+        namespace = isolation.user_namespace(pid) if pid else None
+        if namespace == isolation.user_namespace(os.getpid()):
+            namespace = None                         # no private namespace: nothing to tell apart
         if pid:
             try:  # the whole process group: whatever the student spawned goes too
                 os.killpg(pid, signal.SIGKILL)
@@ -162,6 +243,24 @@ class KernelRuntime(Runtime):
             client._cleanup_kernel()
         except Exception:
             pass
+        status = isolation.read_status(self.private / isolation.STATUS_FILE)
+        if status.get("cgroup"):
+            # Everything the runtime started is in its cgroup, whatever namespaces it has.
+            isolation.remove_cgroup(status["cgroup"])
+        if namespace:
+            # The runtime's PID namespace dies with its init; wait until it has, and sweep up
+            # anything of its user namespace that is left (none, where the PID namespace worked).
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                left = isolation.processes_in(namespace)
+                if not left:
+                    break
+                for other in left:
+                    try:
+                        os.kill(other, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+                time.sleep(0.05)
 
     def close(self) -> None:
         self._kill()
@@ -250,3 +349,4 @@ class KernelRuntime(Runtime):
 def _strip_ansi(text: str) -> str:
     import re
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
