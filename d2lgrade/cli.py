@@ -32,6 +32,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cell-timeout", type=float, default=Limits.cell_seconds, help="seconds per notebook cell")
     p.add_argument("--total-timeout", type=float, default=Limits.total_seconds, help="seconds for the whole submission")
     p.add_argument("--memory-gb", type=float, default=Limits.memory_bytes / 2**30, help="memory limit of the student runtime")
+    p.add_argument("--max-processes", type=int, default=Limits.max_processes, help="processes and threads the student runtime may run")
+    p.add_argument("--file-mb", type=float, default=Limits.file_bytes / 2**20, help="largest file the student runtime may write (MiB)")
+    p.add_argument("--output-mb", type=float, default=Limits.output_bytes / 2**20, help="printed output kept per submission (MiB)")
     p.add_argument("--check-references", action="store_true", help="grade every reference solution; fail unless all earn full marks")
     p.add_argument("--make-starters", action="store_true", help="write exercises/<section>.ipynb from the specs")
     return p.parse_args(argv)
@@ -48,7 +51,12 @@ def resolve_device(choice: str) -> str:
 
 def options_from(args: argparse.Namespace) -> RuntimeOptions:
     limits = Limits(call_seconds=args.call_timeout, cell_seconds=args.cell_timeout,
-                    total_seconds=args.total_timeout, memory_bytes=int(args.memory_gb * 2**30))
+                    total_seconds=args.total_timeout, memory_bytes=int(args.memory_gb * 2**30),
+                    max_processes=args.max_processes, file_bytes=int(args.file_mb * 2**20),
+                    output_bytes=int(args.output_mb * 2**20))
+    for name, value in limits.to_dict().items():
+        if value <= 0:
+            raise UserError(f"the limit {name} must be positive (got {value:g}); see `python grade.py --help`.")
     data_dir = str(args.data_dir.resolve()) if args.data_dir else None
     if args.data_dir and not args.data_dir.is_dir():
         raise UserError(f"--data-dir {args.data_dir} is not a folder; give the folder that holds FashionMNIST/ or MNIST/.")

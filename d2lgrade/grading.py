@@ -13,6 +13,8 @@ from d2lgrade.run.executor import Runtime, RuntimeOptions, get_executor
 from d2lgrade.sections import Section
 
 HIDDEN_FAILURE = "failed a hidden test (its inputs are not shown)"
+# Messages and details can quote student text (an exception message can be 100 MB): keep reports small.
+MESSAGE_CHARS, DETAIL_CHARS = 600, 16_000
 
 
 def grade(section: Section, path: Path, *, selector: str | None = None,
@@ -56,10 +58,19 @@ def run_check(check: Check, runtime: Runtime, options: RuntimeOptions) -> R.Chec
             result.points = check.points
             if isinstance(outcome, str):
                 result.message = outcome
-    result.answer = getattr(probe, "answer", "") or ""
+    result.answer = clip(str(getattr(probe, "answer", "") or ""), DETAIL_CHARS)
+    result.message, result.detail = clip(result.message, MESSAGE_CHARS), clip(result.detail or "", DETAIL_CHARS)
     if check.hidden and result.status == R.FAILED:
         result.message, result.detail = HIDDEN_FAILURE, ""
     return result
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to about `limit` characters, keeping its start and its end (where errors say most)."""
+    if len(text) <= limit:
+        return text
+    head, tail = limit * 2 // 3, limit // 3
+    return f"{text[:head]} [... {len(text) - head - tail} characters cut ...] {text[-tail:]}"
 
 
 def manual_results(section: Section, submission: Submission, selector: str | None) -> list[R.CheckResult]:

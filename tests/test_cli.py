@@ -20,6 +20,7 @@ def grade(*args, cwd=ROOT):
     (["7.3", "nowhere/work.ipynb"], "does not exist"),
     (["7.3/9"], "has no exercise 7.3/9"),
     ([], "say which section"),
+    (["7.3", "--max-processes", "0"], "max_processes must be positive"),
 ])
 def test_user_errors_are_one_sentence(args, words):
     done = grade(*args)
@@ -53,3 +54,13 @@ def test_one_exercise_of_a_module(tmp_path):
     assert any(line.startswith("7.3/3:batched") and "ERROR" in line for line in lines)  # 4-D not handled
     assert not any(line.startswith("7.3/1") for line in lines)
     assert f"full feedback: {tmp_path / 'r.html'}" in done.stdout
+
+
+def test_every_limit_is_an_option():
+    from d2lgrade.cli import options_from, parse_args
+    options = options_from(parse_args(["7.3", "--device", "cpu", "--call-timeout", "2", "--cell-timeout", "3",
+                                       "--total-timeout", "40", "--memory-gb", "2", "--max-processes", "16",
+                                       "--file-mb", "1.5", "--output-mb", "0.5"]))
+    assert options.limits.to_dict() == {"call_seconds": 2, "cell_seconds": 3, "total_seconds": 40,
+                                        "memory_bytes": 2 * 2**30, "max_processes": 16,
+                                        "file_bytes": int(1.5 * 2**20), "output_bytes": 2**19}

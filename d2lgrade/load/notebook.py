@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -36,7 +37,9 @@ def load_notebook(path: Path) -> Submission:
     if not data["cells"]:
         raise SubmissionError(f"{path} has no cells; start from the starter notebook in exercises/.")
     try:
-        nb = nbformat.reads(text, as_version=4)
+        with warnings.catch_warnings():     # missing cell ids and the like: nothing the student must fix
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(text, as_version=4)
     except Exception as exc:  # nbformat raises several types for malformed notebooks
         raise SubmissionError(f"{path} is not a readable notebook ({str(exc).splitlines()[0]}); "
                               "open it in Jupyter and save it again.") from None
@@ -45,16 +48,20 @@ def load_notebook(path: Path) -> Submission:
 
 def from_notebook_node(nb, path: Path) -> Submission:
     cells, notes = [], []
-    kernel = (nb.get("metadata", {}).get("kernelspec") or {}).get("name")
+    kernelspec = (nb.get("metadata") or {}).get("kernelspec") or {}
+    kernel = kernelspec.get("name") if isinstance(kernelspec, dict) else kernelspec
     if kernel and not str(kernel).startswith("python"):
-        notes.append(f"The notebook asks for kernel '{kernel}'; it was graded with Python 3.")
+        notes.append(f"The notebook asks for kernel '{str(kernel)[:40]}'; it was graded with Python 3.")
     for i, nb_cell in enumerate(nb.cells, start=1):
-        kind = nb_cell.get("cell_type")
+        kind = nb_cell.get("cell_type") if isinstance(nb_cell, dict) else None
         if kind not in ("code", "markdown"):
             continue
         source = nb_cell.get("source", "")
-        if isinstance(source, list):
+        if isinstance(source, list) and all(isinstance(line, str) for line in source):
             source = "".join(source)
+        if not isinstance(source, str):
+            raise SubmissionError(f"{path}: cell {i} has no text in its source ({type(source).__name__}); "
+                                  "open the notebook in Jupyter and save it again.")
         meta = (nb_cell.get("metadata") or {}).get("d2lgrade") or {}
         if kind == "code":
             source, removed = strip_shell(source)

@@ -1,0 +1,285 @@
+"""Hostile submissions (tests/hostile/): grading keeps working, loses nothing, and gives no point that
+was not earned.
+
+Threat model, in short: student code is untrusted. It runs in a runtime of its own (a kernel behind
+`d2lgrade/run/sandbox.py`: resource limits, its own process group, private user/network/PID/mount
+namespaces and Landlock where the machine allows them); what comes back is data only (torch.save read
+with weights_only), and every verdict is computed in the grader's process. Each case of the issue is one
+test below, numbered like the issue; the layers themselves are tested one at a time in test_sandbox.py.
+
+Every test is parametrized by executor, so a new executor (e.g. a warm fork-server) has to pass the same
+battery by adding its name to EXECUTORS.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from d2lgrade import results as R
+from d2lgrade.compare.symbolic import SymbolicAnswerError, parse_answer
+from d2lgrade.errors import SubmissionError
+from d2lgrade.grading import grade
+from d2lgrade.load import load_submission
+from d2lgrade.run.executor import RuntimeOptions
+from d2lgrade.run.limits import Limits
+from d2lgrade.sections import find_section
+from d2lgrade.testing import VariantRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+HOSTILE = ROOT / "tests" / "hostile"
+SECTION = find_section("7.3")
+EXECUTORS = ["kernel"]
+# Short limits keep the battery quick; the cases only need the limits to fire.
+FAST = Limits(call_seconds=3, cell_seconds=6, total_seconds=120)
+
+
+@pytest.fixture(params=EXECUTORS)
+def executor(request):
+    return request.param
+
+
+def graded(path: Path, executor: str, limits: Limits = FAST, selector: str | None = None) -> dict:
+    report = grade(SECTION, path, selector=selector, options=RuntimeOptions(limits=limits), executor=executor)
+    return {"report": report, **{c.id: c for c in report.checks}}
+
+
+def verdict(result: R.CheckResult) -> tuple[str, float]:
+    return result.status, result.points
+
+
+# -- 1. endless loops ----------------------------------------------------------------------------
+def test_1_endless_loops_time_out_and_the_rest_is_graded(executor):
+    got = graded(HOSTILE / "stuck.py", executor)
+    for check in ("7.3/1", "7.3/1:example"):
+        assert got[check].status == R.TIMEOUT and "ran past the 6 s" in got[check].message, got[check]
+    for check in ("7.3/3", "7.3/3:batched"):
+        assert got[check].status == R.TIMEOUT and "3 s" in got[check].message, got[check]
+    assert verdict(got["7.3/4"]) == (R.PASSED, 1)
+    assert got["7.3/6"].status == R.ERROR and "RecursionError" in got["7.3/6"].message
+    assert got["report"].score == 1
+    assert got["report"].seconds < FAST.total_seconds
+
+
+# -- 2, 3. memory, processes, disk ---------------------------------------------------------------
+def test_2_3_memory_processes_and_file_size_are_stopped_by_limits(executor):
+    limits = Limits(call_seconds=10, cell_seconds=20, total_seconds=180, max_processes=48, file_bytes=8 * 2**20)
+    got = graded(HOSTILE / "resources.py", executor, limits)
+    assert verdict(got["7.3/1"]) == (R.PASSED, 2) and verdict(got["7.3/1:example"]) == (R.PASSED, 1)
+    assert any("MemoryError" in note for note in got["report"].notes), got["report"].notes
+    assert got["7.3/3"].status == R.MEMORY and "8 GiB" in got["7.3/3"].message, got["7.3/3"]
+    batched = got["7.3/3:batched"]
+    assert batched.status == R.ERROR and "at most 48 processes" in batched.message, batched
+    assert verdict(got["7.3/4"]) == (R.PASSED, 1)
+    assert got["7.3/6"].status == R.ERROR and "at most 8 MiB" in got["7.3/6"].message, got["7.3/6"]
+    # The grader's machine is unharmed: it can still start processes and allocate.
+    assert subprocess.run(["true"]).returncode == 0
+    assert len(bytearray(64 * 2**20)) == 64 * 2**20
+
+
+# -- 4, 14. fake scores, floods, hidden tracebacks, warnings ------------------------------------
+def test_4_14_printed_scores_floods_and_hidden_errors_change_nothing(executor, tmp_path):
+    if executor != "kernel":
+        pytest.skip("the command line always uses the default executor")
+    done = subprocess.run([sys.executable, "grade.py", "7.3", str(HOSTILE / "output.py"), "--json",
+                           "--html", str(tmp_path / "report.html"), "--cell-timeout", "30"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)                   # one JSON document, the grader's own
+    checks = {c["id"]: c for c in report["checks"]}
+    assert report["score"] == 4 and report["max_score"] == 13
+    assert checks["7.3/1"]["status"] == R.FAILED
+    assert checks["7.3/1:example"]["points"] == 1
+    assert checks["7.3/3"]["points"] == 2             # hidden tracebacks do not matter either way
+    assert checks["7.3/3:batched"]["status"] == R.ERROR and len(checks["7.3/3:batched"]["message"]) < 500
+    assert checks["7.3/4"]["points"] == 1             # a warning and a hidden 1/0 after the answer
+    assert checks["7.3/6"]["status"] == R.FAILED
+    assert any("Output beyond 1024 KiB was dropped" in n for n in report["notes"]), report["notes"]
+    assert len(done.stdout) < 100_000 and len(done.stderr) < 100_000
+    assert (tmp_path / "report.html").stat().st_size < 5 * 2**20
+
+
+# -- 5. exits and interrupts ---------------------------------------------------------------------
+def test_5_exits_and_interrupts_are_errors_of_their_own_exercise(executor):
+    got = graded(HOSTILE / "exits.py", executor)
+    assert verdict(got["7.3/1"]) == (R.PASSED, 2) and verdict(got["7.3/1:example"]) == (R.PASSED, 1)
+    assert got["7.3/3"].status == R.ERROR and "KeyboardInterrupt" in got["7.3/3"].message
+    assert got["7.3/3:batched"].status == R.ERROR and got["7.3/3:batched"].points == 0
+    assert verdict(got["7.3/4"]) == (R.PASSED, 1)       # the runtime died before; it was restarted
+    assert got["7.3/6"].status == R.ERROR and "SystemExit" in got["7.3/6"].message
+    assert got["report"].score == 4
+
+
+# -- 6, 7. monkeypatching, __eq__, tensor subclasses, pickle payloads ----------------------------
+def test_6_7_cheating_objects_earn_nothing_and_run_nothing(executor):
+    marker = Path("/tmp/d2lgrade-hostile-pickle-payload-ran")
+    marker.unlink(missing_ok=True)
+    got = graded(HOSTILE / "cheats.py", executor)
+    assert got["report"].score == 0, [(c.id, c.status, c.message) for c in got["report"].checks]
+    assert got["7.3/1:example"].status == R.FAILED and "Payload" in got["7.3/1:example"].message
+    batched = got["7.3/3:batched"]
+    assert batched.status == R.FAILED and "Sneaky" in batched.message, batched
+    assert got["7.3/4"].status == R.FAILED                # sympy patched in the runtime, not here
+    assert got["7.3/6"].status in (R.FAILED, R.ERROR) and got["7.3/6"].points == 0
+    assert not marker.exists()
+
+
+# -- 8, 9, 13. files of others, writing outside, network, deleting the project -------------------
+ANSWER_SERVER = b"def upsample_stride_half(X, K):\n    return F.conv_transpose2d(X, K, stride=2)\n"
+
+
+def test_8_9_13_the_runtime_reaches_nothing_outside_its_folder(executor, tmp_path):
+    submissions = tmp_path / "submissions"
+    own = submissions / "bob" / "7.3.py"
+    other = submissions / "alice" / "7.3.py"
+    other.parent.mkdir(parents=True)
+    other.write_text('stride_speedup = "s_h*s_w"\n')
+    decoys = [other, submissions / "bob" / "notes.txt", tmp_path / "gradebook.sqlite"]
+    project_decoy = ROOT / f".hostile-decoy-{os.getpid()}"
+    decoys.append(project_decoy)
+    outside = [tmp_path / "escaped.txt", Path.home() / f".d2lgrade-escaped-{os.getpid()}",
+               Path(f"/tmp/d2lgrade-escaped-{os.getpid()}")]
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    served = []
+
+    def serve():
+        server.settimeout(60)
+        try:
+            conn, _ = server.accept()
+            served.append(True)
+            conn.sendall(ANSWER_SERVER)
+            conn.close()
+        except OSError:
+            pass
+
+    victim = subprocess.Popen(["sleep", "120"])
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        for decoy in decoys[1:]:
+            decoy.parent.mkdir(parents=True, exist_ok=True)
+            decoy.write_text("keep me\n")
+        source = (HOSTILE / "escape.py").read_text()
+        for key, value in {"REFERENCE": str(ROOT / "reference" / "section_7_3.py"), "OTHER": str(other),
+                           "OWN": str(own)}.items():
+            source = source.replace(f'"@@{key}@@"', repr(value))
+        for key, value in {"DECOYS": [str(d) for d in decoys], "OUTSIDE": [str(o) for o in outside],
+                           "PORT": server.getsockname()[1], "VICTIM": victim.pid}.items():
+            source = source.replace(f"@@{key}@@", repr(value))
+        own.write_text(source)
+        got = graded(own, executor, Limits(call_seconds=10, cell_seconds=30, total_seconds=180))
+        # Nothing stolen: every answer that needed another file is wrong.
+        assert got["7.3/1"].status == R.FAILED and got["7.3/1:example"].status == R.FAILED
+        assert got["7.3/4"].points == 0
+        assert got["7.3/6"].points == 0
+        # The runtime still worked after trying to wreck its surroundings.
+        assert verdict(got["7.3/3"]) == (R.PASSED, 2) and verdict(got["7.3/3:batched"]) == (R.PASSED, 1)
+        assert got["report"].score == 3
+        for decoy in decoys:
+            assert decoy.read_text() == ('stride_speedup = "s_h*s_w"\n' if decoy == other else "keep me\n"), decoy
+        assert own.read_text() == source
+        assert not any(path.exists() for path in outside)
+        assert victim.poll() is None
+        assert served == []
+    finally:
+        server.close()
+        victim.kill()
+        project_decoy.unlink(missing_ok=True)
+        for path in outside:
+            path.unlink(missing_ok=True)
+
+
+# -- 10. files that are not gradable notebooks ---------------------------------------------------
+def _big_notebook(path: Path, megabytes: int) -> Path:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell('stride_speedup = "s_h*s_w"')
+    picture = base64.b64encode(os.urandom(megabytes * 2**20 * 3 // 4)).decode()
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": picture})]
+    nb.cells = [nbformat.v4.new_markdown_cell("## 7.3/4"), cell]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_10_broken_notebooks_give_one_clear_line_and_the_batch_goes_on(executor, tmp_path):
+    huge = tmp_path / "huge.ipynb"
+    with open(huge, "wb") as f:                         # 200 MB, sparse: only its size is looked at
+        f.truncate(200 * 2**20)
+    broken = sorted(p for p in (HOSTILE / "notebooks").iterdir() if p.name != "kernelspec_not_a_dict.ipynb")
+    broken += [huge, _big_notebook(tmp_path / "outputs.ipynb", 60)]
+    messages = {}
+    for path in broken:
+        with pytest.raises(SubmissionError) as caught:
+            load_submission(path)
+        messages[path.name] = str(caught.value)
+    for name, message in messages.items():
+        assert "\n" not in message and name in message and len(message) < 300, (name, message)
+    assert "clear its outputs" in messages["outputs.ipynb"] and "200 MB" in messages["huge.ipynb"]
+    assert "UTF-8" in messages["latin1.ipynb"] and "UTF-8" in messages["latin1.py"]
+    # The command line says it in one line on stderr, no traceback.
+    done = subprocess.run([sys.executable, "grade.py", "7.3", str(HOSTILE / "notebooks" / "not_json.ipynb")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+    # Then the batch goes on: a notebook with a few MB of outputs and an unknown kernel is graded.
+    fine = _big_notebook(tmp_path / "fine.ipynb", 4)
+    nb = nbformat.read(fine, as_version=4)
+    nb.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
+    nbformat.write(nb, fine)
+    got = graded(fine, executor, selector="7.3/4")
+    assert verdict(got["7.3/4"]) == (R.PASSED, 1)
+    assert any("kernel 'ir'" in note for note in got["report"].notes)
+    # A kernelspec that is not even a mapping is a note too, not a crash.
+    odd = load_submission(HOSTILE / "notebooks" / "kernelspec_not_a_dict.ipynb")
+    assert odd.notes == ["The notebook asks for kernel 'R'; it was graded with Python 3."]
+
+
+# -- 11. values of the wrong kind ----------------------------------------------------------------
+VALUE_CASES = sorted((HOSTILE / "values").glob("*.py"))
+
+
+def _expectation(path: Path) -> tuple[str, str]:
+    line = next(l for l in path.read_text().splitlines() if l.startswith("# expect: "))
+    status, _, fragment = line.removeprefix("# expect: ").partition(": ")
+    return status, fragment
+
+
+@pytest.fixture(scope="module", params=EXECUTORS)
+def variants(request):
+    runner = VariantRunner("7.3", RuntimeOptions(limits=FAST), executor=request.param)
+    yield runner
+    runner.close()
+
+
+@pytest.mark.parametrize("path", VALUE_CASES, ids=[p.stem for p in VALUE_CASES])
+def test_11_wrong_kinds_of_values_fail_with_a_clear_message(variants, path):
+    status, fragment = _expectation(path)
+    exercise = "7.3/6" if "upsample_stride_half" in path.read_text() else "7.3/3"
+    results = variants.grade(path.read_text(), exercise)
+    first = results[0]
+    assert first.status == status and first.points == 0, (first.status, first.message)
+    assert fragment in first.message, first.message
+
+
+# -- 12. formulas that try to run code -----------------------------------------------------------
+FORMULAS = [l for l in (HOSTILE / "formulas.txt").read_text().splitlines() if l and not l.startswith("#")]
+
+
+def test_12_formula_strings_never_run(variants):
+    marker = Path("/tmp/d2lgrade-hostile-formula-ran")
+    marker.unlink(missing_ok=True)
+    for formula in FORMULAS:
+        with pytest.raises(SymbolicAnswerError):
+            parse_answer(formula, symbols=["s_h", "s_w"])
+        [result] = variants.grade(f"stride_speedup = {formula!r}", "7.3/4")
+        assert result.status == R.FAILED and result.points == 0, (formula, result.message)
+    assert not marker.exists()
