@@ -35,3 +35,28 @@ class VariantRunner:
 
     def close(self) -> None:
         self.runtime.close()
+
+
+def sandbox_layers() -> dict:
+    """What the runtime's sandbox can apply on this machine (its status file, see run/isolation.py),
+    found by launching it once around `python -c pass`. Tests of a defence skip, naming the missing
+    layer, where the machine cannot provide it; the report says the same to users."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    from d2lgrade.run import isolation, kernel
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work, private = Path(tmp) / "work", Path(tmp) / "private"
+        work.mkdir()
+        private.mkdir()
+        config = {"cwd": str(work), "ipc_dir": str(private), "max_processes": 64,
+                  "status_file": str(private / isolation.STATUS_FILE)}
+        subprocess.run([sys.executable, str(kernel.SANDBOX), json.dumps(config), "--", sys.executable, "-c", "pass"],
+                       capture_output=True, timeout=60, start_new_session=True)
+        status = isolation.read_status(private / isolation.STATUS_FILE)
+        if status.get("cgroup"):
+            isolation.remove_cgroup(status["cgroup"])
+        return status
