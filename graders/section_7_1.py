@@ -1,55 +1,14 @@
-"""Checks for 7.1 From fully connected layers to convolutions.
-
-`expect_diagnosed` (used by the graders of 7.4 and 7.5 too) compares like `expect_close` and, when the
-answer is wrong, names the mistake if the student's value equals one of the known-wrong results the
-grader computed for the same input.
-"""
+"""Checks for 7.1 From fully connected layers to convolutions."""
 import numpy
 import torch
 from torch.nn import functional as F
 
-from d2lgrade.checks import WrongAnswer, check, fail
+from d2lgrade.checks import check, fail
 from d2lgrade.compare.inputs import randint, shape_text, tensor
-from d2lgrade.compare.tensors import expect_close
+from d2lgrade.compare.tensors import as_tensor, expect_close, expect_diagnosed, same_values
 from reference import section_7_1 as ref
 
 CONVOLUTION = {"convolution": "a library convolution (F.conv1d / F.conv2d / nn.Conv*)"}
-
-
-def same_values(got, candidate) -> bool:
-    """True when `got` is (numerically) the known-wrong `candidate`."""
-    if not isinstance(got, torch.Tensor) or candidate is None or tuple(got.shape) != tuple(candidate.shape):
-        return False
-    if got.numel() == 0:
-        return True
-    try:
-        return bool(torch.allclose(got.double(), candidate.double(), rtol=1e-4, atol=1e-5))
-    except RuntimeError:
-        return False
-
-
-def as_tensor(value):
-    """numpy arrays come back from the runtime as arrays; grade them like tensors."""
-    if isinstance(value, numpy.ndarray):
-        return torch.from_numpy(value)
-    return value
-
-
-def expect_diagnosed(got, expected, what, known_wrong=(), hint=None, **kwargs):
-    """expect_close, but a wrong answer that equals a known-wrong result gets that mistake's name.
-
-    known_wrong: (tensor or None, "what this mistake is") pairs; hint(got) may return a sentence for
-    answers that match no candidate (e.g. from their shape)."""
-    try:
-        expect_close(got, expected, what, **kwargs)
-    except WrongAnswer as exc:
-        for candidate, why in known_wrong:
-            if same_values(got, candidate):
-                fail(f"{what}: {why}", detail=exc.message)
-        extra = hint(got) if hint else None
-        if extra:
-            fail(f"{exc.message.rstrip('.')}: {extra}", detail=exc.detail)
-        raise
 
 
 # -- 7.1/1 ------------------------------------------------------------------------------------------

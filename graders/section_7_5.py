@@ -5,12 +5,10 @@ import torch
 from torch.nn import functional as F
 
 from d2lgrade.checks import NotAttempted, StudentError, check, fail
-from d2lgrade.compare.formulas import Domain
+from d2lgrade.compare.formulas import Domain, expect_formula_among
 from d2lgrade.compare.inputs import randint, shape_text, tensor
-from d2lgrade.compare.tensors import describe
+from d2lgrade.compare.tensors import describe, expect_diagnosed
 from graders.probes.section_7_5 import run_max_pool
-from graders.section_7_1 import expect_diagnosed
-from graders.section_7_4 import expect_formula_among
 from reference import section_7_5 as ref
 
 AVG_POOLING = {"avg_pool2d": "average pooling (F.avg_pool2d / nn.AvgPool2d)",

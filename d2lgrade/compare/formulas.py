@@ -30,3 +30,50 @@ def expect_formula(answer: str, expected: str, *, what: str, domains: dict | Non
     if comparison.verdict == "unknown":
         raise StudentTimeout(f"{what}: {comparison.message}")
     return comparison.message
+
+
+def expect_formula_among(answer, accepted, *, what, domains, constraint=None, symbols=None, functions=None,
+                         shorthands=None, diagnoses=(), time_budget=3.0):
+    """Pass when `answer` equals one of the `accepted` (formula, note) pairs; return that note.
+
+    Extends expect_formula for answers with several accepted forms or a restricted vocabulary.
+
+    shorthands: {name: formula} substituted into the student's formula before comparing.
+    diagnoses: (formula, sentence) pairs, or callables expr -> sentence | None, consulted when the
+    answer is wrong; the first that applies is added to the counterexample."""
+    from d2lgrade.compare import symbolic   # sympy loads on first use, not when graders are imported
+    import sympy
+
+    names = tuple(symbols or symbolic.DEFAULT_SYMBOLS) + tuple(shorthands or ())
+    funcs = tuple(functions or symbolic.DEFAULT_FUNCTIONS)
+    try:
+        expr = symbolic.parse_answer(answer, symbols=names, functions=funcs)
+    except symbolic.SymbolicAnswerError as exc:
+        fail(f"{what}: {exc}")
+    if shorthands:
+        expr = expr.xreplace({sympy.Symbol(k, real=True): symbolic.parse_answer(v, max_length=10_000)
+                              for k, v in shorthands.items()})
+    sdomains = {k: symbolic.Domain(d.kind, d.low, d.high) for k, d in domains.items()}
+
+    def compare(formula, budget=time_budget):
+        return symbolic.compare_expressions(expr, formula, domains=sdomains, constraint=constraint,
+                                            symbols=names, functions=funcs, time_budget=budget)
+
+    outcomes = []
+    for formula, note in accepted:
+        outcome = compare(formula)
+        if outcome.verdict == "equal":
+            return note or outcome.message
+        outcomes.append(outcome)
+    different = [o for o in outcomes if o.verdict == "different"]
+    if not different:
+        raise StudentTimeout(f"{what}: {outcomes[0].message}")
+    why = ""
+    for diagnosis in diagnoses:
+        if callable(diagnosis):
+            why = diagnosis(expr) or ""
+        elif compare(diagnosis[0], budget=1.5).verdict == "equal":
+            why = diagnosis[1]
+        if why:
+            break
+    fail(f"{what} is not right: {different[0].message}" + (f" {why}" if why else ""))

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import math
 
+import numpy
 import torch
 
-from d2lgrade.checks import fail
+from d2lgrade.checks import WrongAnswer, fail
 from d2lgrade.run.wire import Unsupported
 
 
@@ -52,3 +53,40 @@ def expect_close(got, expected: torch.Tensor, what: str, *, rtol: float | None =
         fail(f"{what}: {wrong} of {diff.numel()} values are wrong; the largest error is "
              f"{diff.max().item():.3g} at index {index} (got {got[index].item():.4g}, expected {expected[index].item():.4g}).",
              detail=str(exc))
+
+
+def same_values(got, candidate) -> bool:
+    """True when `got` is (numerically) the known-wrong `candidate`."""
+    if not isinstance(got, torch.Tensor) or candidate is None or tuple(got.shape) != tuple(candidate.shape):
+        return False
+    if got.numel() == 0:
+        return True
+    try:
+        return bool(torch.allclose(got.double(), candidate.double(), rtol=1e-4, atol=1e-5))
+    except RuntimeError:
+        return False
+
+
+def as_tensor(value):
+    """numpy arrays come back from the runtime as arrays; grade them like tensors."""
+    if isinstance(value, numpy.ndarray):
+        return torch.from_numpy(value)
+    return value
+
+
+def expect_diagnosed(got, expected, what, known_wrong=(), hint=None, **kwargs):
+    """expect_close, but a wrong answer that equals a known-wrong result the grader computed for the
+    same input gets that mistake's name.
+
+    known_wrong: (tensor or None, "what this mistake is") pairs; hint(got) may return a sentence for
+    answers that match no candidate (e.g. from their shape)."""
+    try:
+        expect_close(got, expected, what, **kwargs)
+    except WrongAnswer as exc:
+        for candidate, why in known_wrong:
+            if same_values(got, candidate):
+                fail(f"{what}: {why}", detail=exc.message)
+        extra = hint(got) if hint else None
+        if extra:
+            fail(f"{exc.message.rstrip('.')}: {extra}", detail=exc.detail)
+        raise
