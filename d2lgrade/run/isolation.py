@@ -656,16 +656,27 @@ def user_namespace(pid: int) -> str | None:
 
 
 def processes_in(namespace: str) -> list[int]:
-    """Processes whose user namespace is `namespace` (the runtime's, when it has its own)."""
+    """Live processes whose user namespace is `namespace` (the runtime's, when it has its own).
+
+    Zombies are left out: they hold no memory and run nothing, and the launcher's zombie waits for
+    jupyter_client's next poll to be reaped (up to a second), which is no reason to wait here."""
     found = []
     try:
         entries = os.listdir("/proc")
     except OSError:
         return found
     for entry in entries:
-        if entry.isdigit() and user_namespace(int(entry)) == namespace:
+        if entry.isdigit() and user_namespace(int(entry)) == namespace and not _zombie(int(entry)):
             found.append(int(entry))
     return found
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True                                   # gone already
 
 
 def exit_like(wait_status: int) -> None:
