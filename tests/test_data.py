@@ -1,0 +1,175 @@
+"""Offline datasets: the stand-in loads with no network, a local torchvision-layout folder wins when given,
+and the runtime agent's setup makes torchvision (so d2l.FashionMNIST) serve local data instead of downloading."""
+import json
+import socket
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from d2lgrade import data
+from d2lgrade.data import load_images
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _refuse(*args, **kwargs):
+    raise OSError("the network is disabled in this test")
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Anything that tries to connect or resolve a name fails loudly."""
+    for name in ("create_connection", "getaddrinfo", "gethostbyname"):
+        monkeypatch.setattr(socket, name, _refuse)
+    monkeypatch.setattr(socket.socket, "connect", _refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", _refuse)
+
+
+def write_idx(path: Path, array: torch.Tensor) -> None:
+    """The raw IDX format torchvision reads: magic (0, 0, type 0x08 = ubyte, ndim), big-endian sizes, bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.dim()) + b"".join(struct.pack(">I", n) for n in array.shape)
+    path.write_bytes(header + array.to(torch.uint8).contiguous().numpy().tobytes())
+
+
+def fake_dataset(root: Path, folder: str = "FashionMNIST", n_train: int = 12, n_test: int = 5):
+    """A tiny dataset in torchvision's layout: root/<folder>/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte."""
+    g = torch.Generator().manual_seed(1)
+    made = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8)
+        labels = torch.arange(n, dtype=torch.uint8) % 10
+        write_idx(root / folder / "raw" / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(root / folder / "raw" / f"{prefix}-labels-idx1-ubyte", labels)
+        made[prefix] = (images, labels)
+    return made
+
+
+@pytest.mark.parametrize("name", ["fashion_mnist", "mnist"])
+def test_standin_loads_offline_with_the_right_shapes(name):
+    train, test = load_images(name, "train"), load_images(name, "test")
+    assert train.standin and test.standin
+    assert "stand-in" in train.source and "no --data-dir" in train.source
+    assert tuple(train.X.shape) == (1297, 1, 28, 28) and tuple(test.X.shape) == (500, 1, 28, 28)
+    assert train.X.dtype == torch.float32 and train.y.dtype == torch.int64
+    assert 0.0 <= float(train.X.min()) and float(train.X.max()) <= 1.0 and float(train.X.max()) > 0.9
+    assert set(train.y.tolist()) == set(range(10)) and set(test.y.tolist()) == set(range(10))
+    # 8-bit values like ToTensor() of real images, and an MNIST-like empty border around the digit
+    assert torch.equal(train.X, (train.X * 255).round() / 255)
+    assert float(train.X[:, :, :4].abs().max()) == 0.0 and float(train.X[:, :, :, -4:].abs().max()) == 0.0
+    X, y = train                                     # unpacks like a pair
+    assert X is train.X and y is train.y
+
+
+def test_standin_split_is_deterministic_and_disjoint():
+    a, b = load_images("mnist", "train"), load_images("mnist", "train")
+    assert torch.equal(a.X, b.X) and torch.equal(a.y, b.y)
+    test = load_images("mnist", "test")
+    train_rows = {bytes(row) for row in (a.X * 255).to(torch.uint8).flatten(1).numpy()}
+    test_rows = [bytes(row) for row in (test.X * 255).to(torch.uint8).flatten(1).numpy()]
+    shared = sum(row in train_rows for row in test_rows)
+    assert shared < 5, f"{shared} held-out images also appear in the training split"   # digits has a few duplicates
+
+
+def test_limit_takes_the_first_images():
+    full, few = load_images("fashion_mnist", "test"), load_images("fashion_mnist", "test", limit=7)
+    assert len(few) == 7 and torch.equal(few.X, full.X[:7]) and torch.equal(few.y, full.y[:7])
+
+
+def test_unknown_names_are_refused():
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_images("cifar10", "train")
+    with pytest.raises(ValueError, match="unknown split"):
+        load_images("mnist", "validation")
+
+
+def test_local_torchvision_layout_is_preferred(tmp_path):
+    made = fake_dataset(tmp_path)
+    train = load_images("fashion_mnist", "train", data_dir=str(tmp_path))
+    test = load_images("fashion_mnist", "test", data_dir=str(tmp_path), limit=3)
+    assert not train.standin and str(tmp_path) in train.source and "Fashion-MNIST" in train.source
+    assert tuple(train.X.shape) == (12, 1, 28, 28) and len(test) == 3
+    assert torch.equal(train.X[:, 0], made["train"][0].float() / 255)      # exactly ToTensor()'s values
+    assert torch.equal(train.y, made["train"][1].long()) and torch.equal(test.y, made["t10k"][1][:3].long())
+    # the dataset's own folder is accepted too
+    assert not load_images("fashion_mnist", "train", data_dir=str(tmp_path / "FashionMNIST")).standin
+
+
+def test_a_folder_without_the_dataset_falls_back_and_says_why(tmp_path):
+    fake_dataset(tmp_path)                               # FashionMNIST only: MNIST is missing
+    mnist = load_images("mnist", "train", data_dir=str(tmp_path))
+    assert mnist.standin and len(mnist) == 1297
+    assert "MNIST was not found under" in mnist.source and str(tmp_path) in mnist.source
+    assert "stand-in" in data.describe_source("mnist", str(tmp_path))
+
+
+AGENT_TEST = r"""
+import json, socket, sys, types
+def refuse(*a, **k):
+    raise OSError("the network is disabled in this test")
+socket.create_connection = socket.getaddrinfo = socket.socket.connect = refuse
+# what kernel.py runs in the student runtime before any student cell
+agent = types.ModuleType("_d2lgrade_agent")
+exec(compile(AGENT_SOURCE, "<d2lgrade agent>", "exec"), agent.__dict__)
+sys.modules["_d2lgrade_agent"] = agent
+agent.setup({"device": "cpu", "seed": 0, "data_dir": None})
+lazy = "torchvision.datasets" not in sys.modules and "sklearn" not in sys.modules
+import torchvision
+fashion = torchvision.datasets.FashionMNIST("../data", train=False, download=True)
+image, label = fashion[0]
+out = {"lazy": lazy, "class": torchvision.datasets.FashionMNIST.__name__, "val": len(fashion),
+       "train": len(torchvision.datasets.FashionMNIST("../data", train=True, download=True)),
+       "image": type(image).__name__, "size": list(image.size), "label": type(label).__name__,
+       "same_class": torchvision.datasets.mnist.MNIST is torchvision.datasets.MNIST}
+agent.setup({"device": "cpu", "seed": 0, "data_dir": LOCAL})      # the grader's --data-dir
+local = torchvision.datasets.FashionMNIST("/nonexistent", train=True, download=True)
+out.update(local_train=len(local), local_labels=[int(local[i][1]) for i in range(4)],
+           mnist_local=len(torchvision.datasets.MNIST("x", train=True)))
+print("RESULT" + json.dumps(out))
+"""
+
+
+def test_agent_setup_patches_torchvision_without_a_download(tmp_path):
+    """The agent's setup (which the kernel runs first) makes torchvision serve the stand-in or --data-dir."""
+    fake_dataset(tmp_path / "local")
+    agent_source = (ROOT / "d2lgrade" / "run" / "agent.py").read_text()
+    code = f"AGENT_SOURCE = {agent_source!r}\nLOCAL = {str(tmp_path / 'local')!r}\n" + AGENT_TEST
+    (tmp_path / "work").mkdir()
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "work", capture_output=True, text=True, timeout=180,
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.split("RESULT", 1)[1])
+    assert result["lazy"], "the setup imported torchvision or scikit-learn; it should wait for the student's import"
+    assert result["class"] == "FashionMNIST" and result["same_class"]
+    assert result["train"] == 1297 and result["val"] == 500
+    assert result["image"] == "Image" and result["size"] == [28, 28] and result["label"] == "int"  # MNIST's items
+    assert "serving scikit-learn" in run.stderr                                  # the student is told
+    assert result["local_train"] == 12 and result["local_labels"] == [0, 1, 2, 3]
+    assert result["mnist_local"] == 1297                                         # MNIST absent there: stand-in
+    assert not (tmp_path / "data").exists() and not list(tmp_path.glob("**/*.gz"))   # nothing was downloaded
+
+
+def test_the_kernel_serves_data_dir_to_d2l_fashion_mnist(tmp_path):
+    """End to end: --data-dir reaches the sandboxed kernel, and the book's `d2l.FashionMNIST` reads it."""
+    from d2lgrade.run.executor import RuntimeOptions
+    from d2lgrade.testing import VariantRunner
+
+    fake_dataset(tmp_path / "local")
+    runner = VariantRunner("7.6", RuntimeOptions(data_dir=str(tmp_path / "local")))
+    try:
+        run = runner.runtime.run_source("""
+data = d2l.FashionMNIST(batch_size=4, resize=(32, 32))
+X, y = next(iter(data.get_dataloader(False)))
+assert (len(data.train), len(data.val)) == (12, 5), (len(data.train), len(data.val))
+assert tuple(X.shape) == (4, 1, 32, 32) and y.tolist() == [0, 1, 2, 3], (X.shape, y)
+import torchvision
+assert len(torchvision.datasets.MNIST(root=".", train=False, download=True)) == 500   # stand-in
+""")
+        assert run.status == "ok", (run.error, run.traceback)
+    finally:
+        runner.close()
+    assert not list(tmp_path.glob("**/*.gz"))
