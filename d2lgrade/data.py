@@ -5,7 +5,7 @@
    through `torchvision.datasets.<Class>(DIR, download=False)`;
 2. otherwise (or when that folder lacks the dataset) a real offline stand-in is used: scikit-learn's
    8×8 handwritten digits (`sklearn.datasets.load_digits`, bundled with the package), scaled to a
-   20×20 digit centred in a 28×28 frame like MNIST's, quantised to 8 bits like the originals, and split
+   20×20 digit in a 28×28 frame like MNIST's and moved by up to 4 pixels, quantised to 8 bits like the originals, and split
    deterministically into 1297 training and 500 held-out images.
 
 `load_images(name, split, data_dir, limit)` is what the grader uses. `Images.source` says in words

@@ -58,9 +58,16 @@ def test_standin_loads_offline_with_the_right_shapes(name):
     assert train.X.dtype == torch.float32 and train.y.dtype == torch.int64
     assert 0.0 <= float(train.X.min()) and float(train.X.max()) <= 1.0 and float(train.X.max()) > 0.9
     assert set(train.y.tolist()) == set(range(10)) and set(test.y.tolist()) == set(range(10))
-    # 8-bit values like ToTensor() of real images, and an MNIST-like empty border around the digit
+    # 8-bit values like ToTensor() of real images
     assert torch.equal(train.X, (train.X * 255).round() / 255)
-    assert float(train.X[:, :, :4].abs().max()) == 0.0 and float(train.X[:, :, :, -4:].abs().max()) == 0.0
+    # Each digit fills at most 20×20 pixels (never wrapped around the frame), at varying places.
+    rows, cols = (train.X[:, 0] > 0).any(2), (train.X[:, 0] > 0).any(1)
+    for filled in (rows, cols):
+        index = torch.arange(28).expand_as(filled)
+        span = index.masked_fill(~filled, -1).amax(1) - index.masked_fill(~filled, 28).amin(1) + 1
+        assert int(span.max()) <= 20
+    centre = (rows.float() * torch.arange(28)).sum(1) / rows.sum(1)
+    assert float(centre.std()) > 1.5
     X, y = train                                     # unpacks like a pair
     assert X is train.X and y is train.y
 

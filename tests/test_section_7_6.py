@@ -218,11 +218,13 @@ def test_relu_on_the_output_is_flagged_but_only_there(runner):
 # -- 7.6/2 ------------------------------------------------------------------------------------------------
 RIGHT_IMPROVED = [
     """
-class ImprovedLeNet(nn.Module):   # one wider convolution with batch normalisation, one dense layer, Adam
+class ImprovedLeNet(nn.Module):   # two 5x5 convolutions, wider, with batch normalisation; one dense layer; Adam
     def __init__(self, num_classes=10):
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(1, 16, 5, padding=2), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(4))
-        self.classifier = nn.Linear(16 * 7 * 7, num_classes)
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 5, padding=2), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 5, padding=2), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2))
+        self.classifier = nn.Linear(32 * 7 * 7, num_classes)
 
     def forward(self, X):
         return self.classifier(self.features(X).flatten(1))
@@ -251,7 +253,7 @@ class ImprovedLeNet(d2l.Classifier):   # three 3x3 convolutions, Xavier init, SG
 ]
 
 
-@pytest.mark.parametrize("source", RIGHT_IMPROVED, ids=["one-bn-convolution-adam", "three-convs-momentum"])
+@pytest.mark.parametrize("source", RIGHT_IMPROVED, ids=["two-bn-convolutions-adam", "three-convs-momentum"])
 def test_improved_lenet_right(runner, source):
     assert_right(runner.grade(source, "7.6/2"))
 
@@ -271,12 +273,35 @@ class ImprovedLeNet(nn.Module):
      ["did not change the predictions", "did not learn", "learning rate of 0"]),
     (plain_lenet().replace("ModernLeNet", "ImprovedLeNet") +
      "\n    def configure_optimizers(self):\n        return torch.optim.SGD(self.parameters(), lr=50.0)\n",
-     ["collapsed", "same scores to every image", "learning rate is probably too large"]),
+     ["learning rate", "too large"]),     # it collapses (same scores everywhere) or diverges (NaN loss)
     (plain_lenet().replace("ModernLeNet", "ImprovedLeNet").replace("(self, num_classes=10)", "(self, channels, num_classes=10)"),
      ["`ImprovedLeNet`", "TypeError", "channels"]),
 ], ids=["sigmoid-lenet", "learning-rate-0", "learning-rate-50", "needs-arguments"])
 def test_improved_lenet_wrong(runner, source, words):
     assert_wrong(runner.grade(source, "7.6/2")[0], words)
+
+
+DENSE_ONLY = """
+class ImprovedLeNet(nn.Module):   # no convolution at all: the shifted stand-in digits expose it
+    def __init__(self, hidden):
+        super().__init__()
+        layers = [nn.Flatten(), nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, 10)] if hidden else \\
+                 [nn.Flatten(), nn.Linear(784, 10)]
+        self.net = nn.Sequential(*layers)
+    def forward(self, X):
+        return self.net(X)
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=3e-3)
+"""
+
+
+def test_networks_without_convolutions_do_not_earn_full_marks(runner):
+    """Without --data-dir the digits sit at shifted places: a linear model fails, and a dense network
+    at best matches the modern LeNet trained the book's way (half marks), never the improved one."""
+    [linear] = runner.grade(DENSE_ONLY.replace("(self, hidden)", "(self, hidden=0)"), "7.6/2")
+    assert linear.status == "failed" and linear.points == 0 and "is below" in linear.message, linear.message
+    [dense] = runner.grade(DENSE_ONLY.replace("(self, hidden)", "(self, hidden=256)"), "7.6/2")
+    assert dense.status == "failed" and dense.points <= dense.max_points / 2, (dense.points, dense.message)
 
 
 def test_a_diverging_run_stops_at_once_and_says_so():
@@ -301,13 +326,14 @@ def test_a_diverging_run_stops_at_once_and_says_so():
 # -- 7.6/3 ------------------------------------------------------------------------------------------------
 RIGHT_MNIST = [
     """
-class ImprovedLeNet(d2l.Classifier):   # small 3x3 convolutions with batch normalisation, Adam
+class ImprovedLeNet(d2l.Classifier):   # three 3x3 convolutions with batch normalisation, Adam
     def __init__(self, lr=3e-3, num_classes=10):
         super().__init__()
         self.save_hyperparameters()
         self.net = nn.Sequential(
-            nn.LazyConv2d(8, 3, padding=1), nn.LazyBatchNorm2d(), nn.ReLU(), nn.MaxPool2d(2),
             nn.LazyConv2d(16, 3, padding=1), nn.LazyBatchNorm2d(), nn.ReLU(), nn.MaxPool2d(2),
+            nn.LazyConv2d(32, 3, padding=1), nn.LazyBatchNorm2d(), nn.ReLU(), nn.MaxPool2d(2),
+            nn.LazyConv2d(32, 3, padding=1), nn.LazyBatchNorm2d(), nn.ReLU(),
             nn.Flatten(), nn.LazyLinear(num_classes))
 
     def configure_optimizers(self):
@@ -319,8 +345,9 @@ def mnist_model():
     """
 def mnist_model():   # a plain Sequential, with its optimizer attached
     net = nn.Sequential(
-        nn.Conv2d(1, 16, 5, padding=2), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(4),
-        nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
+        nn.Conv2d(1, 16, 5, padding=2), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 5, padding=2), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
     net.configure_optimizers = lambda: torch.optim.Adam(net.parameters(), lr=3e-3)
     return net
 """,
