@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from d2lgrade.run import isolation
+from d2lgrade.testing import sandbox_layers
 
 ROOT = Path(__file__).resolve().parents[1]
 SANDBOX = ROOT / "d2lgrade" / "run" / "sandbox.py"
@@ -44,15 +45,9 @@ PRELUDE = textwrap.dedent("""
 """)
 
 
-def _userns_works() -> bool:
-    probe = ("import sys; sys.path.insert(0, %r)\nimport isolation\nisolation.enter_user_namespace()\n"
-             "isolation.unshare(isolation.CLONE_NEWNET | isolation.CLONE_NEWPID | isolation.CLONE_NEWNS)")
-    done = subprocess.run([sys.executable, "-c", probe % str(SANDBOX.parent)], capture_output=True)
-    return done.returncode == 0
-
-
-LANDLOCK = isolation.landlock_abi()
-USERNS = _userns_works()
+LAYERS = sandbox_layers()
+LANDLOCK = LAYERS.get("landlock") or 0
+USERNS = all(LAYERS.get(k) for k in ("userns", "netns", "pidns", "mountns"))
 needs_landlock = pytest.mark.skipif(not LANDLOCK, reason="Landlock is not available on this kernel")
 needs_userns = pytest.mark.skipif(not USERNS, reason="unprivileged user namespaces are not available here")
 

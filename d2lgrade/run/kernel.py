@@ -61,14 +61,12 @@ class CappedClient(NotebookClient):
     Everything that reaches the grader from the kernel's IOPub channel is untrusted: stream text and
     rich outputs past the cap are dropped (counted, not stored), an error's name, value and
     traceback are cut to a few KiB each (an exception message can be 100 MB too), and comm
-    (widget) messages are ignored, since nbclient would otherwise keep their state in memory.
-    Before the first cell it also reports what the sandbox could not apply (see isolation)."""
+    (widget) messages are ignored, since nbclient would otherwise keep their state in memory."""
 
     output_cap = 1 * 2**20
     output_seen = 0
     output_dropped = False
     error_cap = 8 * 2**10          # characters kept of an error's value and of its traceback
-    _isolation_reported = False
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg.get("content", {})
@@ -83,14 +81,6 @@ class CappedClient(NotebookClient):
 
     def handle_comm_msg(self, outs, msg, cell_index):
         return None
-
-    async def async_execute_cell(self, *args, **kwargs):
-        if not self._isolation_reported:
-            self._isolation_reported = True
-            self._report_isolation()
-        return await super().async_execute_cell(*args, **kwargs)
-
-    execute_cell = run_sync(async_execute_cell)
 
     @staticmethod
     def _cap_error(content: dict, cap: int) -> None:
@@ -108,20 +98,6 @@ class CappedClient(NotebookClient):
                 kept.append(line)
                 size += len(line)
             content["traceback"] = kept[::-1]
-
-    def _report_isolation(self) -> None:
-        """Turn the sandbox's status file into report notes (see KernelRuntime._kernelspec)."""
-        spec_manager = getattr(self.km, "kernel_spec_manager", None)
-        status_file = getattr(spec_manager, "d2lgrade_status_file", None)
-        notes = getattr(spec_manager, "d2lgrade_notes", None)
-        status = isolation.read_status(status_file) if status_file else {}
-        if not status or notes is None:
-            return
-        spec_manager.d2lgrade_status = status
-        for note in isolation.notes_for(status):
-            if note not in notes:
-                notes.append(note)
-
 
 class KernelRuntime(Runtime):
     def __init__(self, submission: Submission, options: RuntimeOptions):
@@ -170,13 +146,7 @@ class KernelRuntime(Runtime):
                 sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
         (spec_dir / "kernel.json").write_text(json.dumps(
             {"argv": argv, "display_name": "d2l-grade student runtime", "language": "python"}))
-        manager = KernelSpecManager(kernel_dirs=[str(self.private / "kernels")])
-        # Read back by CappedClient before the first cell: what the sandbox could not apply
-        # becomes a note in the report.
-        manager.d2lgrade_status_file = config["status_file"]
-        manager.d2lgrade_notes = self.notes
-        self._spec_manager = manager
-        return manager
+        return KernelSpecManager(kernel_dirs=[str(self.private / "kernels")])
 
     def _environment(self) -> dict:
         keep = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "VIRTUAL_ENV", "CONDA_PREFIX",
@@ -218,6 +188,9 @@ class KernelRuntime(Runtime):
         status, error, _ = self._execute(setup, STARTUP_SECONDS)
         if status != "ok":
             raise RuntimeError(f"the student runtime could not start: {error}")
+        # What the sandbox could not apply on this machine becomes a note in the report.
+        sandbox = isolation.read_status(self.private / isolation.STATUS_FILE)
+        self.notes.extend(n for n in isolation.notes_for(sandbox) if n not in self.notes)
 
     def _restart(self) -> None:
         self._kill()
