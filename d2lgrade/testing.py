@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from d2lgrade.grading import run_check
+from d2lgrade import results as R
+from d2lgrade.grading import grade, run_check
 from d2lgrade.load import Cell, Submission
 from d2lgrade.results import CheckResult
 from d2lgrade.run.executor import Runtime, RuntimeOptions, get_executor
-from d2lgrade.sections import find_section
+from d2lgrade.sections import Section, find_section
 
 
 class VariantRunner:
@@ -35,6 +36,40 @@ class VariantRunner:
 
     def close(self) -> None:
         self.runtime.close()
+
+
+# -- what every section's tests assert ------------------------------------------------------------
+def assert_wrong(result: CheckResult, *words) -> None:
+    """The check gave no points (failed, or the code raised) and its message says each of `words`
+    (strings, or lists of strings)."""
+    assert result.status in (R.FAILED, R.ERROR) and result.points == 0, (result.id, result.status, result.message)
+    for word in (w for group in words for w in ([group] if isinstance(group, str) else group)):
+        assert word in result.message, result.message
+
+
+def assert_right(results) -> None:
+    """Every check (one CheckResult or several) passed with full points."""
+    results = [results] if isinstance(results, CheckResult) else list(results)
+    assert results and all(r.status == R.PASSED and r.points == r.max_points for r in results), \
+        [(r.id, r.status, r.message) for r in results]
+
+
+def assert_reference_earns_full_marks(section: Section, manual: set[str]) -> R.GradeReport:
+    """Grade the section's reference: every automatic check passes, and exactly the exercises in
+    `manual` wait for an instructor."""
+    report = grade(section, section.reference_path)
+    automatic = [c for c in report.checks if c.status != R.MANUAL]
+    assert_right(automatic)
+    assert {c.exercise for c in report.checks if c.status == R.MANUAL} == manual
+    return report
+
+
+def assert_starter_not_attempted(section: Section) -> R.GradeReport:
+    """Grade the section's starter notebook: 0 points, every check "not attempted"."""
+    report = grade(section, section.starter_path)
+    assert report.score == 0
+    assert {c.status for c in report.checks} == {R.NOT_ATTEMPTED}, [(c.id, c.status, c.message) for c in report.checks]
+    return report
 
 
 def sandbox_layers() -> dict:

@@ -1,8 +1,8 @@
 """7.2 Convolutions for images: the reference earns full marks; wrong answers lose points, and say why."""
 import pytest
 
-from d2lgrade.grading import grade
 from d2lgrade.sections import find_section
+from d2lgrade.testing import assert_reference_earns_full_marks, assert_right, assert_starter_not_attempted, assert_wrong
 
 SECTION = find_section("7.2")
 
@@ -22,29 +22,13 @@ def one(runner, source, check_id):
     return result
 
 
-def assert_wrong(result, *words):
-    assert result.status in ("failed", "error") and result.points == 0, (result.status, result.message)
-    for word in words:
-        assert word in result.message, result.message
-
-
-def assert_right(result):
-    assert result.status == "passed" and result.points == result.max_points, (result.status, result.message)
-
-
 # -- whole section ----------------------------------------------------------------------------------
 def test_reference_earns_full_marks():
-    report = grade(SECTION, SECTION.reference_path)
-    automatic = [c for c in report.checks if c.status != "manual"]
-    assert automatic and all(c.status == "passed" and c.points == c.max_points for c in automatic), \
-        [(c.id, c.message) for c in automatic]
-    assert {c.exercise for c in report.checks if c.status == "manual"} == {"7.2/1", "7.2/2.2", "7.2/2.3", "7.2/3"}
+    assert_reference_earns_full_marks(SECTION, {"7.2/1", "7.2/2.2", "7.2/2.3", "7.2/3"})
 
 
 def test_starter_is_not_attempted_everywhere():
-    report = grade(SECTION, SECTION.starter_path)
-    assert report.score == 0
-    assert {c.status for c in report.checks} == {"not_attempted"}
+    assert_starter_not_attempted(SECTION)
 
 
 # -- 7.2/1 ------------------------------------------------------------------------------------------
