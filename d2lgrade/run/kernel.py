@@ -26,6 +26,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from d2lgrade.load import Submission
+from d2lgrade import numerics
 from d2lgrade.run import isolation, wire
 from d2lgrade.run.executor import BROKEN, DIED, TIMEOUT, CellRun, Executor, Runtime, RuntimeOptions
 
@@ -159,9 +160,8 @@ class KernelRuntime(Runtime):
                    PYTHONUSERBASE=site.getuserbase(), PYTHONDONTWRITEBYTECODE="1", JPY_SESSION_NAME="d2lgrade")
         # Threads count against the process limit: keep the math libraries' pools small whatever
         # the machine's core count (an unlimited OpenMP pool on a 128-core box would not start).
-        threads = str(max(1, min(os.cpu_count() or 1, 8)))
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            env[var] = os.environ.get(var, threads)
+        # One thread and one code path (d2lgrade/numerics.py): a verdict must not depend on the CPU.
+        env.update(numerics.pinned_environment())
         return env
 
     def _boot(self) -> None:
