@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from d2lgrade import data, pinned
+from d2lgrade import data, numerics, pinned
 from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, check, fail, partial
 from d2lgrade.compare.tensors import describe
 from graders.probes import section_7_6 as probes
@@ -146,7 +146,8 @@ def _trained(reply, call: str, test) -> tuple[float, float, float]:
 
 
 def _data_note(test) -> str:
-    return f"{len(test)} held-out images of {test.source}"
+    caveat = numerics.note()
+    return f"{len(test)} held-out images of {test.source}" + (f"; {caveat}" if caveat else "")
 
 
 # -- 7.6/1 ------------------------------------------------------------------------------------------------
