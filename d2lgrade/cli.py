@@ -35,6 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-processes", type=int, default=Limits.max_processes, help="processes and threads the student runtime may run")
     p.add_argument("--file-mb", type=float, default=Limits.file_bytes / 2**20, help="largest file the student runtime may write (MiB)")
     p.add_argument("--output-mb", type=float, default=Limits.output_bytes / 2**20, help="printed output kept per submission (MiB)")
+    p.add_argument("--disk-mb", type=float, default=Limits.disk_bytes / 2**20, help="all the files the student runtime may write, together (MiB)")
+    p.add_argument("--disk-files", type=int, default=Limits.disk_files, help="files the student runtime may create")
     p.add_argument("--check-references", action="store_true", help="grade every reference solution; fail unless all earn full marks")
     p.add_argument("--make-starters", action="store_true", help="write exercises/<section>.ipynb from the specs")
     return p.parse_args(argv)
@@ -53,7 +55,8 @@ def options_from(args: argparse.Namespace) -> RuntimeOptions:
     limits = Limits(call_seconds=args.call_timeout, cell_seconds=args.cell_timeout,
                     total_seconds=args.total_timeout, memory_bytes=int(args.memory_gb * 2**30),
                     max_processes=args.max_processes, file_bytes=int(args.file_mb * 2**20),
-                    output_bytes=int(args.output_mb * 2**20))
+                    output_bytes=int(args.output_mb * 2**20), disk_bytes=int(args.disk_mb * 2**20),
+                    disk_files=args.disk_files)
     for name, value in limits.to_dict().items():
         if value <= 0:
             raise UserError(f"the limit {name} must be positive (got {value:g}); see `python grade.py --help`.")

@@ -8,7 +8,7 @@ from pathlib import Path
 from d2lgrade import results as R
 from d2lgrade.checks import Check, Partial, Verdict
 from d2lgrade.load import Submission, load_submission
-from d2lgrade.probe import Probe
+from d2lgrade.probe import NO_SPACE, Probe, disk_limit
 from d2lgrade.run.executor import Runtime, RuntimeOptions, get_executor
 from d2lgrade.sections import Section
 
@@ -101,5 +101,8 @@ def cell_notes(runtime: Runtime) -> list[str]:
             continue
         where = f"Cell {run.cell.index}" + (f" ({run.cell.exercise})" if run.cell.exercise else "")
         what = {"error": f"raised {run.error}", "timeout": run.error, "died": run.error}.get(run.status, run.status)
+        limits = getattr(runtime, "limits", None)
+        if limits is not None and run.status == "error" and NO_SPACE.search(run.error or ""):
+            what += f" ({disk_limit(limits)})"
         notes.append(f"{where} {what}.")
     return notes

@@ -16,6 +16,14 @@ from d2lgrade.checks import Check, NotAttempted, StudentError, StudentMemory, St
 from d2lgrade.run import wire
 from d2lgrade.run.executor import BROKEN, DIED, TIMEOUT, Runtime, RuntimeOptions
 
+NO_SPACE = re.compile(r"No space left on device|\[Errno 28\]|Disk quota exceeded")
+
+
+def disk_limit(limits) -> str:
+    return (f"the runtime may write at most {limits.disk_bytes / 2**20:g} MiB and {limits.disk_files} files "
+            "in all; it wrote more than that")
+
+
 OUT_OF_MEMORY = re.compile(r"out of memory|can't allocate memory|cannot allocate memory|MemoryError", re.I)
 
 
@@ -112,6 +120,8 @@ class Probe:
         if status == TIMEOUT:
             raise StudentTimeout(f"`{name}` did not finish: {reply.get('message')}.")
         if status == DIED:
+            if "the disk limit" in str(reply.get("message", "")):
+                raise StudentError(f"the runtime {reply['message']} while running `{name}`.")
             raise StudentError(f"the runtime exited while running `{name}` (out of memory, or os._exit?).")
         if status == BROKEN:
             raise StudentError(f"the runtime could not report on `{name}`: {reply.get('message')}.")
@@ -135,6 +145,8 @@ class Probe:
             why = f" (the runtime may run at most {limits.max_processes} processes and threads)"
         elif re.search(r"File too large|\[Errno 27\]", message):
             why = f" (the runtime may write files of at most {limits.file_bytes / 2**20:g} MiB)"
+        elif NO_SPACE.search(message):
+            why = f" ({disk_limit(limits)})"
         elif re.search(r"Network is unreachable|Name or service not known|name resolution", message):
             why = " (the runtime has no network)"
         elif error == "PermissionError":

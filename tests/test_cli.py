@@ -60,7 +60,9 @@ def test_every_limit_is_an_option():
     from d2lgrade.cli import options_from, parse_args
     options = options_from(parse_args(["7.3", "--device", "cpu", "--call-timeout", "2", "--cell-timeout", "3",
                                        "--total-timeout", "40", "--memory-gb", "2", "--max-processes", "16",
-                                       "--file-mb", "1.5", "--output-mb", "0.5"]))
+                                       "--file-mb", "1.5", "--output-mb", "0.5", "--disk-mb", "32",
+                                       "--disk-files", "500"]))
     assert options.limits.to_dict() == {"call_seconds": 2, "cell_seconds": 3, "total_seconds": 40,
                                         "memory_bytes": 2 * 2**30, "max_processes": 16,
-                                        "file_bytes": int(1.5 * 2**20), "output_bytes": 2**19}
+                                        "file_bytes": int(1.5 * 2**20), "output_bytes": 2**19,
+                                       "disk_bytes": 32 * 2**20, "disk_files": 500}

@@ -48,6 +48,8 @@ needs_process_limit = pytest.mark.skipif(not LAYERS.get("processes"),
                                          reason="no process limit here (no user namespace, no pids cgroup)")
 needs_file_isolation = pytest.mark.skipif(not (LAYERS.get("landlock") or LAYERS.get("mountns")),
                                           reason="neither Landlock nor mount namespaces are available here")
+needs_disk_cap = pytest.mark.skipif(not LAYERS.get("mountns"),
+                                    reason="no private mount namespace here for the runtime's size-limited tmpfs")
 needs_no_network = pytest.mark.skipif(not (LAYERS.get("netns") or LAYERS.get("landlock", 0) >= 4),
                                       reason="neither a network namespace nor Landlock TCP rules are available here")
 
@@ -296,3 +298,82 @@ def test_12_formula_strings_never_run(variants):
         [result] = variants.grade(f"stride_speedup = {formula!r}", "7.3/4")
         assert result.status == R.FAILED and result.points == 0, (formula, result.message)
     assert not marker.exists()
+
+
+# -- 16. filling the disk -------------------------------------------------------------------------
+@needs_disk_cap
+def test_16_filling_the_disk_stops_at_the_cap(executor):
+    import shutil
+    import tempfile
+    import time
+    limits = Limits(call_seconds=20, cell_seconds=20, total_seconds=180, file_bytes=8 * 2**20,
+                    disk_bytes=64 * 2**20, disk_files=2000)
+    free = lambda: shutil.disk_usage(tempfile.gettempdir()).free      # noqa: E731
+    start, lowest, done = free(), [free()], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            lowest[0] = min(lowest[0], free())
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        got = graded(HOSTILE / "disk.py", executor, limits)
+    finally:
+        done.set()
+        sampler.join()
+    peak = start - lowest[0]
+    print(f"peak disk use of the filling submission: {peak / 2**20:.1f} MiB (cap 64 MiB)")
+    assert peak <= limits.disk_bytes + 16 * 2**20, peak          # slack: other programs of the machine
+    assert verdict(got["7.3/1"]) == (R.PASSED, 2) and verdict(got["7.3/1:example"]) == (R.PASSED, 1)
+    assert verdict(got["7.3/3"]) == (R.PASSED, 2) and verdict(got["7.3/4"]) == (R.PASSED, 1)
+    notes = got["report"].notes
+    assert any("(7.3/3)" in n and "No space left on device" in n and "at most 64 MiB" in n for n in notes), notes
+    many = got["7.3/6"]
+    assert many.status == R.ERROR and "No space left on device" in many.message \
+        and "2000 files" in many.message, many
+    assert not any("tmpfs" in n for n in notes), notes
+
+
+def test_16_without_the_tmpfs_a_watchdog_stops_the_runtime(executor, tmp_path, monkeypatch):
+    """Where no tmpfs can be mounted (no mount namespace, macOS), the grader measures the scratch
+    folder and stops the runtime past the cap (best effort: it samples, so it may overshoot a little)."""
+    import shutil
+    import tempfile
+    import time
+    from d2lgrade.run import kernel
+    copy = tmp_path / "sandbox"
+    copy.mkdir()
+    shutil.copy(kernel.SANDBOX, copy / "sandbox.py")
+    source = kernel.SANDBOX.with_name("isolation.py").read_text()
+    head = "def mount_scratch(folder: str, size_bytes: int, files: int) -> None:\n"
+    assert head in source
+    (copy / "isolation.py").write_text(source.replace(head, head + "    raise OSError(1, 'turned off')\n"))
+    monkeypatch.setattr(kernel, "SANDBOX", copy / "sandbox.py")
+    limits = Limits(call_seconds=20, cell_seconds=20, total_seconds=180, file_bytes=8 * 2**20,
+                    disk_bytes=64 * 2**20, disk_files=2000)
+    free = lambda: shutil.disk_usage(tempfile.gettempdir()).free      # noqa: E731
+    start, lowest, done = free(), [free()], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            lowest[0] = min(lowest[0], free())
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        got = graded(HOSTILE / "disk.py", executor, limits)
+    finally:
+        done.set()
+        sampler.join()
+    peak = start - lowest[0]
+    print(f"peak disk use with the watchdog only: {peak / 2**20:.1f} MiB (cap 64 MiB)")
+    # It samples every 50 ms and a runtime writes to the page cache at GB/s: a bounded overshoot.
+    assert peak <= limits.disk_bytes + 256 * 2**20, peak
+    assert verdict(got["7.3/1"]) == (R.PASSED, 2) and verdict(got["7.3/4"]) == (R.PASSED, 1)
+    notes = got["report"].notes
+    assert any("(7.3/3)" in n and "64 MiB or 2000 files (the disk limit)" in n for n in notes), notes
+    assert got["7.3/6"].status == R.ERROR and "the disk limit" in got["7.3/6"].message, got["7.3/6"]
+    assert any("watches its size and file count" in n and "turned off" in n for n in notes), notes

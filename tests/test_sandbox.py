@@ -174,7 +174,11 @@ def test_mounts_alone_hide_the_project_and_freeze_the_rest(box):
     assert results["shadow"] == ["worked", "b''"]                  # /dev/null over root-only files
     assert results["processes"] == ["worked", "[1, 2]"]            # init (C) and this program (K)
     if box.tmp.parts[1] == "tmp":                                  # only the runtime's own folders are left
-        assert results["tmp"] == ["worked", repr([box.tmp.parts[2]])]
+        # ... and the interpreter's, where the virtual environment itself lives under /tmp
+        kept = {Path(p).parts[2] for p in [str(box.tmp), sys.prefix, os.path.dirname(sys.executable),
+                                           *isolation.interpreter_paths()]
+                if len(Path(p).parts) > 2 and Path(p).parts[1] == "tmp"}
+        assert results["tmp"] == ["worked", repr(sorted(kept))]
     for name in ("write cwd", "write exchange", "write shm"):
         assert results[name][0] == "worked", (name, results[name])
     assert not Path("/etc/d2lgrade-test").exists() and not (Path("/dev/shm") / "torch_1").exists()
@@ -320,8 +324,38 @@ def test_degraded_layers_become_notes():
     assert len(no_landlock) == 1 and "reference solutions" in no_landlock[0] and "ENOSYS" in no_landlock[0]
     no_userns = isolation.notes_for({**full, "userns": False, "netns": False, "pidns": False, "processes": None})
     assert any("network" in n for n in no_userns) and any("fork bomb" in n for n in no_userns)
+    no_tmpfs = isolation.notes_for({**full, "disk_tmpfs": False, "disk_error": "EPERM"})
+    assert len(no_tmpfs) == 1 and "watches its size" in no_tmpfs[0] and "EPERM" in no_tmpfs[0]
+    assert isolation.notes_for({**full, "disk_tmpfs": True}) == []
     exposed = isolation.notes_for({**full, "exposed": ["/usr/src/course"]})
     assert exposed and "/usr/src/course" in exposed[0]
+
+
+@pytest.mark.skipif(not LAYERS.get("mountns"), reason="no private mount namespace here")
+def test_working_directory_is_a_capped_tmpfs(box):
+    """All the files of the working directory together: disk_bytes and disk_files, then ENOSPC; none
+    of it on the grader's disk."""
+    results = box.results("""
+        def fill():
+            with open("fill.bin", "wb") as f:
+                for _ in range(64):
+                    f.write(b"1" * 2**19)
+        def many():
+            os.makedirs("many", exist_ok=True)
+            for i in range(1000):
+                open(f"many/{i}", "w").close()
+        attempt("fill", fill)
+        attempt("many", many)
+        attempt("tmp dir", lambda: os.path.isdir(".tmp"))
+        attempt("exchange", lambda: write("../.d2lgrade/response-1.pt"))
+    """, disk_bytes=4 * 2**20, disk_files=100, file_bytes=64 * 2**20)
+    assert box.status.get("disk_tmpfs") is True, box.status
+    for name in ("fill", "many"):
+        assert results[name][:2] == ["denied", "OSError"] and "No space left" in results[name][2], results[name]
+    assert results["tmp dir"] == ["worked", "True"]
+    assert results["exchange"][0] == "worked"                     # the grader's side still sees it
+    assert (box.exchange / "response-1.pt").exists()
+    assert sorted(os.listdir(box.work)) == []                       # nothing reached the real folder
 
 
 def test_everything_off_still_runs(box):

@@ -396,6 +396,15 @@ def read_only_except(writable: list[str]) -> list[str]:
     return errors
 
 
+def mount_scratch(folder: str, size_bytes: int, files: int) -> None:
+    """A size- and inode-limited tmpfs over the runtime's working directory (in its private mount
+    namespace): what the student writes there takes neither the grader's disk nor its inodes, and
+    stops with ENOSPC at the cap. The grader never reads this folder, only the exchange beside it."""
+    mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV,
+          f"mode=0755,size={int(size_bytes)},nr_inodes={int(files) + 16}")
+    os.makedirs(os.path.join(folder, ".tmp"), exist_ok=True)
+
+
 def hide_folders(hide: list[str], keep: list[str], writable: list[str], shm_bytes: int | None) -> dict:
     """In a private mount namespace: cover each folder of `hide` with an empty read-only tmpfs,
     bind the `keep` paths beneath them back in place, make everything but `writable` read-only,
@@ -633,6 +642,10 @@ def notes_for(status: dict) -> list[str]:
             notes.append("Isolation: no private network namespace, so the student runtime has the network.")
         if not status.get("pidns"):
             notes.append("Isolation: no private PID namespace, so processes the runtime detaches may outlive it.")
+    if status.get("disk_tmpfs") is False:
+        notes.append("Isolation: no size-limited tmpfs could be mounted over the runtime's working directory "
+                     f"({status.get('disk_error') or 'no private mount namespace'}), so the grader watches its "
+                     "size and file count instead and stops the runtime past the cap.")
     if not status.get("processes"):
         notes.append("Isolation: no process limit could be applied (RLIMIT_NPROC needs a user namespace and "
                      "does not bind root; no writable cgroup has the pids controller), so only the time "

@@ -15,6 +15,7 @@ import signal
 import site
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -115,6 +116,14 @@ class KernelRuntime(Runtime):
         self._requests = 0
         self._bad_cells: set[int] = set()     # timed out or killed the kernel: never replayed
         self._good_sources: list[str] = []    # run again, in order, after a restart
+        self._kernel_pid: int | None = None
+        self.disk_exceeded = False
+        self._stop_watch = threading.Event()
+        # Where the sandbox mounts its size-limited tmpfs over the working directory, only the
+        # exchange folder lands on the grader's disk; this watchdog caps that, and everything where
+        # no tmpfs could be mounted.
+        self._watch = threading.Thread(target=self._watch_disk, name="d2lgrade-disk", daemon=True)
+        self._watch.start()
         try:
             self._boot()
             self.cell_runs = [self._run_student_cell(cell) for cell in submission.code_cells]
@@ -181,6 +190,8 @@ class KernelRuntime(Runtime):
         client.start_new_kernel(env=self._environment(), stdout=self._log, stderr=self._log)
         client.start_new_kernel_client()
         self.client = client
+        process = getattr(getattr(client.km, "provisioner", None), "process", None)
+        self._kernel_pid = getattr(process, "pid", None)
         config = {"device": self.options.device, "seed": self.options.seed, "data_dir": self.options.data_dir}
         setup = ("import sys as _s, types as _t\n_m = _t.ModuleType('_d2lgrade_agent')\n"
                  f"exec(compile({AGENT_SOURCE!r}, '<d2lgrade agent>', 'exec'), _m.__dict__)\n"
@@ -235,7 +246,29 @@ class KernelRuntime(Runtime):
                         pass
                 time.sleep(0.05)
 
+    def _watch_disk(self) -> None:
+        while not self._stop_watch.wait(0.05):
+            size, files = disk_usage(self.scratch, self.limits.disk_files)
+            if size > self.limits.disk_bytes or files > self.limits.disk_files:
+                self.disk_exceeded = True
+                if self._kernel_pid:
+                    try:
+                        os.killpg(self._kernel_pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+                self._empty_scratch()
+
+    def _empty_scratch(self) -> None:
+        for folder in (self.scratch / isolation.WORK, self.exchange):
+            for entry in list(folder.iterdir()) if folder.is_dir() else []:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+        (self.scratch / isolation.WORK / ".tmp").mkdir(parents=True, exist_ok=True)
+
     def close(self) -> None:
+        self._stop_watch.set()
         self._kill()
         if getattr(self, "_log", None):
             self._log.close()
@@ -260,6 +293,12 @@ class KernelRuntime(Runtime):
             self._recover_from_timeout()
             return TIMEOUT, f"ran past the {timeout:g} s limit", ""
         except DeadKernelError:
+            if self.disk_exceeded:
+                self.disk_exceeded = False
+                self._empty_scratch()
+                self._restart_after_death()
+                return DIED, (f"wrote more than {self.limits.disk_bytes / 2**20:g} MiB or "
+                              f"{self.limits.disk_files} files (the disk limit) and was stopped"), ""
             self._restart_after_death()
             return DIED, "the runtime exited (it may have run out of memory or called os._exit)", ""
         for out in cell.outputs:
@@ -317,6 +356,27 @@ class KernelRuntime(Runtime):
         finally:
             for path in (req, resp):
                 path.unlink(missing_ok=True)
+
+
+def disk_usage(folder: Path, max_files: int) -> tuple[int, int]:
+    """Bytes and entries under folder, as the grader sees it (stops counting past max_files)."""
+    size = files = 0
+    stack = [str(folder)]
+    while stack and files <= max_files:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    files += 1
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        else:
+                            size += entry.stat(follow_symlinks=False).st_blocks * 512
+                    except OSError:
+                        pass
+        except OSError:
+            pass
+    return size, files
 
 
 def _strip_ansi(text: str) -> str:

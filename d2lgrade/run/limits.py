@@ -13,6 +13,8 @@ class Limits:
     max_processes: int = 64             # processes/threads of the runtime's user namespace
     file_bytes: int = 256 * 2**20       # largest file the runtime may write
     output_bytes: int = 1 * 2**20       # stdout/stderr kept per submission; the rest is dropped
+    disk_bytes: int = 512 * 2**20       # all the files of the runtime's working directory together
+    disk_files: int = 10_000            # files and folders the runtime may create there
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -20,4 +22,5 @@ class Limits:
     def describe(self) -> str:
         return (f"{self.call_seconds:g} s per call, {self.cell_seconds:g} s per cell, {self.total_seconds:g} s in all, "
                 f"{self.memory_bytes / 2**30:g} GiB memory, {self.max_processes} processes, "
-                f"{self.file_bytes / 2**20:g} MiB per file, {self.output_bytes / 2**20:g} MiB of output")
+                f"{self.file_bytes / 2**20:g} MiB per file, {self.output_bytes / 2**20:g} MiB of output, "
+                f"{self.disk_bytes / 2**20:g} MiB and {self.disk_files} files on disk")

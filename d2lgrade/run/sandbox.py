@@ -80,6 +80,12 @@ def hide_and_keep(config, command, status):
         keep.append(os.path.dirname(command[0]))
     if config.get("status_file"):
         keep.append(os.path.dirname(config["status_file"]))
+    if config.get("disk_bytes") and config.get("cwd"):
+        try:
+            isolation.mount_scratch(config["cwd"], config["disk_bytes"], config.get("disk_files") or 10_000)
+            status["disk_tmpfs"] = True
+        except OSError as exc:
+            status["disk_error"] = exc.strerror or str(exc)
     try:
         status.update(isolation.hide_folders(hide, keep, writable, config.get("memory_bytes")))
     except OSError as exc:
@@ -191,6 +197,8 @@ def main(argv):
             status["processes"] = config["max_processes"]
         except OSError as exc:
             status["cgroup_error"] = exc.strerror or str(exc)
+    if config.get("disk_bytes"):
+        status["disk_tmpfs"] = False          # until the mount namespace gets its tmpfs
     enter_namespaces(config, status)
     if status["pidns"]:
         isolation.prctl(isolation.PR_SET_DUMPABLE, 0)     # the kernel may not ptrace P or C
