@@ -22,6 +22,7 @@ from d2lgrade import numerics
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("D2LGRADE_CACHE", ROOT / ".d2lgrade-cache"))
+_MEMORY: dict[str, object] = {}       # results already read in this process, by cache key
 
 
 def _digest(value, digest) -> None:
@@ -56,6 +57,12 @@ def call(target: str, *args, sources: tuple[Path, ...] = (), timeout: float = 60
 
     `sources` are the files whose code decides the result: a change to any of them is a new key."""
     key = cache_key(target, args, sources)
+    if key not in _MEMORY:
+        _MEMORY[key] = _computed_or_cached(key, target, args, timeout)
+    return _MEMORY[key]
+
+
+def _computed_or_cached(key: str, target: str, args: tuple, timeout: float):
     cached = CACHE / f"{key}.pt"
     if cached.exists():
         try:

@@ -301,29 +301,37 @@ def test_12_formula_strings_never_run(variants):
 
 
 # -- 16. filling the disk -------------------------------------------------------------------------
-@needs_disk_cap
-def test_16_filling_the_disk_stops_at_the_cap(executor):
+DISK_LIMITS = Limits(call_seconds=20, cell_seconds=20, total_seconds=180, file_bytes=8 * 2**20,
+                     disk_bytes=64 * 2**20, disk_files=2000)
+
+
+def graded_measuring_disk(path, executor, limits, interval):
+    """graded(...), and how far the free space of the machine's temp filesystem fell meanwhile."""
     import shutil
     import tempfile
     import time
-    limits = Limits(call_seconds=20, cell_seconds=20, total_seconds=180, file_bytes=8 * 2**20,
-                    disk_bytes=64 * 2**20, disk_files=2000)
     free = lambda: shutil.disk_usage(tempfile.gettempdir()).free      # noqa: E731
     start, lowest, done = free(), [free()], threading.Event()
 
     def sample():
         while not done.is_set():
             lowest[0] = min(lowest[0], free())
-            time.sleep(0.05)
+            time.sleep(interval)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        got = graded(HOSTILE / "disk.py", executor, limits)
+        got = graded(path, executor, limits)
     finally:
         done.set()
         sampler.join()
-    peak = start - lowest[0]
+    return got, start - lowest[0]
+
+
+@needs_disk_cap
+def test_16_filling_the_disk_stops_at_the_cap(executor):
+    limits = DISK_LIMITS
+    got, peak = graded_measuring_disk(HOSTILE / "disk.py", executor, limits, 0.05)
     print(f"peak disk use of the filling submission: {peak / 2**20:.1f} MiB (cap 64 MiB)")
     assert peak <= limits.disk_bytes + 16 * 2**20, peak          # slack: other programs of the machine
     assert verdict(got["7.3/1"]) == (R.PASSED, 2) and verdict(got["7.3/1:example"]) == (R.PASSED, 1)
@@ -340,8 +348,6 @@ def test_16_without_the_tmpfs_a_watchdog_stops_the_runtime(executor, tmp_path, m
     """Where no tmpfs can be mounted (no mount namespace, macOS), the grader measures the scratch
     folder and stops the runtime past the cap (best effort: it samples, so it may overshoot a little)."""
     import shutil
-    import tempfile
-    import time
     from d2lgrade.run import kernel
     copy = tmp_path / "sandbox"
     copy.mkdir()
@@ -351,24 +357,8 @@ def test_16_without_the_tmpfs_a_watchdog_stops_the_runtime(executor, tmp_path, m
     assert head in source
     (copy / "isolation.py").write_text(source.replace(head, head + "    raise OSError(1, 'turned off')\n"))
     monkeypatch.setattr(kernel, "SANDBOX", copy / "sandbox.py")
-    limits = Limits(call_seconds=20, cell_seconds=20, total_seconds=180, file_bytes=8 * 2**20,
-                    disk_bytes=64 * 2**20, disk_files=2000)
-    free = lambda: shutil.disk_usage(tempfile.gettempdir()).free      # noqa: E731
-    start, lowest, done = free(), [free()], threading.Event()
-
-    def sample():
-        while not done.is_set():
-            lowest[0] = min(lowest[0], free())
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        got = graded(HOSTILE / "disk.py", executor, limits)
-    finally:
-        done.set()
-        sampler.join()
-    peak = start - lowest[0]
+    limits = DISK_LIMITS
+    got, peak = graded_measuring_disk(HOSTILE / "disk.py", executor, limits, 0.02)
     print(f"peak disk use with the watchdog only: {peak / 2**20:.1f} MiB (cap 64 MiB)")
     # It samples every 50 ms and a runtime writes to the page cache at GB/s: a bounded overshoot.
     assert peak <= limits.disk_bytes + 256 * 2**20, peak

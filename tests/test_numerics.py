@@ -62,12 +62,14 @@ def capability_and_sum(n: int):
 
 def test_reference_runs_take_the_pinned_path_whatever_the_ambient_setting(monkeypatch, tmp_path):
     monkeypatch.setattr(pinned, "CACHE", tmp_path)
+    monkeypatch.setattr(pinned, "_MEMORY", {})
     results = []
     for capability in ("default", "avx512"):
         monkeypatch.setenv("ATEN_CPU_CAPABILITY", capability)
         results.append(pinned.call("tests.test_numerics:capability_and_sum", 7))
         for cached in tmp_path.glob("*.pt"):       # compute again: the cache must not hide a difference
             cached.unlink()
+        pinned._MEMORY.clear()
     (cap_a, threads_a, *sums_a), (cap_b, threads_b, *sums_b) = results
     assert cap_a == cap_b == "AVX2" and threads_a == threads_b == 1
     assert all(torch.equal(a, b) for a, b in zip(sums_a, sums_b))
@@ -75,6 +77,7 @@ def test_reference_runs_take_the_pinned_path_whatever_the_ambient_setting(monkey
 
 def test_reference_runs_are_cached_by_what_decides_them(monkeypatch, tmp_path):
     monkeypatch.setattr(pinned, "CACHE", tmp_path)
+    monkeypatch.setattr(pinned, "_MEMORY", {})
     first = pinned.call("tests.test_numerics:capability_and_sum", 3)
     assert len(list(tmp_path.glob("*.pt"))) == 1
     assert torch.equal(pinned.call("tests.test_numerics:capability_and_sum", 3)[2], first[2])
