@@ -1,0 +1,76 @@
+"""Shared by the chapter-8 graders: comparing architectures and counts (parameters, FLOPs) with the reference's, in the grader's process.
+
+The student's model is measured inside the runtime by `graders/probes/architecture.py`; the reference's
+model is measured here by the very same functions on the reference module's namespace, so both figures
+come from one definition of "parameter" and "FLOP" (torch's FlopCounterMode: a multiply-add is 2 FLOPs).
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from types import ModuleType
+
+from d2lgrade.checks import StudentError, fail
+from graders.probes import architecture as probes
+
+UNITS = {"flops": 1, "macs": 2}      # how many FLOPs one unit of the answer is worth
+
+
+@lru_cache(maxsize=None)
+def _reference(module: ModuleType, name: str, args: tuple, kwargs: tuple, input_shape: tuple) -> dict:
+    return probes.describe(vars(module), name, args, dict(kwargs), input_shape)
+
+
+def reference(module: ModuleType, name: str, *args, input_shape=(1, 1, 224, 224), **kwargs) -> dict:
+    """`describe` of the reference's `name(*args, **kwargs)`, measured once per process."""
+    return _reference(module, name, tuple(args), tuple(sorted(kwargs.items())), tuple(input_shape))
+
+
+def describe_student(p, name: str, *args, input_shape=(1, 1, 224, 224), **kwargs) -> dict:
+    """`describe` of the student's `name(*args, **kwargs)`, measured in the runtime."""
+    return p.run(probes.describe, name, list(args), kwargs, list(input_shape))
+
+
+def as_count(value, what: str) -> float:
+    """A student's number (int, float, or a 0-d tensor) as a float; anything else is a clear error."""
+    if hasattr(value, "item") and getattr(value, "numel", lambda: 0)() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise StudentError(f"{what} should be a number, but it is {value!r}.")
+    return float(value)
+
+
+def magnitude(n: float) -> str:
+    """1.79e9 -> '1.79 G', readable in a message."""
+    for factor, suffix in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
+        if abs(n) >= factor:
+            return f"{n / factor:.3g}{suffix}"
+    return f"{n:g}"
+
+
+def expect_count(got, expected: float, what: str, rel: float = 0.01, hints: dict[str, float] | None = None) -> None:
+    """`got` within `rel` of `expected`; otherwise fail with how far off it is and, where `got` equals one of
+    `hints` ({"what that number is": value}, e.g. the count without biases), which mistake that is."""
+    value = as_count(got, what)
+    if abs(value - expected) <= rel * abs(expected):
+        return
+    for mistake, wrong in (hints or {}).items():
+        if abs(value - wrong) <= rel * max(abs(wrong), 1):
+            fail(f"{what} is {magnitude(value)}, which is {mistake}; the reference counts {magnitude(expected)}.")
+    if value > 0 and expected > 0:
+        ratio = value / expected
+        orders = abs(round(math.log10(ratio)))
+        scale = (f"about {ratio:.3g}× the reference's" if 0.1 <= ratio <= 10 else
+                 f"{orders} order{'s' if orders > 1 else ''} of magnitude {'above' if ratio > 1 else 'below'} the reference's")
+        fail(f"{what} is {magnitude(value)}, {scale} {magnitude(expected)} (tolerance {rel:.0%}).")
+    fail(f"{what} is {magnitude(value)}; the reference counts {magnitude(expected)}.")
+
+
+def flops_from(answer: dict, key: str, what: str) -> float:
+    """The FLOPs in `answer[key]`, reading the answer's "unit" ("FLOPs" or "MACs"); a missing unit is an
+    error rather than a guess from the magnitude."""
+    unit = str(answer.get("unit", "")).strip().lower()
+    if unit not in UNITS:
+        fail(f"{what}: say which unit the numbers are in with \"unit\": \"FLOPs\" or \"MACs\" "
+             f"(got {answer.get('unit')!r}).")
+    return as_count(answer.get(key), f"{what}[{key!r}]") * UNITS[unit]
