@@ -95,10 +95,7 @@ def grade_one(args: argparse.Namespace) -> int:
 
     section_id, _, _ = args.target.partition("/")
     section = find_section(section_id)
-    if "/" in args.target and not any(c.matches(args.target) for c in section.checks) and \
-            not any(e.id == args.target or e.id.startswith(args.target + ".") for e in section.spec.exercises):
-        ids = ", ".join(e.id for e in section.spec.exercises)
-        raise UserError(f"section {section.id} has no exercise {args.target}; its exercises are {ids}.")
+    validate_selector(section, args.target)
     path = args.submission or _relative(section.default_submission())
     report = grade(section, path, selector=args.target, options=options_from(args))
     html_path = html.write(report, args.html or Path("reports") / f"{section.id}.html")
@@ -107,6 +104,14 @@ def grade_one(args: argparse.Namespace) -> int:
     else:
         print(terminal.render(report, str(html_path)))
     return 0
+
+
+def validate_selector(section, selector: str) -> None:
+    """A selector such as 7.3/9 names an exercise the section has, or the error lists the ones it has."""
+    if "/" in selector and not any(c.matches(selector) for c in section.checks) and \
+            not any(e.id == selector or e.id.startswith(selector + ".") for e in section.spec.exercises):
+        ids = ", ".join(e.id for e in section.spec.exercises)
+        raise UserError(f"section {section.id} has no exercise {selector}; its exercises are {ids}.")
 
 
 def _relative(path: Path) -> Path:

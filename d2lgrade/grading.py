@@ -9,7 +9,7 @@ from d2lgrade import results as R
 from d2lgrade.checks import Check, Partial, Verdict
 from d2lgrade.load import Submission, load_submission
 from d2lgrade.probe import NO_SPACE, Probe, disk_limit
-from d2lgrade.run.executor import Runtime, RuntimeOptions, get_executor
+from d2lgrade.run.executor import Executor, Runtime, RuntimeOptions, get_executor
 from d2lgrade.sections import Section
 
 HIDDEN_FAILURE = "failed a hidden test (its inputs are not shown)"
@@ -18,20 +18,30 @@ MESSAGE_CHARS, DETAIL_CHARS = 600, 16_000
 
 
 def grade(section: Section, path: Path, *, selector: str | None = None,
-          options: RuntimeOptions | None = None, executor: str = "kernel") -> R.GradeReport:
+          options: RuntimeOptions | None = None, executor: str | Executor = "kernel") -> R.GradeReport:
+    return grade_submission(section, load_submission(path), selector=selector, options=options, executor=executor)
+
+
+def grade_submission(section: Section, submission: Submission, *, selector: str | None = None,
+                     options: RuntimeOptions | None = None, executor: str | Executor = "kernel",
+                     written: bool = True) -> R.GradeReport:
+    """Grade a loaded submission; `executor` is an engine's name or an engine already bound to its
+    runtime (the live engine of `d2lgrade.check` holds the kernel's namespace). `written=False` leaves
+    out the written answers, which only an instructor scores."""
     options = options or RuntimeOptions()
     started = time.monotonic()
-    submission = load_submission(path)
+    engine = executor if isinstance(executor, Executor) else get_executor(executor)
     checks = [c for c in section.checks if c.matches(selector)]
-    report = R.GradeReport(section=section.id, submission=str(path), checks=[], notes=list(submission.notes),
-                           device=options.device, executor=executor, limits=options.limits.to_dict())
+    report = R.GradeReport(section=section.id, submission=str(submission.path), checks=[],
+                           notes=list(submission.notes), device=options.device, executor=engine.name,
+                           limits=options.limits.to_dict())
     automatic: list[R.CheckResult] = []
     if checks:
-        with get_executor(executor).start(submission, options) as runtime:
+        with engine.start(submission, options) as runtime:
             report.notes.extend(cell_notes(runtime))
             automatic = [run_check(c, runtime, options) for c in checks]
             report.notes.extend(runtime.notes)
-    report.checks = order_like_spec(section, automatic + manual_results(section, submission, selector))
+    report.checks = order_like_spec(section, automatic + (manual_results(section, submission, selector) if written else []))
     report.seconds = round(time.monotonic() - started, 2)
     return report
 

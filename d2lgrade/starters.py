@@ -33,7 +33,11 @@ def build(section: Section) -> nbformat.NotebookNode:
         f"Fill in the cells below, then run `python grade.py {spec.section}` from the course folder "
         f"(or `python grade.py {spec.section}/N` for one exercise). Keep the names you are asked to define: "
         "the grader calls them. Leave a function raising `NotImplementedError` (or a value as `None`) "
-        "until you attempt it. Shell commands (`!pip ...`) are not run while grading.")]
+        "until you attempt it. Shell commands (`!pip ...`) are not run while grading.\n\n"
+        f"To check an answer without leaving the notebook, run `import d2lgrade` and then "
+        f"`d2lgrade.check(\"{spec.section}/1\")` (or `d2lgrade.check_all(\"{spec.section}\")`) in a cell: "
+        "the same checks on what is defined in this kernel, as feedback. It is not your grade: the course "
+        "grades the saved notebook.")]
     cells.append(_tag(nbformat.v4.new_code_cell(spec.setup.strip()), None, "setup"))
     for ex in spec.exercises:
         pts = points.get(ex.id, 0)

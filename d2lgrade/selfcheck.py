@@ -1,0 +1,112 @@
+"""`d2lgrade.check("7.3/3")`: feedback inside the notebook, from the definitions live in the kernel.
+
+The same checks, seeds and messages as `python grade.py`, run through the live engine
+(d2lgrade/run/live.py) on the kernel's own namespace; the result displays itself as an HTML table
+(plain text where the front end shows no HTML) and carries the JSON of `grade.py --json` under its own
+MIME type, which no front end renders and tests can read.
+"""
+from __future__ import annotations
+
+import html
+import sys
+from pathlib import Path
+
+from d2lgrade.errors import UserError
+from d2lgrade.results import GradeReport
+
+JSON_MIME = "application/vnd.d2lgrade.selfcheck+json"
+VERDICT_COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#cf222e", "timeout": "#9a6700",
+                   "memory": "#9a6700", "not_attempted": "#6e7781", "manual": "#0969da"}
+
+
+def check(selector: str, *, device: str = "cpu", data_dir: str | None = None, namespace: dict | None = None):
+    """Check one exercise ("7.3/3") or a whole section ("7.3") against what is defined in this kernel."""
+    try:
+        return SelfCheck(_grade(selector, device, data_dir, namespace if namespace is not None else _caller_namespace()))
+    except UserError as exc:
+        return SelfCheckError(str(exc))
+
+
+def check_all(section: str, **kwargs):
+    """Every check of a section: `d2lgrade.check_all("7.3")`."""
+    return check(section.partition("/")[0], **kwargs)
+
+
+def _grade(selector: str, device: str, data_dir: str | None, namespace: dict) -> GradeReport:
+    from d2lgrade.cli import resolve_device, validate_selector
+    from d2lgrade.grading import grade_submission
+    from d2lgrade.load import Submission
+    from d2lgrade.run.executor import RuntimeOptions
+    from d2lgrade.run.live import LiveExecutor
+    from d2lgrade.sections import find_section
+
+    section = find_section(str(selector).partition("/")[0])
+    validate_selector(section, str(selector))
+    options = RuntimeOptions(device=resolve_device(device), data_dir=str(Path(data_dir).resolve()) if data_dir else None)
+    report = grade_submission(section, Submission(Path("<this notebook>"), []), selector=str(selector),
+                              options=options, executor=LiveExecutor(namespace), written=False)
+    written = [ex.id for ex in section.spec.exercises if ex.manual_points and
+               (selector == section.id or ex.id == selector or ex.id.startswith(f"{selector}."))]
+    if written:
+        report.notes.append(f"Written answers ({', '.join(written)}) are read by an instructor; they are not checked here.")
+    return report
+
+
+def _caller_namespace() -> dict:
+    """The kernel's user namespace in IPython; otherwise the globals of whoever called `check`."""
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+        if shell is not None:
+            return shell.user_ns
+    except ImportError:
+        pass
+    frame = sys._getframe(3)
+    return frame.f_globals
+
+
+class SelfCheck:
+    """What `d2lgrade.check` returns: displays itself, and holds the report for code that wants it."""
+
+    def __init__(self, report: GradeReport):
+        self.report = report
+        self.score, self.max_score = report.score, report.max_score
+
+    def to_json(self) -> dict:
+        return {**self.report.to_json(), "self_check": True}
+
+    def __repr__(self) -> str:
+        from d2lgrade.report import terminal
+        return terminal.render(self.report)
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for c in self.report.checks:
+            colour = VERDICT_COLOURS.get(c.status, "#24292f")
+            rows.append(f"<tr><td><code>{html.escape(c.id)}</code></td><td style='text-align:right'>{c.points:g}/{c.max_points:g}</td>"
+                        f"<td style='color:{colour};font-weight:600'>{html.escape(c.status.replace('_', ' '))}</td>"
+                        f"<td>{html.escape(c.message)}</td></tr>")
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.report.notes)
+        return ("<div class='d2lgrade-selfcheck'>"
+                f"<p><b>d2l-grade {html.escape(self.report.section)}</b>: score {self.score:g}/{self.max_score:g}</p>"
+                "<table><thead><tr><th>check</th><th>points</th><th>verdict</th><th>reason</th></tr></thead>"
+                f"<tbody>{''.join(rows)}</tbody></table><ul>{notes}</ul></div>")
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/plain": repr(self), "text/html": self._repr_html_(), JSON_MIME: self.to_json()}
+
+
+class SelfCheckError:
+    """A selector or option the check cannot use: one sentence, never a traceback."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"d2l-grade: {self.message}"
+
+    def _repr_html_(self) -> str:
+        return f"<p style='color:#cf222e'><b>d2l-grade:</b> {html.escape(self.message)}</p>"
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/plain": repr(self), "text/html": self._repr_html_(), JSON_MIME: {"error": self.message}}
