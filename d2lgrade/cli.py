@@ -16,6 +16,7 @@ EPILOG = """examples:
   python grade.py 7.3 work/padding.py      grade another file (.ipynb or .py)
   python grade.py 7.3 --json               machine-readable result on stdout
   python grade.py --check-references       prove every reference solution earns full marks
+  python grade.py --batch                  grade a class: submissions/<student>/<section>.ipynb
 """
 
 
@@ -39,6 +40,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--disk-files", type=int, default=Limits.disk_files, help="files the student runtime may create")
     p.add_argument("--check-references", action="store_true", help="grade every reference solution; fail unless all earn full marks")
     p.add_argument("--make-starters", action="store_true", help="write exercises/<section>.ipynb from the specs")
+    from d2lgrade.batch import cli as batch_cli
+    batch_cli.add_arguments(p)
     return p.parse_args(argv)
 
 
@@ -77,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.check_references:
             from d2lgrade.references import check_references
             return check_references(options_from(args), as_json=args.json)
+        from d2lgrade.batch import cli as batch_cli
+        if batch_cli.wanted(args):
+            return batch_cli.main(args, options_from(args))
         if not args.target:
             raise UserError("say which section to grade, e.g. `python grade.py 7.3` (see --help).")
         return grade_one(args)
