@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             return check_references(options_from(args), as_json=args.json)
         from d2lgrade.batch import cli as batch_cli
         if batch_cli.wanted(args):
-            return batch_cli.main(args, options_from(args))
+            return batch_cli.main(args, lambda: options_from(args))   # torch only if something is graded
         if not args.target:
             raise UserError("say which section to grade, e.g. `python grade.py 7.3` (see --help).")
         return grade_one(args)

@@ -5,7 +5,9 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Callable
 
+from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.batch.run import DEFAULT_EXECUTOR, BatchConfig, run_batch, summary_line
 
 
@@ -29,9 +31,9 @@ def wanted(args: argparse.Namespace) -> bool:
     return bool(args.batch or args.review or args.import_review)
 
 
-def main(args: argparse.Namespace, options) -> int:
+def main(args: argparse.Namespace, options: Callable[[], RuntimeOptions]) -> int:
     config = BatchConfig(root=args.batch, sections=args.sections, students=args.students, workers=args.workers,
-                         gradebook=args.gradebook, out=args.out, options=options,
+                         gradebook=args.gradebook, out=args.out, options_factory=options,
                          executor=getattr(args, "executor", None) or DEFAULT_EXECUTOR,
                          regrade=args.regrade, quiet=args.quiet or args.json, lms_csv=args.lms_csv,
                          review=args.review, import_review=args.import_review)

@@ -203,11 +203,13 @@ class Gradebook:
                             "WHERE student = ? AND section = ?", (student, section))
 
     # -- reading ------------------------------------------------------------------------------
-    def is_current(self, student: str, section: str, content_hash: str, grader_version: str) -> bool:
-        """Graded (or found invalid) from these very bytes by this very grader: nothing to redo."""
+    def current_status(self, student: str, section: str, content_hash: str, grader_version: str) -> str | None:
+        """GRADED or INVALID when these very bytes were judged by this very grader (nothing to redo)."""
         row = self.db.execute("SELECT status, content_hash, grader_version FROM submissions "
                               "WHERE student = ? AND section = ?", (student, section)).fetchone()
-        return bool(row) and row[0] in (GRADED, INVALID) and tuple(row[1:]) == (content_hash, grader_version)
+        if row and row[0] in (GRADED, INVALID) and tuple(row[1:]) == (content_hash, grader_version):
+            return row[0]
+        return None
 
     def report(self, row: Row) -> R.GradeReport | None:
         """The stored report of a graded submission, with the gradebook's points (reviews included)."""

@@ -28,7 +28,9 @@ class BatchConfig:
     gradebook: Path = Path("reports/gradebook.sqlite")
     out: Path = Path("reports")
     executor: str = DEFAULT_EXECUTOR
-    options: RuntimeOptions = field(default_factory=RuntimeOptions)
+    # Made only when something is graded: resolving the device imports torch, which a rerun with
+    # nothing to grade never needs.
+    options_factory: Callable[[], RuntimeOptions] = RuntimeOptions
     regrade: bool = False
     quiet: bool = False
     lms_csv: bool = False
@@ -78,8 +80,9 @@ def grade_class(config: BatchConfig, book: Gradebook, summary: dict) -> None:
         elif w.state == INVALID:
             book.record(w.student, w.section, INVALID, message=w.reason, path=str(w.path))
             summary["invalid"] += 1
-        elif not config.regrade and book.is_current(w.student, w.section, w.content_hash, versions[w.section]):
-            summary["skipped"] += 1
+        elif not config.regrade and (status := book.current_status(w.student, w.section, w.content_hash,
+                                                                      versions[w.section])):
+            summary["skipped" if status == GRADED else "invalid"] += 1
         else:
             tasks.append({"student": w.student, "section": w.section, "path": str(w.path),
                           "content_hash": w.content_hash, "grader_version": versions[w.section]})
@@ -87,7 +90,7 @@ def grade_class(config: BatchConfig, book: Gradebook, summary: dict) -> None:
     if not tasks:
         return
     progress = BatchProgress(len(tasks) + summary["skipped"], summary["skipped"], config.quiet)
-    pool = WorkerPool(config.workers, config.executor, config.options, on_start=config.on_start)
+    pool = WorkerPool(config.workers, config.executor, config.options_factory(), on_start=config.on_start)
     try:
         for outcome in pool.run(tasks):
             record_outcome(book, outcome, config.executor)
