@@ -16,9 +16,11 @@ from multiprocessing.connection import wait
 from typing import Callable, Iterable, Iterator
 
 from d2lgrade.batch import worker
+from d2lgrade.errors import UserError
 from d2lgrade.run.executor import RuntimeOptions
 
 ATTEMPTS = 2                 # a submission whose worker dies is tried once more
+STARTS = 3                   # workers that die before their first submission, before the pool gives up
 BACKSTOP_SECONDS = 60        # beyond the runtime's own total limit, before the pool kills the worker
 
 
@@ -45,6 +47,7 @@ class WorkerPool:
         # display) or the gradebook's SQLite handle.
         self._ctx = multiprocessing.get_context("spawn")
         self._backstop = self.options.limits.total_seconds + BACKSTOP_SECONDS
+        self._failed_starts = 0
 
     def run(self, tasks: Iterable[dict]) -> Iterator[dict]:
         """Grade `tasks` (dicts with student, section, path); yield each outcome as it arrives.
@@ -83,6 +86,11 @@ class WorkerPool:
         if w.process.is_alive():
             return
         task, w.task = w.task, None
+        if not w.ready:
+            self._failed_starts += 1
+            if self._failed_starts >= STARTS:
+                raise UserError(f"worker processes exit before grading anything (exit code {w.process.exitcode}); "
+                                "run `python grade.py 7.3` to see the error, e.g. a missing dependency (bash setup.sh).")
         self._workers[index] = self._spawn()
         if task is None:
             return

@@ -103,6 +103,7 @@ def grade_class(config: BatchConfig, book: Gradebook, summary: dict) -> None:
                 summary["workers"][str(outcome.get("worker", len(summary["workers"])))] = outcome["memory"]
             progress.finished(outcome["student"], outcome["section"], outcome["status"], _line(outcome))
     finally:
+        pool.close()          # at once, also when Ctrl-C lands here rather than inside the pool
         progress.close()
 
 
