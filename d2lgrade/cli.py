@@ -54,7 +54,8 @@ def resolve_device(choice: str) -> str:
     return choice
 
 
-def options_from(args: argparse.Namespace) -> RuntimeOptions:
+def options_from(args: argparse.Namespace, local_device: bool = True) -> RuntimeOptions:
+    """The runtime's options; `local_device=False` leaves --device to the machines that grade (a cluster's workers)."""
     limits = Limits(call_seconds=args.call_timeout, cell_seconds=args.cell_timeout,
                     total_seconds=args.total_timeout, memory_bytes=int(args.memory_gb * 2**30),
                     max_processes=args.max_processes, file_bytes=int(args.file_mb * 2**20),
@@ -66,7 +67,8 @@ def options_from(args: argparse.Namespace) -> RuntimeOptions:
     data_dir = str(args.data_dir.resolve()) if args.data_dir else None
     if args.data_dir and not args.data_dir.is_dir():
         raise UserError(f"--data-dir {args.data_dir} is not a folder; give the folder that holds FashionMNIST/ or MNIST/.")
-    return RuntimeOptions(limits=limits, device=resolve_device(args.device), data_dir=data_dir)
+    device = resolve_device(args.device) if local_device else args.device
+    return RuntimeOptions(limits=limits, device=device, data_dir=data_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             return check_references(options_from(args), as_json=args.json)
         from d2lgrade.batch import cli as batch_cli
         if batch_cli.wanted(args):
-            return batch_cli.main(args, lambda: options_from(args))   # torch only if something is graded
+            return batch_cli.main(args, lambda: options_from(args, local_device=not args.dask))   # torch only if something is graded
         if not args.target:
             raise UserError("say which section to grade, e.g. `python grade.py 7.3` (see --help).")
         return grade_one(args)

@@ -37,6 +37,7 @@ class BatchConfig:
     review: Path | None = None                 # write the review sheet here
     import_review: Path | None = None          # merge an instructor's sheet
     on_start: Callable[[dict, int], None] | None = None   # (task, worker pid): a hook for tests
+    dask: str | None = None                    # a Dask scheduler's address: grade on its workers
 
 
 def run_batch(config: BatchConfig) -> dict:
@@ -65,8 +66,6 @@ def choose_sections(config: BatchConfig) -> list[Section]:
 
 
 def grade_class(config: BatchConfig, book: Gradebook, summary: dict) -> None:
-    from d2lgrade.batch.pool import WorkerPool
-
     sections = choose_sections(config)
     work = discover(Path(config.root), sections, config.students)
     versions = {s.id: grader_version(s) for s in sections}
@@ -90,7 +89,7 @@ def grade_class(config: BatchConfig, book: Gradebook, summary: dict) -> None:
     if not tasks:
         return
     progress = BatchProgress(len(tasks) + summary["skipped"], summary["skipped"], config.quiet)
-    pool = WorkerPool(config.workers, config.executor, config.options_factory(), on_start=config.on_start)
+    pool = make_pool(config)
     try:
         for outcome in pool.run(tasks):
             record_outcome(book, outcome, config.executor)
@@ -105,6 +104,15 @@ def grade_class(config: BatchConfig, book: Gradebook, summary: dict) -> None:
     finally:
         pool.close()          # at once, also when Ctrl-C lands here rather than inside the pool
         progress.close()
+
+
+def make_pool(config: BatchConfig):
+    """Where submissions are graded: local worker processes, or a Dask cluster's workers (same outcomes)."""
+    if config.dask:
+        from d2lgrade.batch.cluster import DaskPool
+        return DaskPool(config.dask, config.executor, config.options_factory())
+    from d2lgrade.batch.pool import WorkerPool
+    return WorkerPool(config.workers, config.executor, config.options_factory(), on_start=config.on_start)
 
 
 def record_outcome(book: Gradebook, outcome: dict, executor: str) -> None:
