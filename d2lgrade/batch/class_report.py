@@ -5,6 +5,7 @@ import re
 from functools import lru_cache
 from collections import Counter, defaultdict
 from pathlib import Path
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -44,7 +45,7 @@ def context(book: Gradebook) -> dict:
             row = subs.get(sid)
             graded = row is not None and row.status == GRADED
             cells.append({"status": row.status if row else MISSING, "score": row.score if graded else 0,
-                          "link": f"{name}/{sid}.html" if graded else None})
+                          "link": quote(f"{name}/{sid}.html") if graded else None})   # ids may hold spaces, #
         students.append({"name": name, "cells": cells, "total": sum(c["score"] or 0 for c in cells)})
     counts = Counter(r.status for r in rows)
     return {"sections": sections, "students": students, "gradebook": str(book.path),
