@@ -3,6 +3,7 @@ the faults of issue 10 (a worker killed, Ctrl-C and resume, two batches at once,
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -23,7 +24,9 @@ from d2lgrade.run.limits import Limits
 from d2lgrade.sections import ROOT
 
 HOSTILE = ROOT / "tests" / "hostile"
-LIMITS = Limits(call_seconds=3, cell_seconds=10, total_seconds=120, max_processes=48, file_bytes=8 * 2**20)
+# The default call timeout: a shorter one makes the hang quicker, but a right answer's first traced
+# call can need 10 s on a loaded 2-core machine, and a verdict must not depend on the load.
+LIMITS = Limits(total_seconds=300, max_processes=48, file_bytes=8 * 2**20)
 OPTIONS = RuntimeOptions(limits=LIMITS)
 
 WRONG = '''# %% 7.3/1
@@ -101,7 +104,7 @@ def test_wrong_answers_lose_points_with_the_message_naming_the_mistake(graded):
 
 def test_runaway_submissions_are_named_in_their_own_rows_and_the_others_are_unaffected(graded):
     got = graded["results"]
-    assert got["hangs", "7.3/6"]["status"] == R.TIMEOUT and "3 s" in got["hangs", "7.3/6"]["message"]
+    assert got["hangs", "7.3/6"]["status"] == R.TIMEOUT and f"{LIMITS.call_seconds:g} s" in got["hangs", "7.3/6"]["message"]
     assert got["hangs", "7.3/4"]["status"] == R.PASSED
     assert got["hog", "7.3/3"]["status"] == R.MEMORY and "GiB" in got["hog", "7.3/3"]["message"]
     processes = got["hog", "7.3/3:batched"]
@@ -109,7 +112,7 @@ def test_runaway_submissions_are_named_in_their_own_rows_and_the_others_are_unaf
     assert got["hog", "7.3/1"]["status"] == R.PASSED and got["hog", "7.3/4"]["status"] == R.PASSED
     loud = graded["rows"]["loud"]
     assert any("Output beyond" in note for note in loud.grade_report().notes)
-    assert loud.score == 1                 # its one right answer; its printed "13/13" changes nothing
+    assert loud.score == 4 and got["loud", "7.3/1"]["status"] == R.FAILED   # its printed 13/13 changes nothing
     assert graded["rows"]["right"].score == 9
 
 
@@ -141,25 +144,35 @@ def test_canvas_csv_has_the_import_columns_and_a_points_possible_row(graded):
 
 def test_class_page_groups_failures_and_lists_missing_and_invalid_work(graded):
     page = (graded["tmp"] / "reports" / "class.html").read_text()
-    assert page.count("<svg") >= 2 and "http" not in page.replace("http://www.w3.org", "")
-    assert "ran past the 3 s limit" in page and "(hangs)" in page
+    assert page.count("<svg") >= 2
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?https?:|@import""", page)   # no external assets
+    assert f"ran past the {LIMITS.call_seconds:g} s limit" in page and "(hangs)" in page
     assert "absent" in page and "garbled" in page and "not valid notebook JSON" in page
     assert 'href="right/7.3.html"' in page and (graded["tmp"] / "reports" / "right" / "7.3.html").exists()
 
 
+def open_in_chromium(url: str, shot: Path) -> tuple[list[str], int]:
+    """Console messages of the page in headless Chromium, and the colours of its screenshot."""
+    from PIL import Image
+    done = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1000,800",
+         "--enable-logging=stderr", "--v=0", f"--screenshot={shot}", url],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
+    colours = Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 16)
+    return [line for line in done.stderr.splitlines() if ":CONSOLE" in line], 1 << 16 if colours is None else len(colours)
+
+
 @pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_pages_open_in_headless_chromium_without_console_errors(graded, tmp_path):
-    from PIL import Image
+    control = tmp_path / "control.html"             # the detectors themselves: an error and a blank page
+    control.write_text('<html><body><script>console.error("boom")</script></body></html>')
+    console, colours = open_in_chromium(control.as_uri(), tmp_path / "control.png")
+    assert any("boom" in line for line in console) and colours == 1
     for page in ("class.html", "wrong/7.3.html"):
-        shot = tmp_path / (page.replace("/", "_") + ".png")
-        done = subprocess.run(
-            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1000,800",
-             "--enable-logging=stderr", "--v=0", f"--screenshot={shot}", (graded["tmp"] / "reports" / page).as_uri()],
-            capture_output=True, text=True, timeout=120)
-        console = [line for line in done.stderr.splitlines() if "CONSOLE" in line]
-        assert done.returncode == 0 and not console, (done.returncode, console)
-        colours = Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 16)
-        assert colours is None or len(colours) > 1, f"{page}: the screenshot is blank"
+        console, colours = open_in_chromium((graded["tmp"] / "reports" / page).as_uri(),
+                                            tmp_path / (page.replace("/", "_") + ".png"))
+        assert not console and colours > 1, (page, console, colours)
 
 
 # -- written answers -------------------------------------------------------------------------
@@ -227,40 +240,32 @@ def small_class(root: Path, n: int) -> Path:
     return root
 
 
-def test_a_worker_killed_mid_submission_is_recorded_and_retried_once(tmp_path):
-    root = small_class(tmp_path / "submissions", 3)
+def test_a_killed_worker_is_recorded_and_retried_once_and_twice_is_an_error(tmp_path):
+    """s1's worker is killed once mid-submission: retried and graded. s0's is killed on both tries:
+    an error row. The batch completes either way and s1's row is right."""
+    root = small_class(tmp_path / "submissions", 2)
     seen = []
 
-    def kill_first(task, pid):
+    def kill(task, pid):
         seen.append((task["student"], task["attempt"]))
-        if task["student"] == "s1" and task["attempt"] == 1:
+        if task["student"] == "s0" or (task["student"] == "s1" and task["attempt"] == 1):
             threading.Timer(1.0, os.kill, (pid, signal.SIGKILL)).start()
 
-    summary = run_batch(config(tmp_path, root, on_start=kill_first))
-    assert ("s1", 2) in seen and summary["graded"] == 3 and summary["errors"] == 0
-    with Gradebook(tmp_path / "reports" / "gradebook.sqlite") as book:
-        assert {r.student: (r.status, r.score) for r in book.submissions()} == {f"s{i}": (GRADED, 1) for i in range(3)}
-
-
-def test_a_submission_whose_worker_dies_twice_is_an_error_and_the_batch_completes(tmp_path):
-    root = small_class(tmp_path / "submissions", 2)
-
-    def kill_s0(task, pid):
-        if task["student"] == "s0":
-            threading.Timer(0.5, os.kill, (pid, signal.SIGKILL)).start()
-
-    summary = run_batch(config(tmp_path, root, on_start=kill_s0))
+    summary = run_batch(config(tmp_path, root, on_start=kill))
+    assert sorted(seen) == [("s0", 1), ("s0", 2), ("s1", 1), ("s1", 2)]
     assert (summary["graded"], summary["errors"]) == (1, 1)
     with Gradebook(tmp_path / "reports" / "gradebook.sqlite") as book:
         rows = {r.student: r for r in book.submissions()}
-    assert rows["s0"].status == ERROR and "SIGKILL" in rows["s0"].message and rows["s1"].score == 1
+        assert len(book.results()) == 10
+    assert rows["s0"].status == ERROR and "SIGKILL" in rows["s0"].message
+    assert (rows["s1"].status, rows["s1"].score) == (GRADED, 1)
 
 
 def test_ctrl_c_then_the_same_command_resumes_without_losing_or_duplicating_rows(tmp_path):
-    root = small_class(tmp_path / "submissions", 4)
+    root = small_class(tmp_path / "submissions", 2)
     book_path = tmp_path / "gb.sqlite"
     command = [sys.executable, "grade.py", "--batch", str(root), "--workers", "1", "--quiet",
-               "--gradebook", str(book_path), "--out", str(tmp_path / "out"), "--call-timeout", "3"]
+               "--gradebook", str(book_path), "--out", str(tmp_path / "out")]
     first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and _graded(book_path) < 1:
@@ -269,13 +274,13 @@ def test_ctrl_c_then_the_same_command_resumes_without_losing_or_duplicating_rows
     _, err = first.communicate(timeout=60)
     assert first.returncode == 130 and "interrupted" in err, err
     done_before = _graded(book_path)
-    assert 1 <= done_before < 4
+    assert done_before == 1
     second = subprocess.run(command + ["--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     summary = json.loads(second.stdout)
-    assert summary["graded"] + summary["skipped"] == 4 and summary["skipped"] >= done_before
+    assert (summary["graded"], summary["skipped"]) == (1, 1)
     with sqlite3.connect(book_path) as db:
-        assert db.execute("SELECT count(*), count(DISTINCT student) FROM submissions").fetchone() == (4, 4)
-        assert db.execute("SELECT count(*) FROM results").fetchone()[0] == 4 * 10
+        assert db.execute("SELECT count(*), count(DISTINCT student) FROM submissions").fetchone() == (2, 2)
+        assert db.execute("SELECT count(*) FROM results").fetchone()[0] == 2 * 10
 
 
 def _graded(path: Path) -> int:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections import Counter, defaultdict
 from pathlib import Path
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -43,7 +45,7 @@ def context(book: Gradebook) -> dict:
             row = subs.get(sid)
             graded = row is not None and row.status == GRADED
             cells.append({"status": row.status if row else MISSING, "score": row.score if graded else 0,
-                          "link": f"{name}/{sid}.html" if graded else None})
+                          "link": quote(f"{name}/{sid}.html") if graded else None})   # ids may hold spaces, #
         students.append({"name": name, "cells": cells, "total": sum(c["score"] or 0 for c in cells)})
     counts = Counter(r.status for r in rows)
     return {"sections": sections, "students": students, "gradebook": str(book.path),
@@ -67,13 +69,14 @@ def _section(section_id: str, rows: list, results: list[dict]) -> dict:
                                            f"{section_id}: pass rate per exercise") if rated else ""}
 
 
-def written_checks(section_id: str) -> set[str]:
+@lru_cache(maxsize=None)
+def written_checks(section_id: str) -> frozenset[str]:
     """Ids of the checks an instructor scores (as d2lgrade.grading.manual_results names them)."""
-    return {f"{ex.id}:written" if ex.kinds - {"free-text"} else ex.id
-            for ex in Section(section_id).spec.exercises if ex.manual_points}
+    return frozenset(f"{ex.id}:written" if ex.kinds - {"free-text"} else ex.id
+                     for ex in Section(section_id).spec.exercises if ex.manual_points)
 
 
-def _exercise(exercise_id: str, results: list[dict], written: set[str]) -> dict:
+def _exercise(exercise_id: str, results: list[dict], written: frozenset[str]) -> dict:
     """Pass rate over automatic checks (all of a student's checks of the exercise passed), and the
     failure messages grouped: numbers are masked so that "got 3" and "got 4" count as one mistake."""
     automatic = [x for x in results if x["check_id"] not in written]

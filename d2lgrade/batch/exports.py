@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from functools import lru_cache
 from collections import defaultdict
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from d2lgrade.sections import Section
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 
 
-def exercise_order(section_id: str) -> list[str]:
-    return [e.id for e in Section(section_id).spec.exercises]
+@lru_cache(maxsize=None)
+def exercise_order(section_id: str) -> tuple[str, ...]:
+    return tuple(e.id for e in Section(section_id).spec.exercises)
 
 
 def class_table(book: Gradebook) -> tuple[list[str], dict[str, dict[str, float | str]]]:
@@ -28,7 +30,7 @@ def class_table(book: Gradebook) -> tuple[list[str], dict[str, dict[str, float |
         points[r["student"], r["exercise"]] += r["points"]
     columns, table = [], {}
     for section in sections:
-        columns += exercise_order(section) + [f"{section} total"]
+        columns += [*exercise_order(section), f"{section} total"]
     columns.append("total")
     by_student: dict[str, dict[str, Row]] = defaultdict(dict)
     for r in rows:

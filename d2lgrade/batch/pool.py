@@ -40,7 +40,7 @@ class WorkerPool:
     executor: str
     options: RuntimeOptions
     on_start: Callable[[dict, int], None] | None = None   # (task, worker pid), e.g. for progress or tests
-    _workers: list[_Worker] = field(default_factory=list)
+    _workers: list[_Worker | None] = field(default_factory=list)   # None: a slot retired, no work left
 
     def __post_init__(self):
         # spawn: a fresh interpreter, never a fork of a parent that holds threads (the progress
@@ -57,16 +57,19 @@ class WorkerPool:
         queue = deque({**t, "attempt": 1} for t in tasks)
         try:
             self._workers = [self._spawn() for _ in range(min(self.size, len(queue)))]
-            while queue or any(w.task for w in self._workers):
-                for w in self._workers:
+            while queue or any(w.task for w in self._live()):
+                for w in self._live():
                     if w.ready and w.task is None and queue:
                         self._dispatch(w, queue.popleft())
-                waitables = [w.conn for w in self._workers] + [w.process.sentinel for w in self._workers]
-                wait(waitables, timeout=1.0)
+                wait([w.conn for w in self._live()] + [w.process.sentinel for w in self._live()], timeout=1.0)
                 for i, w in enumerate(self._workers):
-                    yield from self._collect(i, w, queue)
+                    if w is not None:
+                        yield from self._collect(i, w, queue)
         finally:
             self.close()
+
+    def _live(self) -> list[_Worker]:
+        return [w for w in self._workers if w is not None]
 
     def _collect(self, index: int, w: _Worker, queue: deque) -> Iterator[dict]:
         try:
@@ -85,22 +88,23 @@ class WorkerPool:
             w.process.join(5)
         if w.process.is_alive():
             return
+        w.conn.close()
         task, w.task = w.task, None
         if not w.ready:
             self._failed_starts += 1
             if self._failed_starts >= STARTS:
                 raise UserError(f"worker processes exit before grading anything (exit code {w.process.exitcode}); "
                                 "run `python grade.py 7.3` to see the error, e.g. a missing dependency (bash setup.sh).")
-        self._workers[index] = self._spawn()
-        if task is None:
-            return
-        code = w.process.exitcode
-        why = w.killed_for or (f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}")
-        retry = task["attempt"] < ATTEMPTS
-        yield {**task, "status": "error", "retrying": retry,
-               "message": f"the worker grading it died ({why})" + ("; retrying once" if retry else "")}
-        if retry:
-            queue.appendleft({**task, "attempt": task["attempt"] + 1})
+        if task is not None:
+            code = w.process.exitcode
+            why = w.killed_for or (f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}")
+            retry = task["attempt"] < ATTEMPTS
+            if retry:
+                queue.appendleft({**task, "attempt": task["attempt"] + 1})
+            yield {**task, "status": "error", "retrying": retry,
+                   "message": f"the worker grading it died ({why})" + ("; retrying once" if retry else "")}
+        # A fresh worker only where work is left for it.
+        self._workers[index] = self._spawn() if queue else None
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
@@ -118,13 +122,13 @@ class WorkerPool:
 
     def close(self) -> None:
         """Stop every worker; their student runtimes die with them (the sandbox watches its parent)."""
-        for w in self._workers:
+        for w in self._live():
             try:
                 w.conn.send(None)
             except (OSError, ValueError):
                 pass
         deadline = time.monotonic() + 2
-        for w in self._workers:
+        for w in self._live():
             if w.task is not None:
                 w.process.kill()          # mid-submission (Ctrl-C): nothing of it is kept
             w.process.join(max(0.1, deadline - time.monotonic()))

@@ -46,8 +46,9 @@ def write_sheet(book: Gradebook, path: Path) -> tuple[Path, int]:
     return Path(path), len(rows)
 
 
-def import_sheet(book: Gradebook, path: Path) -> int:
-    """Merge the instructor's points into the gradebook; returns how many answers were scored."""
+def import_sheet(book: Gradebook, path: Path) -> list[tuple[str, str, str]]:
+    """Merge the instructor's points into the gradebook; returns the (student, section, check id)
+    it scored."""
     path = Path(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -86,4 +87,4 @@ def import_sheet(book: Gradebook, path: Path) -> int:
     with book.transaction():
         for student, section, exercise, points, comment in scored:
             book.save_review(student, section, exercise, points, comment)
-    return len(scored)
+    return [(student, section, exercise) for student, section, exercise, _, _ in scored]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from d2lgrade.batch import class_report, exports, review
-from d2lgrade.batch.discover import FOUND, INVALID, MISSING, discover
+from d2lgrade.batch.discover import INVALID, MISSING, discover
 from d2lgrade.batch.gradebook import ERROR, GRADED, Gradebook, report_from_dict
 from d2lgrade.batch.progress import BatchProgress
 from d2lgrade.batch.version import grader_version
@@ -45,12 +45,18 @@ def run_batch(config: BatchConfig) -> dict:
         raise UserError(f"--workers must be at least 1 (got {config.workers}).")
     summary = {"students": 0, "submissions": 0, "graded": 0, "skipped": 0, "missing": 0, "invalid": 0,
                "errors": 0, "gradebook": str(config.gradebook), "reports": {}, "workers": {}}
+    if config.root is None and not Path(config.gradebook).exists():
+        raise UserError(f"there is no gradebook at {config.gradebook} yet; grade the class first "
+                        "(`python grade.py --batch`), or give its path with --gradebook.")
+    changed: set[tuple[str, str]] = set()      # (student, section) whose pages must be written again
     with Gradebook(config.gradebook, lock=True) as book:
         if config.root is not None:
-            grade_class(config, book, summary)
+            changed |= grade_class(config, book, summary)
         if config.import_review:
-            summary["reviews_imported"] = review.import_sheet(book, config.import_review)
-        summary["reports"] = publish(book, config)
+            scored = review.import_sheet(book, config.import_review)
+            summary["reviews_imported"] = len(scored)
+            changed |= {(student, section) for student, section, _ in scored}
+        summary["reports"] = publish(book, config, changed)
     return summary
 
 
@@ -65,7 +71,8 @@ def choose_sections(config: BatchConfig) -> list[Section]:
     return sections
 
 
-def grade_class(config: BatchConfig, book: Gradebook, summary: dict) -> None:
+def grade_class(config: BatchConfig, book: Gradebook, summary: dict) -> set[tuple[str, str]]:
+    """Grade what is new or changed; returns the (student, section) pairs it recorded."""
     sections = choose_sections(config)
     work = discover(Path(config.root), sections, config.students)
     versions = {s.id: grader_version(s) for s in sections}
@@ -85,14 +92,15 @@ def grade_class(config: BatchConfig, book: Gradebook, summary: dict) -> None:
         else:
             tasks.append({"student": w.student, "section": w.section, "path": str(w.path),
                           "content_hash": w.content_hash, "grader_version": versions[w.section]})
-    assert all(w.state in (FOUND, MISSING, INVALID) for w in work)
     if not tasks:
-        return
+        return set()
     progress = BatchProgress(len(tasks) + summary["skipped"], summary["skipped"], config.quiet)
     pool = make_pool(config)
+    recorded = set()
     try:
         for outcome in pool.run(tasks):
             record_outcome(book, outcome, config.executor)
+            recorded.add((outcome["student"], outcome["section"]))
             if outcome.get("retrying"):
                 progress.retrying(outcome["student"], outcome["section"], outcome["message"])
                 continue
@@ -104,6 +112,7 @@ def grade_class(config: BatchConfig, book: Gradebook, summary: dict) -> None:
     finally:
         pool.close()          # at once, also when Ctrl-C lands here rather than inside the pool
         progress.close()
+    return recorded
 
 
 def make_pool(config: BatchConfig):
@@ -129,18 +138,24 @@ def _line(outcome: dict) -> str:
     return f"{outcome['status']}: {outcome.get('message', '')}"
 
 
-def publish(book: Gradebook, config: BatchConfig) -> dict:
-    """Every export and page, from the gradebook alone (so an import refreshes them all)."""
+def publish(book: Gradebook, config: BatchConfig, changed: set[tuple[str, str]] | None = None) -> dict:
+    """Exports and pages, from the gradebook alone. A submission's own page and results.json are
+    written when it is in `changed` (None: all) or they are missing; the class-wide files always."""
     out = Path(config.out)
     written = {"gradebook_csv": str(exports.write_class_csv(book, out / "gradebook.csv"))}
     pages = 0
     for row in book.submissions():
-        report = book.report(row) if row.status == GRADED else None
-        if report is None:
+        page, results = out / row.student / f"{row.section}.html", out / row.student / f"{row.section}.results.json"
+        if row.status != GRADED:            # e.g. a file withdrawn since: no feedback of an old grading
+            page.unlink(missing_ok=True)
+            results.unlink(missing_ok=True)
             continue
-        html.write(report, out / row.student / f"{row.section}.html")
-        exports.write_gradescope(row, report, out)
         pages += 1
+        if changed is not None and (row.student, row.section) not in changed and page.exists() and results.exists():
+            continue
+        report = book.report(row)
+        html.write(report, page)
+        exports.write_gradescope(row, report, out)
     written["student_pages"] = pages
     written["gradescope_results"] = pages
     written["class_page"] = str(class_report.write(book, out))
@@ -153,7 +168,14 @@ def publish(book: Gradebook, config: BatchConfig) -> dict:
 
 
 def summary_line(summary: dict) -> str:
-    reports = summary["reports"]
-    return (f"{summary['students']} students, {summary['submissions']} submissions: graded {summary['graded']}, "
-            f"skipped {summary['skipped']} (unchanged), missing {summary['missing']}, invalid {summary['invalid']}, "
-            f"errors {summary['errors']}; gradebook {summary['gradebook']}; class page {reports.get('class_page')}")
+    reports, parts = summary["reports"], []
+    if summary["students"]:
+        parts.append(f"{summary['students']} students, {summary['submissions']} submissions: graded {summary['graded']}, "
+                     f"skipped {summary['skipped']} (unchanged), missing {summary['missing']}, "
+                     f"invalid {summary['invalid']}, errors {summary['errors']}")
+    if "reviews_imported" in summary:
+        parts.append(f"imported the points of {summary['reviews_imported']} written answers")
+    if "review_sheet" in reports:
+        parts.append(f"review sheet {reports['review_sheet']} ({reports['written_answers']} written answers)")
+    parts.append(f"gradebook {summary['gradebook']}; class page {reports.get('class_page')}")
+    return "; ".join(parts)

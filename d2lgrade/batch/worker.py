@@ -20,12 +20,12 @@ def serve(conn, executor: str, options: RuntimeOptions) -> None:
     # decides what happens to the work in flight, instead of every worker at once.
     os.setpgrp()
     get_executor(executor)          # start (warm) the engine before the first submission arrives
-    conn.send({"ready": os.getpid()})
-    while True:
-        task = conn.recv()
-        if task is None:
-            return
-        conn.send({**task, **grade_task(task, executor, options), "memory": peak_memory(), "worker": os.getpid()})
+    try:
+        conn.send({"ready": os.getpid()})
+        while (task := conn.recv()) is not None:
+            conn.send({**task, **grade_task(task, executor, options), "memory": peak_memory(), "worker": os.getpid()})
+    except (EOFError, BrokenPipeError):
+        return        # the batch is gone (killed): nobody to answer, nothing to keep
 
 
 def grade_task(task: dict, executor: str, options: RuntimeOptions) -> dict:
