@@ -16,6 +16,7 @@ EPILOG = """examples:
   python grade.py 7.3 work/padding.py      grade another file (.ipynb or .py)
   python grade.py 7.3 --json               machine-readable result on stdout
   python grade.py --check-references       prove every reference solution earns full marks
+  python grade.py --batch                  grade a class: submissions/<student>/<section>.ipynb
 """
 
 
@@ -39,6 +40,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--disk-files", type=int, default=Limits.disk_files, help="files the student runtime may create")
     p.add_argument("--check-references", action="store_true", help="grade every reference solution; fail unless all earn full marks")
     p.add_argument("--make-starters", action="store_true", help="write exercises/<section>.ipynb from the specs")
+    from d2lgrade.batch import cli as batch_cli
+    batch_cli.add_arguments(p)
     return p.parse_args(argv)
 
 
@@ -51,7 +54,8 @@ def resolve_device(choice: str) -> str:
     return choice
 
 
-def options_from(args: argparse.Namespace) -> RuntimeOptions:
+def options_from(args: argparse.Namespace, local_device: bool = True) -> RuntimeOptions:
+    """The runtime's options; `local_device=False` leaves --device to the machines that grade (a cluster's workers)."""
     limits = Limits(call_seconds=args.call_timeout, cell_seconds=args.cell_timeout,
                     total_seconds=args.total_timeout, memory_bytes=int(args.memory_gb * 2**30),
                     max_processes=args.max_processes, file_bytes=int(args.file_mb * 2**20),
@@ -63,7 +67,8 @@ def options_from(args: argparse.Namespace) -> RuntimeOptions:
     data_dir = str(args.data_dir.resolve()) if args.data_dir else None
     if args.data_dir and not args.data_dir.is_dir():
         raise UserError(f"--data-dir {args.data_dir} is not a folder; give the folder that holds FashionMNIST/ or MNIST/.")
-    return RuntimeOptions(limits=limits, device=resolve_device(args.device), data_dir=data_dir)
+    device = resolve_device(args.device) if local_device else args.device
+    return RuntimeOptions(limits=limits, device=device, data_dir=data_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.check_references:
             from d2lgrade.references import check_references
             return check_references(options_from(args), as_json=args.json)
+        from d2lgrade.batch import cli as batch_cli
+        if batch_cli.wanted(args):
+            return batch_cli.main(args, lambda: options_from(args, local_device=not args.dask))   # torch only if something is graded
         if not args.target:
             raise UserError("say which section to grade, e.g. `python grade.py 7.3` (see --help).")
         return grade_one(args)

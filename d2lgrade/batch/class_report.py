@@ -1,0 +1,98 @@
+"""reports/class.html: how the class did, per section and exercise, and what went wrong where."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from collections import Counter, defaultdict
+from pathlib import Path
+from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from d2lgrade import results as R
+from d2lgrade.batch import plots
+from d2lgrade.batch.exports import _section_key, exercise_order
+from d2lgrade.batch.gradebook import ERROR, GRADED, INVALID, MISSING, Gradebook
+from d2lgrade.sections import Section
+
+_ENV = Environment(loader=PackageLoader("d2lgrade.report", "templates"),
+                   autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+_ENV.filters["num"] = lambda x: f"{x:g}"
+FAILING = (R.FAILED, R.ERROR, R.TIMEOUT, R.MEMORY)
+TOP_FAILURES = 5
+
+
+def write(book: Gradebook, out: Path) -> Path:
+    path = Path(out) / "class.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_ENV.get_template("class.html.j2").render(**context(book)), encoding="utf-8")
+    return path
+
+
+def context(book: Gradebook) -> dict:
+    rows = book.submissions()
+    results = book.results()
+    section_ids = sorted({r.section for r in rows}, key=_section_key)
+    by_student = defaultdict(dict)
+    for r in rows:
+        by_student[r.student][r.section] = r
+    sections = [_section(sid, [r for r in rows if r.section == sid], [x for x in results if x["section"] == sid])
+                for sid in section_ids]
+    students = []
+    for name, subs in sorted(by_student.items()):
+        cells = []
+        for sid in section_ids:
+            row = subs.get(sid)
+            graded = row is not None and row.status == GRADED
+            cells.append({"status": row.status if row else MISSING, "score": row.score if graded else 0,
+                          "link": quote(f"{name}/{sid}.html") if graded else None})   # ids may hold spaces, #
+        students.append({"name": name, "cells": cells, "total": sum(c["score"] or 0 for c in cells)})
+    counts = Counter(r.status for r in rows)
+    return {"sections": sections, "students": students, "gradebook": str(book.path),
+            "counts": {"students": len(by_student), "graded": counts[GRADED], "missing": counts[MISSING],
+                       "invalid": counts[INVALID], "error": counts[ERROR]},
+            "problems": [{"student": r.student, "section": r.section, "status": r.status, "message": r.message}
+                         for r in rows if r.status != GRADED]}
+
+
+def _section(section_id: str, rows: list, results: list[dict]) -> dict:
+    graded = [r for r in rows if r.status == GRADED]
+    top = max([r.max_score for r in graded if r.max_score] or [0])
+    scores = [r.score or 0 for r in graded]
+    written = written_checks(section_id)
+    exercises = [_exercise(ex, [x for x in results if x["exercise"] == ex], written) for ex in exercise_order(section_id)]
+    rated = [e for e in exercises if e["attempts"]]
+    return {"id": section_id, "max": top, "graded": len(graded), "mean": round(sum(scores) / len(scores), 2) if scores else 0,
+            "exercises": exercises,
+            "histogram": plots.score_histogram(scores, top, f"{section_id}: scores") if scores else "",
+            "pass_chart": plots.pass_rates([e["id"] for e in rated], [e["passed"] / e["attempts"] for e in rated],
+                                           f"{section_id}: pass rate per exercise") if rated else ""}
+
+
+@lru_cache(maxsize=None)
+def written_checks(section_id: str) -> frozenset[str]:
+    """Ids of the checks an instructor scores (as d2lgrade.grading.manual_results names them)."""
+    return frozenset(f"{ex.id}:written" if ex.kinds - {"free-text"} else ex.id
+                     for ex in Section(section_id).spec.exercises if ex.manual_points)
+
+
+def _exercise(exercise_id: str, results: list[dict], written: frozenset[str]) -> dict:
+    """Pass rate over automatic checks (all of a student's checks of the exercise passed), and the
+    failure messages grouped: numbers are masked so that "got 3" and "got 4" count as one mistake."""
+    automatic = [x for x in results if x["check_id"] not in written]
+    by_student = defaultdict(list)
+    for x in automatic:
+        by_student[x["student"]].append(x["status"])
+    groups: dict[str, dict] = {}
+    for x in automatic:
+        if x["status"] not in FAILING:
+            continue
+        key = re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "#", x["message"])
+        group = groups.setdefault(key, {"message": x["message"], "students": []})
+        if x["student"] not in group["students"]:
+            group["students"].append(x["student"])
+    failures = sorted(({**g, "count": len(g["students"])} for g in groups.values()),
+                      key=lambda g: (-g["count"], g["message"]))[:TOP_FAILURES]
+    return {"id": exercise_id, "attempts": len(by_student),
+            "passed": sum(all(s == R.PASSED for s in statuses) for statuses in by_student.values()),
+            "failures": failures}

@@ -1,0 +1,47 @@
+"""What one worker process does: take a submission, grade it through the student's pipeline, answer.
+
+A worker lives for many submissions, so an engine that keeps a warm parent (the fork-server
+executor) pays its start-up once per worker, not once per submission.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import traceback
+from pathlib import Path
+
+from d2lgrade.errors import SubmissionError
+from d2lgrade.run.executor import RuntimeOptions, get_executor
+from d2lgrade.sections import Section
+
+
+def serve(conn, executor: str, options: RuntimeOptions) -> None:
+    # Its own process group: Ctrl-C in the terminal reaches the batch's main process, which
+    # decides what happens to the work in flight, instead of every worker at once.
+    os.setpgrp()
+    get_executor(executor)          # start (warm) the engine before the first submission arrives
+    try:
+        conn.send({"ready": os.getpid()})
+        while (task := conn.recv()) is not None:
+            conn.send({**task, **grade_task(task, executor, options), "memory": peak_memory(), "worker": os.getpid()})
+    except (EOFError, BrokenPipeError):
+        return        # the batch is gone (killed): nobody to answer, nothing to keep
+
+
+def grade_task(task: dict, executor: str, options: RuntimeOptions) -> dict:
+    from d2lgrade.grading import grade
+    try:
+        report = grade(Section(task["section"]), Path(task["path"]), options=options, executor=executor)
+    except SubmissionError as exc:
+        return {"status": "invalid", "message": str(exc)}
+    except Exception as exc:   # a fault of the grader or the engine: one row says so, the batch goes on
+        return {"status": "error", "message": f"grading stopped: {type(exc).__name__}: {exc}",
+                "detail": traceback.format_exc()}
+    return {"status": "graded", "report": report.to_dict()}
+
+
+def peak_memory() -> dict:
+    """Peak resident memory in MiB: this worker, and the largest student runtime it has closed."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    runtimes = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"worker_mb": round(own, 1), "runtime_mb": round(runtimes, 1)}
