@@ -226,8 +226,9 @@ def residual_identity(p):
     zeroed, output = zeroed.double(), output.double()
     if not (same_values(zeroed, X) or same_values(zeroed, F.relu(X))):
         if same_values(zeroed, torch.zeros_like(zeroed)):
-            fail(f"with every parameter of `{call}` set to zero it returns zeros: the input is not added to the "
-                 "branches' output, so there is no shortcut.")
+            fail(f"with every parameter of `{call}` set to zero it returns zeros: the input itself is not added to "
+                 "the branches' output (no shortcut, or a shortcut through a layer; without use_1x1conv the "
+                 "shortcut must be the identity).")
         fail(f"with every parameter of `{call}` set to zero it does not return its input x (nor relu(x)): the "
              "shortcut must be the identity, added to the concatenated branches.")
     if same_values(output, X) or same_values(output, F.relu(X)):
@@ -328,8 +329,7 @@ def _reference_counts() -> dict:
     for key, (name, args) in models.items():
         measured = reference(ref, name, *args, input_shape=GOOGLENET_IMAGE)
         hints = {"the count for 3-channel images and 1000 classes (ImageNet)":
-                 reference(ref, name, *args, **colour)["params"],
-                 "the count without the biases": measured["params"] - _bias_total(measured)}
+                 reference(ref, name, *args, **colour)["params"]}
         if key == "VGG":
             hints["VGG-16's count, not VGG-11's"] = reference(ref, "VGG", VGG16, input_shape=GOOGLENET_IMAGE)["params"]
         counts[key] = (measured["params"], hints)
