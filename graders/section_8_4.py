@@ -10,17 +10,21 @@ from __future__ import annotations
 import re
 from collections import Counter
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
+from d2lgrade import data, pinned
 from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, check, fail
 from d2lgrade.compare.tensors import describe, expect_diagnosed, expect_tensor, same_values
 from graders.architecture import as_count, expect_count, magnitude, reference
 from graders.probes import architecture as architecture_probes
+from graders.probes import section_7_6 as training_probes
 from graders.probes import section_8_4 as probes
 from reference import section_8_4 as ref
 
+FACTORY = "_d2lgrade_inception_net"     # the 8.4/1.1 training network's factory, put into the runtime
 MEASURE_TIMEOUT = 60                   # seconds for one meta-device build (a CPU fallback takes a few)
 # (channel arguments, input shape): the book's first Inception block, and a small odd-sized one in which
 # every branch has its own width, so that a swapped or misrouted branch shows in the shapes.
@@ -39,13 +43,14 @@ def _call_text(name: str, args: tuple, kwargs: dict) -> str:
     return f"{name}({', '.join(parts)})"
 
 
-def _run(p, fn, name: str, call: str, *args):
+def _run(p, fn, name: str, call: str, *args, timeout: float = MEASURE_TIMEOUT):
     """p.run, with messages that name the student's call instead of the probe function."""
     try:
-        return p.run(fn, *args, timeout=MEASURE_TIMEOUT)
+        return p.run(fn, *args, timeout=timeout)
     except (NotAttempted, StudentError, StudentTimeout) as exc:
         message = exc.message.replace(f"`{fn.__name__}` still raises", f"`{name}` still raises") \
-            .replace(f"the probe {fn.__name__}", f"`{call}`").replace(f"`{fn.__name__}`", f"`{call}`")
+            .replace(f"the probe {fn.__name__}", f"`{call}`").replace(f"`{fn.__name__}`", f"`{call}`") \
+            .replace(FACTORY, "the network of InceptionBN blocks")
         raise type(exc)(message, exc.detail) from None
 
 
@@ -132,6 +137,78 @@ def inception_bn(p):
         if got["params"] not in (expected["params"], without_biases):
             expect_count(got["params"], expected["params"], f"the parameter count of `{call}`", rel=0)
     return f"six convolutions, each normalised; {got['params']:,} parameters for {call}"
+
+
+# The training check: the 7.6 machinery (fixed batches, one pinned thread, reference runs in a pinned child,
+# held-out labels kept here). Plain Inception blocks stay at chance for this budget; normalised ones learn.
+STEPS, BATCH, LR, ORDER_SEED = 120, 32, 0.1, 84
+TRAIN_LIMIT, EVAL_LIMIT = 4096, 1000
+RECIPE = {"init": "xavier", "optimizer": "sgd", "lr": LR, "threads": 1}
+TRAIN_SOFT, TRAIN_TIMEOUT = 90, 100      # a safety stop only: the step budget decides how long training runs
+LOSS_RATIO = 0.95                        # held-out loss below 0.95 × the plain blocks' (which stay at ~ln 10)
+_DECIDING_SOURCES = (Path(training_probes.__file__), Path(probes.__file__), Path(ref.__file__))
+
+
+def _training_data(p):
+    """Training images and held-out images (whose labels stay here); the one place data is drawn."""
+    train = data.load_images("fashion_mnist", "train", p.options.data_dir, limit=TRAIN_LIMIT)
+    test = data.load_images("fashion_mnist", "test", p.options.data_dir, limit=EVAL_LIMIT)
+    order = torch.randint(0, len(train), (STEPS, BATCH), generator=torch.Generator().manual_seed(ORDER_SEED))
+    return train, test, order
+
+
+def reference_training(block_name: str, train_X, train_y, order, test_X, recipe) -> dict:
+    """The small network of reference.section_8_4.<block_name> blocks, trained; runs in a pinned child."""
+    torch.manual_seed(0)
+    model = training_probes.make_model({"net": lambda: probes.inception_net(getattr(ref, block_name))}, "net", {},
+                                       train_X)
+    return training_probes.train_model(model, train_X, train_y, order, test_X, recipe)
+
+
+def _held_out(reply, test, what: str) -> tuple[float, float]:
+    """(cross-entropy, accuracy) of the held-out outputs in a training reply, computed here."""
+    if not isinstance(reply, dict):
+        raise StudentError(f"the runtime gave no readable answer for the training of {what}.")
+    stopped = reply.get("stopped")
+    if stopped == "time":
+        raise StudentTimeout(f"training {what} managed only {reply.get('steps')} of {STEPS} steps in {TRAIN_SOFT} s: "
+                             "the block is too slow.")
+    if stopped == "diverged":
+        fail(f"training {what} diverged: the loss became NaN or infinite at step {reply.get('steps')}.")
+    if stopped:
+        fail(f"{what} could not be trained ({stopped.replace('_', ' ')}): its output must be class scores that "
+             "depend on trainable parameters.")
+    final = reply.get("final")
+    if not isinstance(final, torch.Tensor) or tuple(final.shape) != (len(test), 10) or not torch.isfinite(final).all():
+        fail(f"after training, {what} gives {describe(final)} for {len(test)} held-out images; expected finite "
+             f"scores of shape ({len(test)}, 10).")
+    logits = final.double()
+    return F.cross_entropy(logits, test.y).item(), (logits.argmax(1) == test.y).double().mean().item()
+
+
+@check("8.4/1.1", name="training", points=1, title="Normalised blocks train where plain ones stall",
+       uses=("InceptionBN",),
+       expected=f"a small network of two InceptionBN blocks, trained by the grader ({STEPS} SGD steps of {BATCH} "
+                f"images, lr {LR}): held-out loss below {LOSS_RATIO:g} × that of the same network of the book's "
+                "Inception blocks")
+def inception_bn_training(p):
+    train, test, order = _training_data(p)
+    what = "a small network of `InceptionBN` blocks"
+    _run(p, probes.install_inception_net, "InceptionBN", "InceptionBN", "InceptionBN", FACTORY)
+    reply = _run(p, training_probes.train_contract, "InceptionBN", "InceptionBN", FACTORY, {}, train.X, train.y,
+                 order, test.X, dict(RECIPE, seconds=TRAIN_SOFT), timeout=TRAIN_TIMEOUT)
+    loss, accuracy = _held_out(reply, test, what)
+    plain = pinned.call("graders.section_8_4:reference_training", "Inception", train.X, train.y, order, test.X,
+                        dict(RECIPE), sources=_DECIDING_SOURCES)
+    plain_loss, plain_accuracy = _held_out(plain, test, "the book's Inception blocks")
+    p.answer = (f"held-out loss {loss:.3f}, accuracy {accuracy:.1%} (book's blocks: {plain_loss:.3f}, "
+                f"{plain_accuracy:.1%}) on {test.source}")
+    if not loss < LOSS_RATIO * plain_loss:
+        fail(f"after {STEPS} steps {what} has a held-out loss of {loss:.3f} (accuracy {accuracy:.1%}), no better than "
+             f"{LOSS_RATIO:g} × the {plain_loss:.3f} of the same network of the book's Inception blocks, which barely "
+             "learns in this budget: batch normalisation after each convolution should let it learn.")
+    return (f"held-out loss {loss:.3f} (accuracy {accuracy:.1%}) after {STEPS} steps, against {plain_loss:.3f} "
+            f"({plain_accuracy:.1%}) for the book's blocks")
 
 
 # -- 8.4/1.2 ----------------------------------------------------------------------------------------------

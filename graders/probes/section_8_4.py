@@ -32,3 +32,20 @@ def block_outputs(ns, name, args, kwargs, X):
         zeroed = block(X)
     plain = lambda t: t.detach() if isinstance(t, torch.Tensor) else type(t).__name__
     return {"output": plain(output), "zeroed": plain(zeroed)}
+
+
+# -- 8.4/1.1 training: a small GoogLeNet-like network built from the student's block --------------------
+def inception_net(block):
+    """A stem, two blocks of `block` (20 and 40 channels) at 14×14 and 7×7, global average pooling and a
+    dense layer: small enough to train for a hundred steps on a CPU, deep enough that plain Inception
+    blocks barely move in that time while normalised ones learn."""
+    return nn.Sequential(nn.LazyConv2d(8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         block(4, (4, 8), (2, 4), 4), nn.MaxPool2d(2), block(8, (8, 16), (4, 8), 8),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.LazyLinear(10))
+
+
+def install_inception_net(ns, block_name, factory_name):
+    """Put a factory of `inception_net(ns[block_name])` into the namespace, for the LeNet training probe."""
+    block = _lookup(ns, block_name)
+    ns[factory_name] = lambda: inception_net(block)
+    return True
