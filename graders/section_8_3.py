@@ -15,7 +15,7 @@ from reference import section_8_3 as ref
 IMAGE = (1, 1, 224, 224)          # the book's input: one grey 224×224 image
 MEASURE_TIMEOUT = 60              # seconds for one meta-device build (a CPU fallback at 224 takes a few)
 FAMILY_DEPTHS = (12, 16, 20)
-GAP_LAYERS = {"AdaptiveAvgPool2d", "AvgPool2d", "AdaptiveMaxPool2d"}
+GLOBAL_AVERAGE_LAYERS = {"AdaptiveAvgPool2d", "AvgPool2d"}   # a 1×1 output of one of these is global average pooling
 
 
 # -- plumbing -------------------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ def expect_same_network(got: dict, expected: dict, call: str) -> str:
 
 
 def _runs_global_pooling(desc: dict) -> bool:
-    return any(kind in GAP_LAYERS and isinstance(shape, list) and shape[-2:] == [1, 1]
+    return any(kind in GLOBAL_AVERAGE_LAYERS and isinstance(shape, list) and shape[-2:] == [1, 1]
                for _, kind, _, shape in desc["layers"])
 
 
