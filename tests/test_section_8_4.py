@@ -3,6 +3,7 @@ import inspect
 
 import pytest
 
+from d2lgrade.grading import run_check
 from d2lgrade.load import load_submission
 from d2lgrade.sections import find_section
 from d2lgrade.testing import VariantRunner, assert_reference_earns_full_marks, assert_right, assert_wrong
@@ -51,6 +52,14 @@ def runner():
 
 def by_id(results):
     return {r.id: r for r in results}
+
+
+def grade_checks(runner, source, ids):
+    """Like runner.grade, for the checks named by id only (a structure check without the training one)."""
+    runner.runtime.run_source("for _n in %r:\n    globals().pop(_n, None)" % (runner.names,))
+    run = runner.runtime.run_source(source)
+    assert run.status == "ok", (run.error, run.traceback)
+    return by_id(run_check(c, runner.runtime, runner.options) for c in runner.section.checks if c.id in ids)
 
 
 # -- the whole pipeline ------------------------------------------------------------------------------------
@@ -112,7 +121,14 @@ class InceptionBN(nn.Module):   # branches as Sequentials in a ModuleList
 
 @pytest.mark.parametrize("source", [BN_SUBCLASS, BN_BRANCHES], ids=["subclass-no-bias", "module-list"])
 def test_inception_bn_right(runner, source):
-    assert_right(runner.grade(source, "8.4/1.1"))
+    results = runner.grade(source, "8.4/1.1")
+    assert {r.id for r in results} == {"8.4/1.1", "8.4/1.1:training"}
+    assert_right(results)
+
+
+def test_book_block_does_not_train_like_a_normalised_one(runner):
+    training = grade_checks(runner, BOOK + "\nInceptionBN = Inception\n", {"8.4/1.1:training"})["8.4/1.1:training"]
+    assert_wrong(training, ["no better than", "book's Inception blocks", "batch normalisation"])
 
 
 @pytest.mark.parametrize("source, words", [
@@ -130,7 +146,7 @@ def test_inception_bn_right(runner, source):
      ["lacks the", "the 1×1 convolution from 192 to 96 channels", "a 3×3 convolution from 128 to 128 channels"]),
 ], ids=["book-block", "one-convolution-unnormalised", "one-bn-after-the-concatenation", "wrong-width"])
 def test_inception_bn_wrong(runner, source, words):
-    assert_wrong(runner.grade(source, "8.4/1.1")[0], words)
+    assert_wrong(grade_checks(runner, source, {"8.4/1.1"})["8.4/1.1"], words)
 
 
 # -- 8.4/1.2 ----------------------------------------------------------------------------------------------
