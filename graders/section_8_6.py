@@ -58,17 +58,25 @@ def _describe(p, name, *args, input_shape=IMAGE, **kwargs):
         raise StudentError(exc.message.replace("the probe describe", f"`{call}`"), exc.detail) from None
 
 
-def _conv_bias_values(description) -> int:
-    return sum(row[2]["out_channels"] for row in description["layers"] if row[1] == "Conv2d" and row[2].get("bias"))
+def _channels(description, kind, names=()) -> int:
+    """Output channels (or features) summed over the `kind` layers, those whose name holds one of `names` only."""
+    return sum(row[2].get("out_channels", row[2].get("num_features", 0)) for row in description["layers"]
+               if row[1] == kind and (not names or any(n in row[0] for n in names)))
 
 
 def _expect_params(got, expected, what):
-    """The reference's count, with or without the convolutions' biases (batch norm makes them redundant, 8.5/1)."""
-    accepted = {expected["params"], expected["params"] - _conv_bias_values(expected)}
-    if got["params"] in accepted:
-        return "with" if got["params"] == expected["params"] else "without"
+    """The reference's count, with or without the convolutions' biases (batch norm makes them redundant, 8.5/1),
+    and with or without batch norm on the 1×1 projections (the book has none, the paper and torchvision do)."""
+    biases = sum(row[2]["out_channels"] for row in expected["layers"] if row[1] == "Conv2d" and row[2].get("bias"))
+    projections = _channels(expected, "Conv2d", ("conv3", "conv4", "shortcut"))
+    bn_change = _channels(got, "BatchNorm2d") - _channels(expected, "BatchNorm2d")
+    if bn_change not in (0, projections, -projections):
+        bn_change = 0
+    base = expected["params"] + 2 * bn_change
+    if got["params"] in (base, base - biases):
+        return "with" if got["params"] == base else "without"
     fail(f"{what} has {got['params']:,} parameters ({magnitude(got['params'])}); the reference has "
-         f"{expected['params']:,} with convolution biases, {min(accepted):,} without.")
+         f"{expected['params']:,} with convolution biases, {expected['params'] - biases:,} without.")
 
 
 def _kernel_convs(description, size):
@@ -151,6 +159,12 @@ def _resnet_check(p, arch, block, depth):
                     " (the shortcut projections" + (" and each bottleneck's two 1×1 convolutions)." if block != "basic"
                                                    else ", one per stage after the first).")))
     bias = _expect_params(got, expected, f"`{call}`")
+    have, want = got["flops"]["conv"], expected["flops"]["conv"]
+    if abs(have - want) > 0.02 * want:
+        fail(f"`{call}`'s convolutions cost {magnitude(have)}FLOPs on one 224×224 image, the reference's "
+             f"{magnitude(want)}FLOPs (a multiply-add = 2 FLOPs) with the same layers: a stride sits in the wrong "
+             "place (the stem and max pooling downsample by 4, the first stage keeps that resolution, and each "
+             "later stage halves it in its first block).")
     other = _describe(p, "resnet", arch, block=block, num_classes=3, input_shape=IMAGE)
     if other["output"] != [1, 3]:
         fail(f"`resnet(..., num_classes=3)` returns shape {other['output']}; the last layer must have num_classes outputs.")
