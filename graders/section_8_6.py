@@ -183,7 +183,7 @@ def resnet34(p):
     return _resnet_check(p, ref.RESNET34_ARCH, "basic", 34)
 
 
-@check("8.6/2", name="resnet50", points=1, title="ResNet-50 with bottleneck blocks", uses=("resnet", "Bottleneck"),
+@check("8.6/2", name="resnet50", points=1, title="ResNet-50 with bottleneck blocks", uses=("resnet",),
        expected="resnet(((3, 64), (4, 128), (6, 256), (3, 512)), block='bottleneck'): 23.5 M parameters with "
                 "convolution biases")
 def resnet50(p):

@@ -368,3 +368,13 @@ def test_preact_wrong(runner, change, words):
     source = PREACT_MODULES.replace(*change)
     assert source != PREACT_MODULES
     assert_wrong(grade_one(runner, source, "8.6/4"), words)
+
+
+def test_a_network_failing_only_on_a_batch_of_one_passes_with_a_note(runner):
+    """Batch norm after the pooling sees one value per channel for one image in training mode (what the
+    book's layer_summary runs): the grader probes with two images in evaluation mode, and says so."""
+    source = RIGHT_BOOK.replace("nn.Flatten(), nn.LazyLinear(num_classes)", "nn.Flatten(), nn.LazyBatchNorm1d(), nn.LazyLinear(num_classes)")
+    assert source != RIGHT_BOOK
+    result = grade_one(runner, source, "8.6/2:book")
+    assert_right(result)
+    assert "batch of ONE image in training mode" in result.message and "two images" in result.message
