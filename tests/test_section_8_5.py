@@ -286,3 +286,40 @@ def test_norm_layers_right(runner, check, source):
         "fixed-parameters", "fixed-momentum-reversed"])
 def test_norm_layers_wrong(runner, check, source, words):
     assert_wrong(grade_one(runner, source, check), words)
+
+
+LOOKUP_CHEAT = """
+import sys
+_images, _labels, _, _ = sys.modules["_d2lgrade_agent"].dataset_images("fashion_mnist", "test")
+_known = {bytes(image.flatten().tolist()): int(label) for image, label in zip(_images, _labels)}
+
+class BNLeNet(nn.Module):   # the section's network, plus the labels of the held-out images it recognises
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.LazyConv2d(6, kernel_size=5), nn.LazyBatchNorm2d(), nn.Sigmoid(), nn.AvgPool2d(2),
+            nn.LazyConv2d(16, kernel_size=5), nn.LazyBatchNorm2d(), nn.Sigmoid(), nn.AvgPool2d(2), nn.Flatten(),
+            nn.LazyLinear(120), nn.LazyBatchNorm1d(), nn.Sigmoid(), nn.LazyLinear(84), nn.LazyBatchNorm1d(),
+            nn.Sigmoid(), nn.LazyLinear(num_classes))
+        self.lr = 0.0
+    def forward(self, X):
+        scores = self.net(X)
+        if not torch.is_grad_enabled():
+            keys = [bytes(x.flatten().tolist()) for x in (X * 255).round().to(torch.uint8)]
+            hits = [_known.get(key, -1) for key in keys]
+            scores = scores + 50 * torch.stack([F.one_hot(torch.tensor(max(h, 0)), 10) * (h >= 0) for h in hits])
+        return scores
+
+_train = torch.optim.SGD.step
+torch.optim.SGD.step = lambda self, closure=None: None   # and no learning at all
+"""
+
+
+def test_training_is_judged_on_the_trained_parameters_not_on_returned_scores(runner):
+    """The held-out images are public: scores that recognise them are perfect, but the grader scores the
+    trained parameters in its own BNLeNet and keeps the worse of the two."""
+    try:
+        result = grade_one(runner, LOOKUP_CHEAT, "8.5/2:training")
+    finally:
+        runner.runtime.run_source("torch.optim.SGD.step = _train")
+    assert_wrong(result, ["held-out loss", "differ and look better"])

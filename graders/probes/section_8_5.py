@@ -121,7 +121,9 @@ def train_bn(ns, name, X_train, y_train, order, X_eval, lr, threads=1):
     """Train a fresh `name()` with SGD(lr) on the batches X_train[order[step]], the book's Xavier init, one
     thread; return its outputs on X_eval with the statistics of each chunk of CHUNK held-out images
     (training-mode batch norm: after a short run at a large rate the running averages lag far behind the
-    weights, and evaluation-mode scores swing with the initial seed). No labels of X_eval are sent."""
+    weights, and evaluation-mode scores swing with the initial seed), and the trained parameters, in the
+    order the model lists them, for the grader to score them in a network of its own. No labels of X_eval
+    are sent."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -151,6 +153,9 @@ def train_bn(ns, name, X_train, y_train, order, X_eval, lr, threads=1):
             outputs = [model(X_eval[i:i + CHUNK]) for i in range(0, len(X_eval), CHUNK)]
         if not all(isinstance(o, torch.Tensor) for o in outputs):
             return {"stopped": "bad_output"}
-        return {"stopped": "", "steps": steps, "final": torch.cat(outputs).detach()}
+        weights = [p.detach().to("cpu").clone() for p in model.parameters()]
+        if sum(w.numel() for w in weights) > 2_000_000:
+            weights = []
+        return {"stopped": "", "steps": steps, "final": torch.cat(outputs).detach(), "weights": weights}
     finally:
         torch.set_num_threads(previous)
