@@ -382,19 +382,18 @@ def book_batch_norm(p):
                                                                  else "under torch.no_grad() (prediction)")
         if "bad_output" in reply:
             fail(f"{label} returns {reply['bad_output']}; it should return (Y, moving_mean, moving_var).")
-        names = ("Y", "moving_mean", "moving_var")
-        for k, (got, name) in enumerate(zip(reply["values"], names)):
+        for k, name in enumerate(("Y", "moving_mean", "moving_var")):
+            got, want = reply["values"][k], _bn_expected(case, True)[k]
             if any(_close(got, _bn_expected(case, unbiased)[k]) for unbiased in (True, False)):
                 continue
-            if k == 0 and grad and _close(got, _bn_expected(case[:-1] + (False,), True)[0]):
-                fail(f"{label}: Y is normalised with the running averages; in training the batch's own mean "
-                     "and variance are used.")
-            if k == 0 and not grad and _close(got, _bn_expected(case[:-1] + (True,), True)[0]):
-                fail(f"{label}: Y is normalised with the batch's statistics; in prediction the running averages are used.")
-            fail(f"{label}: {name} is wrong (largest difference "
-                 f"{(got.double().reshape(case[3].shape if k else X.shape) - _bn_expected(case, True)[k].reshape(case[3].shape if k else X.shape)).abs().max().item():.3g})."
-                 if got.numel() == (X.numel() if not k else case[3].numel()) else
-                 f"{label}: {name} has shape {_shape(got.shape)}; expected {_shape((X if not k else case[3]).shape)}.")
+            if k == 0 and _close(got, _bn_expected(case[:-1] + (not grad,), True)[0]):
+                fail(f"{label}: Y is normalised with the batch's statistics; in prediction the running averages "
+                     "are used." if not grad else f"{label}: Y is normalised with the running averages; in "
+                     "training the batch's own mean and variance are used.")
+            if got.numel() != want.numel():
+                fail(f"{label}: {name} has shape {_shape(got.shape)}; expected {_shape(want.shape)}.")
+            error = (got.double().reshape(want.shape) - want).abs().max().item()
+            fail(f"{label}: {name} is wrong (largest difference {error:.3g}).")
     return "matches nn.BatchNorm's formulas in training and prediction, for dense and convolutional inputs"
 
 
