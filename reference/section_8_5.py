@@ -108,10 +108,12 @@ class ConvBNLeNet(d2l.Classifier):
             nn.LazyLinear(84), nn.Sigmoid(), nn.LazyLinear(num_classes))
 
 # %% [markdown] 8.5/3
-# Removing batch norm from the dense layers (keeping it after the convolutions) loses little: most of
-# the benefit comes from normalising the early layers, whose input statistics shift most. Removing it
-# from the convolutions instead slows training clearly. Batch norm in every layer is the safest default
-# but costs compute and adds a dependence on the batch; the last layer never gets one (its outputs are logits).
+# Measured like 8.5/2 (100 SGD steps of 64 stand-in images at learning rate 1.0, held-out loss with batch
+# statistics, three seeds): batch norm everywhere 1.27-1.45, after the convolutions only 2.21-2.26, none
+# 2.32 (chance). At this rate the un-normalised sigmoid dense layers saturate, so removing batch norm
+# there loses most of the gain: the normalisation matters wherever a layer's inputs would otherwise
+# drift out of its useful range, not only early in the network. Batch norm after every hidden layer is
+# the safe default, at some compute cost and a dependence on the batch; never after the output layer.
 
 
 # %% 8.5/4
