@@ -83,8 +83,10 @@ def _kernel_convs(description, size):
     return [row for row in description["layers"] if row[1] == "Conv2d" and list(row[2]["kernel_size"]) == [size, size]]
 
 
-def _same_shape(a, b) -> bool:
-    return list(a) == list(b)
+def _expect_shape(call, output, shape):
+    if not isinstance(output, torch.Tensor) or tuple(output.shape) != tuple(shape):
+        fail(f"{call} returns {getattr(output, 'shape', type(output).__name__)} for an input of shape "
+             f"{tuple(shape)}; the block keeps the shape when it has no projection.")
 
 
 # -- 8.6/2: the book's Residual and ResNet-18, then the paper's table ----------------------------------------
@@ -236,6 +238,7 @@ def bottleneck_layers(p):
 def bottleneck_shortcut(p):
     X = torch.randn(2, 32, 5, 5, generator=p.rng)
     call, reply = _block(p, "Bottleneck", [32, 8], X, zeroed=True)
+    _expect_shape(call, reply["zeroed"], X.shape)
     if not torch.allclose(reply["zeroed"], torch.relu(X), atol=1e-5):
         fail(f"with every convolution zeroed, {call} should return ReLU(X): the identity shortcut adds X "
              "unchanged (so the gradient reaches the input even when the branch gives none).")
@@ -291,6 +294,7 @@ def preact_order(p):
     X = torch.randn(2, 4, 7, 7, generator=p.rng)
     call, reply = _block(p, "PreActResidual", [4], X, zeroed=True, trace=True)
     roles = reply["roles"]
+    _expect_shape(call, reply["zeroed"], X.shape)
     if roles and roles[-1] == "relu" or torch.allclose(reply["zeroed"], torch.relu(X), atol=1e-5):
         fail(f"{call} applies ReLU after the addition; a pre-activation block returns branch + X untouched, "
              "so that the identity path is clean from block to block.")
