@@ -1,0 +1,456 @@
+"""Checks for 8.5 Batch normalization.
+
+Normalisation layers are built and run inside the student runtime (graders/probes/section_8_5.py): a few
+training-mode steps with gradients on, then one evaluation-mode pass under torch.no_grad() (how the book's
+code tells the modes apart, and how d2l evaluates). What each output should be is computed here, in float64,
+from the same batches: the formula of nn.BatchNorm1d/2d, whose running variance is the unbiased one; the
+book's code keeps the biased one, and both are accepted (messages say which was found).
+
+Training (8.5/2) follows 7.6: the grader's batches, held-out labels kept here, reference runs in a pinned
+child (d2lgrade/pinned), a step budget instead of the clock. Its own short trainer (probes.train_bn) scores
+the held-out images with batch statistics: after 100 steps at learning rate 1 the running averages lag the
+weights, and evaluation-mode losses of one network swung from 1.6 to 2.5 with the initial seed (training-mode
+scoring: 1.27 to 1.45), too noisy for a threshold.
+"""
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from d2lgrade import data, pinned
+from d2lgrade.checks import StudentError, check, fail
+from d2lgrade.compare.inputs import randint
+from graders.architecture import as_count, describe_student
+from graders.probes import section_8_5 as probes
+from reference import section_8_5 as ref
+
+EPS, MOMENTUM = 1e-5, 0.1
+# 8.5/2: a short seeded run at a learning rate the sigmoid LeNet cannot use (measured: it stays at chance).
+STEPS, BATCH, HIGH_LR, ORDER_SEED = 100, 64, 1.0, 85
+TRAIN_LIMIT, EVAL_LIMIT, TRAIN_TIMEOUT = 4096, 1000, 90
+MARGIN = 0.5     # the student's loss must close at least half the gap from the plain LeNet's to the reference's
+
+
+# -- what a normalisation layer should output -----------------------------------------------------------
+def _statistics(X, dims):
+    return X.mean(dims, keepdim=True), X.var(dims, keepdim=True, unbiased=False), X.var(dims, keepdim=True)
+
+
+def normalised(batches, eval_X, *, centre=True, scale=True, unbiased=True, eval_mode="running",
+               momentum=MOMENTUM):
+    """Training-mode outputs of a fresh layer on each batch (γ = 1, β = 0) and its evaluation output.
+
+    eval_mode: "running" (the running averages), "batch" (the batch's own statistics), "initial" (never
+    updated: mean 0, variance 1); `momentum` is the weight of the new batch in the running averages."""
+    dims = (0,) if batches[0].dim() == 2 else (0, 2, 3)
+    shape = [1] * batches[0].dim()
+    shape[1] = batches[0].shape[1]
+    mean_run, var_run = torch.zeros(shape, dtype=torch.float64), torch.ones(shape, dtype=torch.float64)
+
+    def apply(X, mean, var):
+        Y = X - mean if centre else X
+        return Y / torch.sqrt(var + EPS) if scale else Y
+
+    outputs = []
+    for X in batches:
+        X = X.double()
+        mean, var_b, var_u = _statistics(X, dims)
+        outputs.append(apply(X, mean, var_b))
+        mean_run = (1 - momentum) * mean_run + momentum * mean
+        var_run = (1 - momentum) * var_run + momentum * (var_u if unbiased else var_b)
+    E = eval_X.double()
+    if eval_mode == "batch":
+        mean_run, var_run = _statistics(E, dims)[:2]
+    elif eval_mode == "initial":
+        mean_run, var_run = torch.zeros(shape, dtype=torch.float64), torch.ones(shape, dtype=torch.float64)
+    return outputs, apply(E, mean_run, var_run)
+
+
+def _rms_scaled(X):
+    dims = (0,) if X.dim() == 2 else (0, 2, 3)
+    return X.double() / torch.sqrt((X.double() ** 2).mean(dims, keepdim=True) + EPS)
+
+
+def _close(got, expected) -> bool:
+    if not isinstance(got, torch.Tensor) or got.numel() != expected.numel():
+        return False
+    return bool(torch.allclose(got.double().reshape(expected.shape), expected, rtol=1e-4, atol=1e-4))
+
+
+def _batches(p, num_dims, count=3):
+    """Random batches whose channels have different means and spreads (so centring and scaling both show)."""
+    C = randint(p.rng, 2, 6)
+    N = randint(p.rng, 4, 9)
+    shape = (N, C) if num_dims == 2 else (N, C, randint(p.rng, 2, 5), randint(p.rng, 2, 5))
+    view = (1, C) if num_dims == 2 else (1, C, 1, 1)
+    shift = (torch.rand(C, generator=p.rng) * 6 - 3).reshape(view)
+    spread = (torch.rand(C, generator=p.rng) * 3 + 0.5).reshape(view)
+    batches = [torch.randn(*shape, generator=p.rng) * spread + shift for _ in range(count + 1)]
+    return C, batches[:-1], batches[-1]
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def _judge_norm(p, name, num_dims, *, centre, scale, what):
+    """Run `name(C, num_dims)` and compare its training and evaluation outputs with the formula."""
+    C, batches, eval_X = _batches(p, num_dims)
+    call = f"{name}({C}, {num_dims})"
+    reply = p.run(probes.norm_runs, name, [C, num_dims], batches, eval_X, timeout=30)
+    if "bad_output" in reply:
+        fail(f"{call} returns a {reply['bad_output']}, not a tensor.")
+    expected, _ = normalised(batches, eval_X, centre=centre, scale=scale)
+    for step, (got, want, X) in enumerate(zip(reply["train"], expected, batches)):
+        if tuple(got.shape) != tuple(X.shape):
+            fail(f"{call} in training mode returns shape {_shape(got.shape)} for a batch of shape {_shape(X.shape)}; "
+                 "a normalisation layer keeps the shape.")
+        if _close(got, want):
+            continue
+        label = f"{call} in training mode (batch {step + 1} of shape {_shape(X.shape)})"
+        candidates = {
+            "subtracts the batch mean and divides by the standard deviation (full batch norm)":
+                normalised([X], X, centre=True, scale=True)[0][0],
+            "only subtracts the batch mean": normalised([X], X, centre=True, scale=False)[0][0],
+            "only divides by the batch standard deviation": normalised([X], X, centre=False, scale=True)[0][0],
+            "divides by the root mean square (sqrt of the mean of X²), not by the standard deviation":
+                _rms_scaled(X),
+            "returns its input unchanged": X.double()}
+        found = next((text for text, value in candidates.items() if _close(got, value)), None)
+        if found:
+            fail(f"{label} {found}; {what}.")
+        fail(f"{label} does not {what} per {'feature' if num_dims == 2 else 'channel'} (largest difference "
+             f"{(got.double().reshape(want.shape) - want).abs().max().item():.3g}).")
+    return reply, _judge_eval(reply["eval"], batches, eval_X, call, centre=centre, scale=scale)
+
+
+def _judge_eval(got, batches, eval_X, call, *, centre, scale) -> str:
+    """Evaluation mode uses the running averages: nn.BatchNorm's (unbiased variance) or the book's (biased)."""
+    label = f"{call} in evaluation mode (after {len(batches)} training batches)"
+    if not isinstance(got, torch.Tensor):
+        fail(f"{label} returns no tensor.")
+    for unbiased, how in ((True, "with the unbiased running variance, as nn.BatchNorm keeps it"),
+                          (False, "with the biased running variance, as the book's batch_norm keeps it")):
+        if _close(got, normalised(batches, eval_X, centre=centre, scale=scale, unbiased=unbiased)[1]):
+            return how
+    mistakes = {
+        "normalises with the statistics of the batch it is given, not with the running averages":
+            dict(eval_mode="batch"),
+        "uses mean 0 and variance 1: the running averages were never updated in training mode "
+        "(assign the updated averages back to the layer)": dict(eval_mode="initial"),
+        "weights the running averages the wrong way round: running = (1 − momentum)·running + momentum·batch, "
+        "with momentum 0.1": dict(momentum=1 - MOMENTUM)}
+    for text, options in mistakes.items():
+        for unbiased in (True, False):
+            if _close(got, normalised(batches, eval_X, centre=centre, scale=scale, unbiased=unbiased, **options)[1]):
+                fail(f"{label} {text}.")
+    fail(f"{label} does not match normalisation with the running averages (momentum {MOMENTUM}, eps {EPS}).")
+
+
+# -- 8.5/1 ------------------------------------------------------------------------------------------------
+BIAS_LAYOUTS = (
+    [("conv", 3, 8), ("bn2", 8), ("relu",), ("conv", 8, 4), ("relu",)],
+    [("flatten",), ("linear", 48, 16), ("bn1", 16), ("relu",), ("linear", 16, 5)],
+    [("conv", 2, 4), ("bn2", 4), ("relu",), ("conv", 4, 6), ("bn2", 6), ("flatten",), ("linear", 6 * 16, 3)],
+)
+BIAS_INPUTS = ((3, 5, 5), (3, 4, 4), (2, 4, 4))
+
+
+def _before_bn(layers) -> list[int]:
+    return [i for i, row in enumerate(layers[:-1])
+            if row[0] in ("Conv2d", "Linear") and layers[i + 1][0].startswith("BatchNorm")]
+
+
+@check("8.5/1", points=2, title="Removing the bias before batch norm changes nothing in training",
+       uses=("without_bias",),
+       expected="a network without the biases of the layers directly followed by batch norm, other layers and "
+                "weights unchanged, with the same training-mode outputs")
+def bias_removal(p):
+    cases = [(layout, torch.randn(randint(p.rng, 3, 6), *size, generator=p.rng), 850 + k)
+             for k, (layout, size) in enumerate(zip(BIAS_LAYOUTS, BIAS_INPUTS))]
+    replies = p.run(probes.bias_cases, cases, timeout=30)
+    for k, reply in enumerate(replies):
+        net = " → ".join(row[0] for row in (reply.get("original") or []))
+        if "bad_output" in reply:
+            fail(f"without_bias(net) returns a {reply['bad_output']}, not a network (nn.Module).")
+        original, layers = reply["original"], reply["layers"]
+        removable = _before_bn(original)
+        if layers is not None and len(layers) == len(original):
+            for i in removable:
+                if layers[i][1]:
+                    zero = layers[i][2] is not None and not layers[i][2].abs().max().item()
+                    fail(f"in {net}, layer {i} ({layers[i][0]}) is followed by {original[i + 1][0]} but "
+                         + ("its bias is only set to zero: it is still a parameter that training updates; "
+                            "remove it (bias=None, or bias=False when building the layer)." if zero
+                            else "still has a bias."))
+            for i, row in enumerate(original):
+                if row[1] and i not in removable and not layers[i][1]:
+                    fail(f"in {net}, the bias of layer {i} ({row[0]}) was removed, but no batch norm follows "
+                         "that layer, so its bias changes the output: keep it.")
+        if reply["got"] is None or not _close(reply["got"], reply["expected"].double()):
+            fail(f"on {net}, the network without_bias returns gives other training-mode outputs than the "
+                 "original: keep every weight (copy the layers) and remove only the biases batch norm cancels.")
+        removed = sum(original[i][2].numel() for i in removable)
+        if reply["params"] != reply["original_params"] - removed:
+            fail(f"on {net}, the returned network has {reply['params']} parameters; without the {len(removable)} "
+                 f"bias(es) before batch norm it should have {reply['original_params'] - removed}.")
+    return "removes exactly the biases followed by batch norm; training-mode outputs unchanged on three networks"
+
+
+# -- 8.5/2 and 8.5/3 ---------------------------------------------------------------------------------------
+def _norm_after(layers, kinds) -> tuple[list[str], list[str]]:
+    """(layers of `kinds` followed by a normalisation layer, those that are not), skipping the last layer."""
+    rows = [row for row in layers if row[1] not in ("Flatten", "Dropout")]
+    weighted = [i for i, row in enumerate(rows) if row[1] in kinds]
+    followed, bare = [], []
+    for i in weighted[:-1] if rows and rows[-1][1] in kinds else weighted:
+        nxt = rows[i + 1][1] if i + 1 < len(rows) else ""
+        (followed if "Norm" in nxt else bare).append(f"{rows[i][0]} ({rows[i][1]})")
+    return followed, bare
+
+
+def _lenet_layers(p, name):
+    reply = describe_student(p, name, input_shape=(2, 1, 28, 28))
+    if reply["output"] != [2, 10]:
+        fail(f"`{name}()` returns shape {reply['output']} for a batch of shape (2, 1, 28, 28); expected (2, 10).")
+    return reply["layers"]
+
+
+@check("8.5/2", name="architecture", points=1, title="Batch norm after every convolution and hidden dense layer",
+       uses=("BNLeNet",), expected="conv → BN → sigmoid → pool twice, then dense → BN → sigmoid twice, and the output layer")
+def bn_lenet_architecture(p):
+    layers = _lenet_layers(p, "BNLeNet")
+    followed, bare = _norm_after(layers, ("Conv2d", "Linear"))
+    if bare:
+        fail(f"`BNLeNet()` has no batch norm after {', '.join(bare)}; the section's network normalises the "
+             "output of every convolution and hidden dense layer.")
+    if len(followed) != 4:
+        fail(f"`BNLeNet()` normalises {len(followed)} layer(s); the section's network has 4 (two convolutions, "
+             "two hidden dense layers).")
+    return "batch norm after both convolutions and both hidden dense layers"
+
+
+def _data(p):
+    """The grader's training and held-out images (the held-out labels never reach the runtime)."""
+    train = data.load_images("fashion_mnist", "train", p.options.data_dir, limit=TRAIN_LIMIT)
+    test = data.load_images("fashion_mnist", "test", p.options.data_dir, limit=EVAL_LIMIT)
+    return train, test
+
+
+def _order(n_train: int) -> torch.Tensor:
+    return torch.randint(0, n_train, (STEPS, BATCH), generator=torch.Generator().manual_seed(ORDER_SEED))
+
+
+_DECIDING_SOURCES = (Path(probes.__file__), Path(ref.__file__))
+
+
+def reference_training(factory_name: str, train_X, train_y, order, test_X) -> dict:
+    """Train reference.section_8_5.<factory_name>() like the student's; runs in a pinned child (d2lgrade/pinned)."""
+    torch.manual_seed(0)
+    return probes.train_bn({factory_name: getattr(ref, factory_name)}, factory_name, train_X, train_y, order,
+                           test_X, HIGH_LR)
+
+
+def _reference_loss(factory_name, train, test, order) -> float:
+    run = pinned.call("graders.section_8_5:reference_training", factory_name, train.X, train.y, order, test.X,
+                      sources=_DECIDING_SOURCES)
+    return F.cross_entropy(run["final"].double(), test.y).item()
+
+
+@check("8.5/2", name="training", points=2, title="Batch norm learns at a learning rate the plain LeNet cannot use",
+       uses=("BNLeNet",),
+       expected=f"after {STEPS} SGD steps (batch {BATCH}, lr {HIGH_LR:g}, Xavier init) a held-out loss at least "
+                f"{MARGIN:.0%} of the way from the LeNet without batch norm to the reference BNLeNet")
+def bn_lenet_training(p):
+    train, test = _data(p)
+    order = _order(len(train))
+    try:
+        reply = p.run(probes.train_bn, "BNLeNet", train.X, train.y, order, test.X, HIGH_LR, timeout=TRAIN_TIMEOUT)
+    except StudentError as exc:
+        raise StudentError(exc.message.replace("the probe train_bn", "`BNLeNet()`"), exc.detail) from None
+    stopped = reply.get("stopped")
+    if stopped == "frozen":
+        fail("no parameter of `BNLeNet()` requires a gradient, so training cannot change it.")
+    final = reply.get("final")
+    if stopped == "diverged" or isinstance(final, torch.Tensor) and not torch.isfinite(final).all():
+        loss = float("inf")
+    elif not isinstance(final, torch.Tensor) or tuple(final.shape) != (len(test), 10):
+        fail(f"`BNLeNet()` returns {getattr(final, 'shape', 'no tensor')} for {len(test)} held-out images; "
+             f"expected shape ({len(test)}, 10).")
+    else:
+        loss = F.cross_entropy(final.double(), test.y).item()
+    # Where the trained parameters fit the section's BNLeNet, the grader scores them in its own copy and
+    # judges the worse of the two: a forward pass that recognises the (public) held-out images gains nothing.
+    how = "your network's held-out scores"
+    own = _grader_scores(reply.get("weights"), test.X)
+    if own is not None:
+        how = "your trained parameters, scored by the grader in its own BNLeNet"
+        own_loss = F.cross_entropy(own.double(), test.y).item() if torch.isfinite(own).all() else float("inf")
+        if own_loss > loss + 1e-3:
+            loss, how = own_loss, how + " (your network's own scores differ and look better: they are not used)"
+    plain, best = _reference_loss("LeNet", train, test, order), _reference_loss("BNLeNet", train, test, order)
+    bar = plain - MARGIN * (plain - best)
+    p.answer = f"held-out loss {loss:.3f} after {STEPS} steps at lr {HIGH_LR:g} (plain LeNet {plain:.3f}, reference BNLeNet {best:.3f})"
+    if not loss <= bar:
+        fail(f"after {STEPS} steps at learning rate {HIGH_LR:g}, `BNLeNet()` has a held-out loss of {loss:.3f}, "
+             f"above {bar:.3f} (the LeNet without batch norm stays at {plain:.3f}, the section's BNLeNet reaches "
+             f"{best:.3f}): batch norm after each layer is what lets this rate train. Judged on {how}.")
+    return (f"held-out loss {loss:.3f} at lr {HIGH_LR:g}, against {plain:.3f} without batch norm ({_source(test)}); "
+            f"judged on {how}")
+
+
+def _grader_scores(weights, X):
+    """Held-out scores of the student's trained parameters in the grader's own BNLeNet (batch statistics of
+    each chunk, as the probe scores them), or None when the parameters do not fit its layers in order."""
+    if not isinstance(weights, list) or not weights or not all(isinstance(w, torch.Tensor) for w in weights):
+        return None
+    torch.manual_seed(0)
+    model = ref.BNLeNet()
+    model(torch.zeros(2, 1, 28, 28))
+    slots = list(model.parameters())
+    if [tuple(w.shape) for w in weights] != [tuple(q.shape) for q in slots]:
+        return None
+    with torch.no_grad():
+        for q, w in zip(slots, weights):
+            q.copy_(w.to(q.dtype))
+        model.train()
+        return torch.cat([model(X[i:i + probes.CHUNK]) for i in range(0, len(X), probes.CHUNK)])
+
+
+def _source(images) -> str:
+    return "offline stand-in data" if images.standin else images.source
+
+
+@check("8.5/2", name="claim", points=1, title="Largest stable learning rates, with and without batch norm",
+       uses=("largest_stable_lr",), expected='{"with_bn": a, "without_bn": b} from your sweep, with a > b > 0')
+def stable_rates(p):
+    claim = p.value("largest_stable_lr")
+    if not isinstance(claim, dict) or set(claim) != {"with_bn", "without_bn"}:
+        fail('`largest_stable_lr` should be a dict with the keys "with_bn" and "without_bn".')
+    with_bn = as_count(claim["with_bn"], 'largest_stable_lr["with_bn"]')
+    without = as_count(claim["without_bn"], 'largest_stable_lr["without_bn"]')
+    if not with_bn > 0 < without:
+        fail("learning rates are positive numbers.")
+    if not with_bn > without:
+        fail(f"your sweep says the largest stable rate is {with_bn:g} with batch norm and {without:g} without; "
+             "batch norm should allow the larger one (try rates up to 10 with it).")
+    return f"{with_bn:g} with batch norm, {without:g} without"
+
+
+@check("8.5/3", points=1, title="Batch norm after the convolutions only", uses=("ConvBNLeNet",),
+       expected="batch norm after both convolutions, none after the dense layers")
+def conv_only_bn(p):
+    layers = _lenet_layers(p, "ConvBNLeNet")
+    followed, _ = _norm_after(layers, ("Conv2d",))
+    dense, _ = _norm_after(layers, ("Linear",))
+    if len(followed) != 2:
+        fail(f"`ConvBNLeNet()` normalises {len(followed)} of its 2 convolutions; it should normalise both.")
+    if dense:
+        fail(f"`ConvBNLeNet()` still normalises {', '.join(dense)}: the dense layers should have no batch norm.")
+    return "batch norm after both convolutions only"
+
+
+# -- 8.5/4: the book's code, then the lite variants ---------------------------------------------------------
+def _bn_case(p, num_dims, grad):
+    C, (X,), _ = _batches(p, num_dims, count=1)
+    view = (1, C) if num_dims == 2 else (1, C, 1, 1)
+    gamma, beta = torch.rand(view, generator=p.rng) + 0.5, torch.randn(view, generator=p.rng)
+    mean, var = torch.randn(view, generator=p.rng), torch.rand(view, generator=p.rng) + 0.5
+    return (X, gamma, beta, mean, var, EPS, MOMENTUM, grad)
+
+
+def _bn_expected(case, unbiased):
+    X, gamma, beta, mean, var, eps, momentum, grad = (v.double() if isinstance(v, torch.Tensor) else v for v in case)
+    if not grad:
+        return [gamma * (X - mean) / torch.sqrt(var + eps) + beta, mean, var]
+    dims = (0,) if X.dim() == 2 else (0, 2, 3)
+    m, var_b, var_u = _statistics(X, dims)
+    return [gamma * (X - m) / torch.sqrt(var_b + eps) + beta, (1 - momentum) * mean + momentum * m,
+            (1 - momentum) * var + momentum * (var_u if unbiased else var_b)]
+
+
+@check("8.5/4", name="batch_norm", points=2, title="The section's batch_norm matches nn.BatchNorm",
+       uses=("batch_norm",),
+       expected="training (gradients on): batch statistics, running averages updated with momentum; prediction "
+                "(torch.no_grad()): the running averages; for (N, C) and (N, C, H, W) inputs")
+def book_batch_norm(p):
+    cases = [_bn_case(p, dims, grad) for dims in (2, 4) for grad in (True, False)]
+    replies = p.run(probes.batch_norm_calls, cases, timeout=30)
+    for case, reply in zip(cases, replies):
+        X, grad = case[0], case[-1]
+        label = f"batch_norm on X of shape {_shape(X.shape)} " + ("with gradients on (training)" if grad
+                                                                 else "under torch.no_grad() (prediction)")
+        if "bad_output" in reply:
+            fail(f"{label} returns {reply['bad_output']}; it should return (Y, moving_mean, moving_var).")
+        for k, name in enumerate(("Y", "moving_mean", "moving_var")):
+            got, want = reply["values"][k], _bn_expected(case, True)[k]
+            if any(_close(got, _bn_expected(case, unbiased)[k]) for unbiased in (True, False)):
+                continue
+            if k == 0 and _close(got, _bn_expected(case[:-1] + (not grad,), True)[0]):
+                fail(f"{label}: Y is normalised with the batch's statistics; in prediction the running averages "
+                     "are used." if not grad else f"{label}: Y is normalised with the running averages; in "
+                     "training the batch's own mean and variance are used.")
+            if got.numel() != want.numel():
+                fail(f"{label}: {name} has shape {_shape(got.shape)}; expected {_shape(want.shape)}.")
+            error = (got.double().reshape(want.shape) - want).abs().max().item()
+            fail(f"{label}: {name} is wrong (largest difference {error:.3g}).")
+    return "matches nn.BatchNorm's formulas in training and prediction, for dense and convolutional inputs"
+
+
+@check("8.5/4", name="BatchNorm", points=1, title="The section's BatchNorm layer matches nn.BatchNorm1d/2d",
+       uses=("BatchNorm",),
+       expected="the outputs of nn.BatchNorm1d/2d (eps 1e-5, momentum 0.1) in training mode and, after it, in "
+                "evaluation mode under torch.no_grad()")
+def book_module(p):
+    how = []
+    for num_dims in (2, 4):
+        reply, found = _judge_norm(p, "BatchNorm", num_dims, centre=True, scale=True,
+                                   what="batch norm subtracts the batch mean and divides by the standard deviation")
+        how.append(found)
+        C = reply["train"][0].shape[1]
+        if reply["trainable"] != 2 * C:
+            fail(f"`BatchNorm({C}, {num_dims})` has {reply['trainable']} trainable values; γ and β make {2 * C}.")
+    return f"matches nn.BatchNorm1d and nn.BatchNorm2d in both modes ({how[-1]})"
+
+
+@check("8.5/4", name="centre", points=2, title="Centring only", uses=("CenterOnlyNorm",),
+       expected="training: X minus the batch mean per channel (plus β, 0 at first); evaluation: minus the running mean; "
+                "one learnable β per channel")
+def centre_only(p):
+    for num_dims in (4, 2):
+        reply, _ = _judge_norm(p, "CenterOnlyNorm", num_dims, centre=True, scale=False,
+                               what="centring only subtracts the batch mean (no division)")
+        C = reply["train"][0].shape[1]
+        if reply["trainable"] != C:
+            fail(f"`CenterOnlyNorm({C}, {num_dims})` has {reply['trainable']} trainable values; a shift β per "
+                 f"{'feature' if num_dims == 2 else 'channel'} makes {C}.")
+    return "subtracts the batch mean in training and the running mean in evaluation, with a learnable shift"
+
+
+@check("8.5/4", name="scale", points=2, title="Scaling only", uses=("ScaleOnlyNorm",),
+       expected="training: X divided by the batch standard deviation per channel (times γ, 1 at first); evaluation: "
+                "by the running one; one learnable γ per channel")
+def scale_only(p):
+    for num_dims in (4, 2):
+        reply, _ = _judge_norm(p, "ScaleOnlyNorm", num_dims, centre=False, scale=True,
+                               what="scaling only divides by the batch standard deviation (sqrt(var + eps)), "
+                                    "without subtracting the mean")
+        C = reply["train"][0].shape[1]
+        if reply["trainable"] != C:
+            fail(f"`ScaleOnlyNorm({C}, {num_dims})` has {reply['trainable']} trainable values; a scale γ per "
+                 f"{'feature' if num_dims == 2 else 'channel'} makes {C}.")
+    return "divides by the batch standard deviation in training and the running one in evaluation, with a learnable scale"
+
+
+# -- 8.5/5 ------------------------------------------------------------------------------------------------
+@check("8.5/5", points=2, title="Batch norm with γ = 1 and β = 0 fixed", uses=("BatchNormFixed",),
+       expected="outputs of batch norm with γ = 1 and β = 0 in both modes, and no trainable parameters")
+def fixed_gamma_beta(p):
+    for num_dims in (4, 2):
+        reply, _ = _judge_norm(p, "BatchNormFixed", num_dims, centre=True, scale=True,
+                               what="it should normalise with γ = 1 and β = 0")
+        if reply["trainable"]:
+            fail(f"`BatchNormFixed(..., {num_dims})` still has {reply['trainable']} trainable values "
+                 f"({', '.join(reply['trainable_names'])}): fixed γ and β are constants (buffers or plain "
+                 "tensors), not nn.Parameters that an optimizer would update.")
+    return "normalises like batch norm with γ = 1 and β = 0, and has nothing to train"

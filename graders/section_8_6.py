@@ -1,0 +1,313 @@
+"""Checks for 8.6 Residual networks (ResNet) and ResNeXt.
+
+Blocks and networks are built inside the student runtime: shapes, layer lists, parameter counts and FLOPs
+come from the shared architecture probes (on the `meta` device, in evaluation mode: batch norm cannot
+train on a batch of one), zeroed-convolution outputs and operator order from graders/probes/section_8_6.py.
+Every figure they are compared with is measured on the reference (reference/section_8_6.py) the same way.
+
+ResNeXt: in the book's `ResNeXtBlock(num_channels, groups, bot_mul, ...)` the argument `groups` is the WIDTH
+of one group (channels per group), and the 3×3 convolution has `bot_channels // groups` groups; messages
+say "groups of width g" or "n groups" to keep the two apart.
+"""
+import torch
+
+from d2lgrade.checks import StudentError, check, fail
+from graders.architecture import describe_student, magnitude, reference
+from graders.probes import section_8_6 as probes
+from reference import section_8_6 as ref
+
+IMAGE = (1, 1, 224, 224)            # the paper's resolution, measured on meta (no arithmetic)
+BOOK_INPUT = (2, 1, 96, 96)         # the book's layer_summary input, with a batch of two
+BOOK_STAGES = [[64, 24, 24], [64, 24, 24], [128, 12, 12], [256, 6, 6], [512, 3, 3], [10]]
+BATCH_OF_ONE = "Expected more than 1 value per channel when training"
+
+
+# -- plumbing ------------------------------------------------------------------------------------------------
+def _explain(call: str, reply: dict) -> str:
+    """One sentence for an error the probe caught while building or running `call`, naming the student's line."""
+    where = f" at `{reply['line']}`" + (f" (in {reply['function']})" if reply.get("function") else "") \
+        if reply.get("line") else ""
+    message = reply.get("message", "")
+    if "out_features" in message or "nn.Linear(" in reply.get("line", "") and "missing" in message:
+        return (f"`{call}` fails{where}: {reply['error']}: {message}. nn.Linear needs both in_features and "
+                "out_features; with the number of classes alone write nn.LazyLinear(num_classes), as the book does, "
+                "which infers in_features from the first batch.")
+    if "in_channels" in message or "kernel_size" in message and "missing" in message:
+        return (f"`{call}` fails{where}: {reply['error']}: {message}. nn.Conv2d needs in_channels, out_channels "
+                "and kernel_size; the book's nn.LazyConv2d(out_channels, kernel_size=...) infers in_channels.")
+    if BATCH_OF_ONE in message:
+        return (f"`{call}` fails{where} with batch norm in training mode on one value per channel (a batch of "
+                "one image with 1×1 maps): the grader probes with two images in evaluation mode; check the "
+                "layers that run there.")
+    return f"`{call}` raised {reply['error']}{where}: {message}."
+
+
+def _block(p, name, args, X, kwargs=None, **options):
+    reply = p.run(probes.block_report, name, list(args), dict(kwargs or {}), X, timeout=60, **options)
+    call = f"{name}({', '.join([repr(a) for a in args] + [f'{k}={v!r}' for k, v in (kwargs or {}).items()])})"
+    if "error" in reply:
+        raise StudentError(_explain(call, reply))
+    return call, reply
+
+
+def _describe(p, name, *args, input_shape=IMAGE, **kwargs):
+    try:
+        return describe_student(p, name, *args, input_shape=input_shape, **kwargs)
+    except StudentError as exc:
+        call = f"{name}({', '.join([repr(a) for a in args] + [f'{k}={v!r}' for k, v in kwargs.items()])})"
+        raise StudentError(exc.message.replace("the probe describe", f"`{call}`"), exc.detail) from None
+
+
+def _channels(description, kind, names=()) -> int:
+    """Output channels (or features) summed over the `kind` layers, those whose name holds one of `names` only."""
+    return sum(row[2].get("out_channels", row[2].get("num_features", 0)) for row in description["layers"]
+               if row[1] == kind and (not names or any(n in row[0] for n in names)))
+
+
+def _expect_params(got, expected, what):
+    """The reference's count, with or without the convolutions' biases (batch norm makes them redundant, 8.5/1),
+    and with or without batch norm on the 1×1 projections (the book has none, the paper and torchvision do)."""
+    biases = sum(row[2]["out_channels"] for row in expected["layers"] if row[1] == "Conv2d" and row[2].get("bias"))
+    projections = _channels(expected, "Conv2d", ("conv3", "conv4", "shortcut"))
+    bn_change = _channels(got, "BatchNorm2d") - _channels(expected, "BatchNorm2d")
+    if bn_change not in (0, projections, -projections):
+        bn_change = 0
+    base = expected["params"] + 2 * bn_change
+    if got["params"] in (base, base - biases):
+        return "with" if got["params"] == base else "without"
+    fail(f"{what} has {got['params']:,} parameters ({magnitude(got['params'])}); the reference has "
+         f"{expected['params']:,} with convolution biases, {expected['params'] - biases:,} without.")
+
+
+def _kernel_convs(description, size):
+    return [row for row in description["layers"] if row[1] == "Conv2d" and list(row[2]["kernel_size"]) == [size, size]]
+
+
+def _expect_shape(call, output, shape):
+    if not isinstance(output, torch.Tensor) or tuple(output.shape) != tuple(shape):
+        fail(f"{call} returns {getattr(output, 'shape', type(output).__name__)} for an input of shape "
+             f"{tuple(shape)}; the block keeps the shape when it has no projection.")
+
+
+# -- 8.6/2: the book's Residual and ResNet-18, then the paper's table ----------------------------------------
+@check("8.6/2", name="residual", points=1, title="The section's Residual block", uses=("Residual",),
+       expected="Residual(3) keeps (4, 3, 6, 6); Residual(6, use_1x1conv=True, strides=2) gives (4, 6, 3, 3); "
+                "with its convolutions zeroed, Residual(3) returns ReLU(X)")
+def residual_block(p):
+    X = torch.randn(4, 3, 6, 6, generator=p.rng)
+    call, reply = _block(p, "Residual", [3], X, zeroed=True)
+    if reply["shape"] != [4, 3, 6, 6]:
+        fail(f"{call} returns shape {tuple(reply['shape'])} for X of shape (4, 3, 6, 6); expected (4, 3, 6, 6).")
+    zeroed = reply["zeroed"]
+    if not torch.allclose(zeroed, torch.relu(X), atol=1e-5):
+        hint = " without the final ReLU" if torch.allclose(zeroed, X, atol=1e-5) else ""
+        fail(f"with every convolution zeroed, {call} should return ReLU(X) (the shortcut adds X, then the block "
+             f"applies ReLU){hint}; it returns something else" + (": the ReLU after the addition is missing." if hint
+                                                                  else ": does the block add its input?"))
+    call, reply = _block(p, "Residual", [6], X, {"use_1x1conv": True, "strides": 2})
+    if reply["shape"] != [4, 6, 3, 3]:
+        fail(f"{call} returns shape {tuple(reply['shape'])}; expected (4, 6, 3, 3) (stride 2 on both paths, "
+             "6 channels from the 1×1 convolution).")
+    return "identity and 1×1-projection blocks have the book's shapes; the shortcut adds the input"
+
+
+@check("8.6/2", name="book", points=2, title="The section's ResNet-18", uses=("ResNet18",),
+       expected="ResNet18() on (2, 1, 96, 96): 64×24×24 → 64×24×24 → 128×12×12 → 256×6×6 → 512×3×3 → 10")
+def book_resnet18(p):
+    reply = p.run(probes.stage_shapes, "ResNet18", {}, list(BOOK_INPUT), timeout=60)
+    if "error" in reply:
+        raise StudentError(_explain("ResNet18()", reply))
+    shapes = [shape[1:] for _, shape in reply["stages"]]
+    if shapes != BOOK_STAGES:
+        chain = " → ".join("×".join(map(str, s)) for s in shapes)
+        fail(f"`ResNet18().net` on (2, 1, 96, 96) gives {chain}; the book's gives "
+             f"{' → '.join('×'.join(map(str, s)) for s in BOOK_STAGES)}.")
+    note = ""
+    if "batch_of_one" in reply:
+        note = (f"; note: on a batch of ONE image in training mode (what layer_summary does) it fails "
+                f"({reply['batch_of_one']['message'][:80]}), as batch norm must, so summarise with two images")
+    return "the book's stage shapes on 96×96 images" + note
+
+
+def _arch(value):
+    return [list(map(int, row)) for row in value] if isinstance(value, (list, tuple)) and \
+        all(isinstance(row, (list, tuple)) and len(row) == 2 for row in value) else value
+
+
+@check("8.6/2", name="table", points=1, title="ResNet-18 and ResNet-34 from the paper's table",
+       uses=("RESNET18_ARCH", "RESNET34_ARCH"), expected="((2, 64), (2, 128), (2, 256), (2, 512)) and "
+                                                         "((3, 64), (4, 128), (6, 256), (3, 512))")
+def architecture_table(p):
+    for name, expected in (("RESNET18_ARCH", ref.RESNET18_ARCH), ("RESNET34_ARCH", ref.RESNET34_ARCH)):
+        got = _arch(p.value(name))
+        if got != _arch(expected):
+            fail(f"`{name}` is {got}; the paper's table gives {tuple(map(tuple, expected))} as "
+                 "(residual blocks, channels) per stage.")
+    return "both rows of the table"
+
+
+def _resnet_check(p, arch, block, depth):
+    call = f"resnet({depth}, block={block!r})".replace(str(depth), f"RESNET{depth}_ARCH")
+    got = _describe(p, "resnet", arch, block=block, input_shape=IMAGE)
+    expected = reference(ref, "resnet", arch, block=block, input_shape=IMAGE)
+    if got["output"] != [1, 10]:
+        fail(f"`{call}` returns shape {got['output']} for one 224×224 image; expected [1, 10].")
+    for size in (3, 1):
+        have, want = len(_kernel_convs(got, size)), len(_kernel_convs(expected, size))
+        if have != want:
+            per = "two per basic block" if block == "basic" else "one per bottleneck block"
+            fail(f"`{call}` runs {have} {size}×{size} convolutions; ResNet-{depth} has {want}"
+                 + (f" ({per}, {sum(n for n, _ in arch)} blocks)." if size == 3 else
+                    " (the shortcut projections" + (" and each bottleneck's two 1×1 convolutions)." if block != "basic"
+                                                   else ", one per stage after the first).")))
+    bias = _expect_params(got, expected, f"`{call}`")
+    have, want = got["flops"]["conv"], expected["flops"]["conv"]
+    if abs(have - want) > 0.02 * want:
+        fail(f"`{call}`'s convolutions cost {magnitude(have)}FLOPs on one 224×224 image, the reference's "
+             f"{magnitude(want)}FLOPs (a multiply-add = 2 FLOPs) with the same layers: a stride sits in the wrong "
+             "place (the stem and max pooling downsample by 4, the first stage keeps that resolution, and each "
+             "later stage halves it in its first block).")
+    other = _describe(p, "resnet", arch, block=block, num_classes=3, input_shape=IMAGE)
+    if other["output"] != [1, 3]:
+        fail(f"`resnet(..., num_classes=3)` returns shape {other['output']}; the last layer must have num_classes outputs.")
+    return f"{got['params']:,} parameters ({bias} convolution biases) and the paper's layers; output (1, 10)"
+
+
+@check("8.6/2", name="resnet18", points=2, title="resnet(RESNET18_ARCH): blocks, shape, parameters", uses=("resnet",),
+       expected="the reference's layers and parameter count (11.2 M with convolution biases) at 224×224")
+def resnet18(p):
+    return _resnet_check(p, ref.RESNET18_ARCH, "basic", 18)
+
+
+@check("8.6/2", name="resnet34", points=1, title="resnet(RESNET34_ARCH)", uses=("resnet",),
+       expected="the reference's layers and parameter count (21.3 M with convolution biases)")
+def resnet34(p):
+    return _resnet_check(p, ref.RESNET34_ARCH, "basic", 34)
+
+
+@check("8.6/2", name="resnet50", points=1, title="ResNet-50 with bottleneck blocks", uses=("resnet",),
+       expected="resnet(((3, 64), (4, 128), (6, 256), (3, 512)), block='bottleneck'): 23.5 M parameters with "
+                "convolution biases")
+def resnet50(p):
+    return _resnet_check(p, ref.RESNET50_ARCH, "bottleneck", 50)
+
+
+# -- 8.6/3: the bottleneck block and the book's ResNeXt block --------------------------------------------------
+BOTTLENECKS = ((64, 16, 1), (64, 16, 2), (32, 16, 1), (24, 8, 2))      # (in_channels, mid_channels, stride)
+
+
+@check("8.6/3", name="shapes", points=1, title="Bottleneck output shapes", uses=("Bottleneck",),
+       expected="Bottleneck(c_in, m, s) maps (N, c_in, H, W) to (N, 4m, ⌈H/s⌉, ⌈W/s⌉)")
+def bottleneck_shapes(p):
+    for c_in, mid, stride in BOTTLENECKS:
+        got = _describe(p, "Bottleneck", c_in, mid, stride=stride, input_shape=(2, c_in, 9, 9))
+        want = [2, 4 * mid, -(-9 // stride), -(-9 // stride)]
+        if got["output"] != want:
+            fail(f"`Bottleneck({c_in}, {mid}, stride={stride})` returns {got['output']} for (2, {c_in}, 9, 9); "
+                 f"expected {want}: 4 × mid_channels out, the stride on the spatial size.")
+    return "4 × mid_channels out, strides 1 and 2"
+
+
+@check("8.6/3", points=2, title="Bottleneck layers and parameters", uses=("Bottleneck",),
+       expected="1×1 to m → 3×3 (m) → 1×1 to 4m with batch norm; a 1×1 projection only when the shape changes; "
+                "the reference's parameter count, fewer than a basic block at width 4m")
+def bottleneck_layers(p):
+    for c_in, mid, stride in BOTTLENECKS:
+        call = f"Bottleneck({c_in}, {mid}, stride={stride})"
+        got = _describe(p, "Bottleneck", c_in, mid, stride=stride, input_shape=(2, c_in, 9, 9))
+        expected = reference(ref, "Bottleneck", c_in, mid, stride=stride, input_shape=(2, c_in, 9, 9))
+        threes = _kernel_convs(got, 3)
+        if len(threes) != 1 or threes[0][2]["out_channels"] != mid:
+            fail(f"`{call}` has {len(threes)} 3×3 convolution(s) with {[r[2]['out_channels'] for r in threes]} "
+                 f"channels; a bottleneck has one, at the reduced width {mid}.")
+        ones, want_ones = len(_kernel_convs(got, 1)), len(_kernel_convs(expected, 1))
+        if ones != want_ones:
+            shortcut = "a projection on the shortcut, since the shape changes" if want_ones == 3 else \
+                "no projection: input and output shapes agree, so the shortcut is the identity"
+            fail(f"`{call}` has {ones} 1×1 convolutions; it needs {want_ones}: reduce, expand, and {shortcut}.")
+        bias = _expect_params(got, expected, f"`{call}`")
+        basic = reference(ref, "Residual", 4 * mid, input_shape=(2, 4 * mid, 9, 9))
+        if c_in == 4 * mid and not got["params"] < basic["params"]:
+            fail(f"`{call}` has {got['params']:,} parameters, not fewer than a basic block at width {4 * mid} "
+                 f"({basic['params']:,}).")
+    return f"the bottleneck's layers and the reference's parameter counts ({bias} convolution biases)"
+
+
+@check("8.6/3", name="shortcut", points=1, title="The identity shortcut carries the input and its gradient",
+       uses=("Bottleneck",), expected="with every convolution zeroed, Bottleneck(4m, m) returns ReLU(X)")
+def bottleneck_shortcut(p):
+    X = torch.randn(2, 32, 5, 5, generator=p.rng)
+    call, reply = _block(p, "Bottleneck", [32, 8], X, zeroed=True)
+    _expect_shape(call, reply["zeroed"], X.shape)
+    if not torch.allclose(reply["zeroed"], torch.relu(X), atol=1e-5):
+        fail(f"with every convolution zeroed, {call} should return ReLU(X): the identity shortcut adds X "
+             "unchanged (so the gradient reaches the input even when the branch gives none).")
+    return "with the branch silenced the block returns ReLU(X): the input and its gradient pass through"
+
+
+RESNEXT_CASES = ((32, 16, 1, False, 1, (2, 32, 8, 8)), (64, 8, 0.5, True, 2, (2, 32, 8, 8)))
+
+
+@check("8.6/3", name="resnext", points=2, title="The section's ResNeXt block (groups = width of a group)",
+       uses=("ResNeXtBlock",),
+       expected="ResNeXtBlock(32, 16, 1) keeps (2, 32, 8, 8) with 32 // 16 = 2 groups of width 16; "
+                "ResNeXtBlock(64, 8, 0.5, True, 2) gives (2, 64, 4, 4) with 4 groups of width 8")
+def resnext_block(p):
+    for channels, width, bot_mul, projection, stride, shape in RESNEXT_CASES:
+        args = (channels, width, bot_mul) + ((projection, stride) if projection else ())
+        call = f"ResNeXtBlock({', '.join(map(repr, args))})"
+        got = _describe(p, "ResNeXtBlock", *args, input_shape=shape)
+        expected = reference(ref, "ResNeXtBlock", *args, input_shape=shape)
+        if got["output"] != expected["output"]:
+            fail(f"`{call}` returns {got['output']} for {list(shape)}; expected {expected['output']}.")
+        bottleneck = int(round(channels * bot_mul))
+        grouped = [row for row in _kernel_convs(got, 3)]
+        n_groups = bottleneck // width
+        if len(grouped) != 1 or grouped[0][2].get("groups") != n_groups:
+            have = [row[2].get("groups") for row in grouped]
+            hint = ""
+            if have == [width]:
+                hint = (f": it passes `groups` as the NUMBER of groups; in the book's block `groups` is the width "
+                        f"of one group, so groups={bottleneck}//{width}")
+            fail(f"`{call}`'s 3×3 convolution has groups={have[0] if len(have) == 1 else have}; {bottleneck} bottleneck "
+                 f"channels in groups of width {width} make {n_groups} groups{hint}.")
+        _expect_params(got, expected, f"`{call}`")
+    return "grouped 3×3 convolution with bot_channels // groups groups (groups = width of one group); shapes and parameters"
+
+
+# -- 8.6/4: the pre-activation block ---------------------------------------------------------------------------
+@check("8.6/4", name="shapes", points=1, title="Pre-activation block shapes", uses=("PreActResidual",),
+       expected="PreActResidual(c) keeps (N, c, H, W); PreActResidual(c2, True, 2) gives (N, c2, ⌈H/2⌉, ⌈W/2⌉)")
+def preact_shapes(p):
+    X = torch.randn(2, 4, 7, 7, generator=p.rng)
+    for args, want in (([4], [2, 4, 7, 7]), ([6, True, 2], [2, 6, 4, 4])):
+        call, reply = _block(p, "PreActResidual", args, X)
+        if reply["shape"] != want:
+            fail(f"{call} returns {reply['shape']} for (2, 4, 7, 7); expected {want}.")
+    return "identity and projection blocks keep the book's shapes"
+
+
+@check("8.6/4", points=2, title="BN → ReLU → conv, and nothing after the addition", uses=("PreActResidual",),
+       expected="each 3×3 convolution is preceded by batch norm and ReLU; the block ends with the addition, so "
+                "with its convolutions zeroed PreActResidual(c) returns X itself")
+def preact_order(p):
+    X = torch.randn(2, 4, 7, 7, generator=p.rng)
+    call, reply = _block(p, "PreActResidual", [4], X, zeroed=True, trace=True)
+    roles = reply["roles"]
+    _expect_shape(call, reply["zeroed"], X.shape)
+    if roles and roles[-1] == "relu" or torch.allclose(reply["zeroed"], torch.relu(X), atol=1e-5):
+        fail(f"{call} applies ReLU after the addition; a pre-activation block returns branch + X untouched, "
+             "so that the identity path is clean from block to block.")
+    if not torch.allclose(reply["zeroed"], X, atol=1e-5):
+        fail(f"with every convolution zeroed, {call} should return X itself (the identity shortcut, nothing "
+             "after the addition); it returns something else.")
+    convs = [i for i, role in enumerate(roles) if role == "conv3x3"]
+    if len(convs) != 2:
+        fail(f"{call} runs {len(convs)} 3×3 convolution(s); the block has two.")
+    for k, i in enumerate(convs):
+        before = roles[max(0, i - 2):i]
+        if before != ["bn", "relu"]:
+            got = " → ".join(before) if before else "nothing"
+            fail(f"in {call}, 3×3 convolution {k + 1} is preceded by {got}; pre-activation puts batch norm then "
+                 "ReLU before each convolution (BN → ReLU → conv), where the original block has them after.")
+    return "BN → ReLU → conv twice, then the addition with nothing after it"
