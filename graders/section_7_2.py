@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from d2lgrade.checks import StudentError, WrongAnswer, check, fail
 from d2lgrade.compare.formulas import Domain, expect_formula
 from d2lgrade.compare.inputs import randint, shape_text, tensor
+from d2lgrade.compare.source_scan import CONVOLUTION
 from d2lgrade.compare.tensors import describe, expect_close, expect_tensor
 from graders.probes.section_7_2 import operators_of_corr2d_matmul
 from reference import section_7_2 as ref
@@ -119,7 +120,7 @@ def corr2d_check(p):
         calls.append(((X, K), {}))
         expected.append(ref.corr2d(X, K))
         labels.append(f"corr2d(X of shape {shape_text(X)}, K of shape {shape_text(K)})")
-    got = p.map("corr2d", calls, labels=labels)
+    got = p.map("corr2d", calls, labels=labels, implement=CONVOLUTION)
     for g, e, label in zip(got, expected, labels):
         expect_close(g, e, label, rtol=1e-5, atol=1e-4)
     return "matches the section's corr2d on its example and 10 random shapes"
@@ -339,8 +340,7 @@ def corr2d_matmul(p):
         expected.append(_xcorr(X, K).to(dtype))
         labels.append(f"corr2d_matmul(X {str(dtype)[6:]} of shape {shape_text(X)}, K of shape {shape_text(K)})")
     try:
-        got = p.map("corr2d_matmul", calls, labels=labels,
-                    forbid={"convolution": "a convolution (F.conv2d)"})
+        got = p.map("corr2d_matmul", calls, labels=labels, implement=CONVOLUTION)
     except StudentError as error:
         if any(word in error.message for word in DTYPE_ERROR):
             raise StudentError(f"{error.message[:-1]}: your function mixes dtypes. Keep the dtype of X and K "
