@@ -6,7 +6,7 @@ from d2lgrade.checks import check, fail
 from d2lgrade.compare.formulas import Domain, expect_formula
 from d2lgrade.compare.inputs import choice, randint, shape_text, tensor
 from d2lgrade.compare.source_scan import TRANSPOSED_CONVOLUTION
-from d2lgrade.compare.tensors import expect_close
+from d2lgrade.compare.tensors import expect_close, expect_diagnosed
 from reference import section_7_3 as ref
 
 SHAPE_DOMAINS = {"n_h": Domain("int", 1, 24), "k_h": Domain("int", 1, 7), "p_h": Domain("int", 0, 4),
@@ -109,6 +109,13 @@ def stride_half(p):
         labels.append(f"upsample_stride_half(X of shape {shape_text(X)}, K of shape {shape_text(K)})")
     got = p.map("upsample_stride_half", calls, labels=labels,
                 implement=TRANSPOSED_CONVOLUTION)
-    for g, e, label in zip(got, expected, labels):
-        expect_close(g, e, label)
+    for ((X, K), _), g, e, label in zip(calls, got, expected, labels):
+        k_h, k_w = K.shape[-2:]
+        spread = X.new_zeros((*X.shape[:2], 2 * X.shape[2] - 1, 2 * X.shape[3] - 1))
+        spread[:, :, ::2, ::2] = X
+        unflipped = F.conv2d(spread, K.transpose(0, 1), padding=(k_h - 1, k_w - 1))
+        expect_diagnosed(g, e, label, [(unflipped if k_h * k_w > 1 else None,
+                                        "the kernel is not flipped: after zero insertion, the ordinary convolution "
+                                        "(a cross-correlation) needs K rotated by 180° (K.flip(-1, -2)) and its two "
+                                        "channel axes swapped.")])
     return "equals a stride-2 transposed convolution on 10 random inputs"

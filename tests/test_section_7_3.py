@@ -139,7 +139,17 @@ def upsample_stride_half(X, K):   # forgets to flip the kernel
     n, c, h, w = X.shape
     spread = X.new_zeros((n, c, 2*h - 1, 2*w - 1)); spread[:, :, ::2, ::2] = X
     return F.conv2d(spread, K.transpose(0, 1), padding=(K.shape[2] - 1, K.shape[3] - 1))
-""", "values are wrong"),
+""", "not flipped"),
+    # evasions: the input gradient of a convolution is a transposed convolution; the library's routine
+    # under a name built at run time is still seen by the operator trace
+    ("""
+def upsample_stride_half(X, K):
+    n, _, h, w = X.shape
+    size = (n, K.shape[1], 2 * (h - 1) + K.shape[2], 2 * (w - 1) + K.shape[3])
+    return torch.nn.grad.conv2d_input(size, K, X, stride=2)
+""", "conv2d_input"),
+    ("def upsample_stride_half(X, K):\n    return vars(F)['conv_' + 'transpose2d'](X, K, stride=2)",
+     "runs the operator convolution_transposed"),
     ("def upsample_stride_half(X, K):\n    return F.interpolate(X, scale_factor=2)", "has shape"),
 ])
 def test_stride_half_wrong_variants(runner, source, words):

@@ -207,6 +207,14 @@ def conv2d_im2col(X, K, stride=1, padding=0):
 @pytest.mark.parametrize("source, words", [
     ("def conv2d_im2col(X, K, stride=1, padding=0):\n    return F.conv2d(X[None], K, stride=stride, padding=padding)[0]",
      "implement yourself"),
+    # a private operator under a name built at run time: the operator trace names it
+    ("""
+def conv2d_im2col(X, K, stride=1, padding=0):
+    s = (stride, stride) if isinstance(stride, int) else tuple(stride)
+    p = (padding, padding) if isinstance(padding, int) else tuple(padding)
+    op = getattr(getattr(torch, 'op' + 's').aten, ''.join(reversed('drawrof_d2vnoc_wols_')))
+    return op(X[None], K, list(K.shape[-2:]), None, list(s), list(p))[0]
+""", "runs the operator _slow_conv2d_forward"),
     (IM2COL_HEAD + "    cols = F.unfold(X[None], (k_h, k_w), padding=p, stride=s)[0]\n"
                    "    return (K.flip(-1, -2).reshape(c_o, -1) @ cols).reshape(c_o, h_o, w_o)", "flipped"),
     (IM2COL_HEAD + "    cols = F.unfold(X[None], (k_h, k_w), padding=p, stride=s)[0]\n"

@@ -56,6 +56,7 @@ ELEMENTARY = frozenset(VIEWS | CREATION | REARRANGING | ARITHMETIC | COMPARING |
 DYNAMIC_CALLS = {"eval": "eval()", "exec": "exec()", "compile": "compile()", "__import__": "__import__()",
                  "globals": "globals()", "locals": "locals()", "vars": "vars()", "breakpoint": "breakpoint()"}
 NAME_LOOKUPS = {"getattr", "setattr", "delattr"}
+REBINDING = {"eval", "exec", "compile", "__import__", "globals", "vars"}     # distrusted anywhere in a submission
 OPAQUE_MODULES = ("importlib", "ctypes", "gc", "inspect", "operator.attrgetter", "operator.methodcaller", "sys.modules",
                   "sys._getframe", "builtins", "marshal", "pickle", "types.FunctionType", "types.CodeType",
                   "torch.ops", "torch.library", "torch.utils.cpp_extension", "torch.jit", "torch.compile", "torch.fx",
@@ -322,7 +323,9 @@ def _judge_library(name: str, node, rules, add):
 
 
 def _judge_tampering(node, module, add):
-    if isinstance(node, ast.Name) and TAMPERING.search(node.id):
+    if isinstance(node, ast.Name) and node.id in REBINDING:
+        add(UNVERIFIABLE, f"{DYNAMIC_CALLS[node.id]}, which can redefine any name the exercise uses", node)
+    elif isinstance(node, ast.Name) and TAMPERING.search(node.id):
         add(UNVERIFIABLE, f"`{node.id}`, which reaches into the grader's operator trace", node)
     elif isinstance(node, ast.Attribute):
         parts = _dotted(node)
