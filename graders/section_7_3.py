@@ -27,12 +27,12 @@ def output_shape_formula(p):
     if len(formulas) not in (1, 2) or not all(isinstance(f, str) for f in formulas):
         fail("`output_shape` should be a formula string, or a pair (height, width) of formula strings.")
     p.answer = "\n".join(formulas)
-    expect_formula(formulas[0], ref.output_shape[0], what="the height formula", domains=SHAPE_DOMAINS,
-                   constraint=_fits)
+    how = expect_formula(formulas[0], ref.output_shape[0], what="the height formula", domains=SHAPE_DOMAINS,
+                         constraint=_fits)
     if len(formulas) == 2:
-        expect_formula(formulas[1], ref.output_shape[1], what="the width formula", domains=SHAPE_DOMAINS,
-                       constraint=_fits)
-    return "the formula equals floor((n + 2p - k)/s) + 1 for every valid size"
+        how = expect_formula(formulas[1], ref.output_shape[1], what="the width formula", domains=SHAPE_DOMAINS,
+                             constraint=_fits)
+    return f"floor((n + 2p - k)/s) + 1: {how}"
 
 
 @check("7.3/1", name="example", points=1, title="Shape of the section's example", uses=("example_shape",),
