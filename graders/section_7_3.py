@@ -72,9 +72,32 @@ def _mirror_cases(p, batched: bool):
         expected.append(ref.mirror_pad(X, pad) if mode == "reflect" else _symmetric_pad(X, pad))
         labels.append(f"mirror_pad(X of shape {shape_text(X)}, p={pad})")
     got = p.map("mirror_pad", calls, labels=labels)
-    for g, e, label in zip(got, expected, labels):
-        expect_close(g, e, label)
+    for ((X, pad), _), g, e, label in zip(calls, got, expected, labels):
+        expect_diagnosed(g, e, label, _padding_mistakes(X, pad, mode))
     return f"matches {mode} padding on 12 random {'batches' if batched else 'matrices'}"
+
+
+def _library_pad(X, pad, mode):
+    batch = X.reshape(-1, 1, *X.shape[-2:])
+    return F.pad(batch, (pad,) * 4, mode=mode).reshape(*X.shape[:-2], X.shape[-2] + 2 * pad, X.shape[-1] + 2 * pad)
+
+
+def _padding_mistakes(X, pad, mode):
+    """The other paddings, each named: a wrong answer that equals one of them is told which it is."""
+    reflect_words = "the expected mode mirrors without repeating the border value ([1, 2, 3] padded by 1 is [2, 1, 2, 3, 2])"
+    return [
+        (_library_pad(X, pad, "replicate"), f"that is replicate padding: it repeats the border value outwards instead of "
+                                            f"mirroring the values next to it; {reflect_words}."),
+        (_symmetric_pad(X, pad) if mode == "reflect" else None,
+         "that is symmetric padding, which repeats the border value ([1, 2, 3] padded by 1 is [1, 1, 2, 3, 3]); "
+         "either pad without repeating it, or declare mirror_mode = \"symmetric\"."),
+        (ref.mirror_pad(X, pad) if mode == "symmetric" else None,
+         "that is reflect padding, which does not repeat the border value, but mirror_mode says \"symmetric\"; "
+         "set mirror_mode = \"reflect\"."),
+        (_library_pad(X, pad, "circular"), "that is circular padding: it wraps around to the opposite side instead of "
+                                           "mirroring."),
+        (F.pad(X, (pad,) * 4), "that is zero padding; mirror the values next to the border instead."),
+    ]
 
 
 @check("7.3/3", points=2, title="Mirror padding of a matrix", uses=("mirror_pad", "mirror_mode"),

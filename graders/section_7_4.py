@@ -36,11 +36,24 @@ def _kernel_fits(v):
         v.get("k_w", 1) <= v.get("w", 1) + 2 * v.get("p_w", 0)
 
 
+INPUT_FOR_OUTPUT = ("That uses the input's size h·w where the output's belongs: the output has one value per "
+                    "window position, h_o·w_o = (floor((h + 2*p_h - k_h)/s_h) + 1)·(floor((w + 2*p_w - k_w)/s_w) + 1).")
+
+
+def _input_size_for_output(formula: str) -> str:
+    return formula.replace(ref._h_o, "h").replace(ref._w_o, "w")
+
+
 def conv_formula(p, name, accepted, diagnoses=()):
     p.answer = p.text(name)
+    # h·w in place of the output size is a mistake of its own: name it before "floor is missing".
+    swapped = [(_input_size_for_output(formula), INPUT_FOR_OUTPUT) for formula, _ in accepted
+               if _input_size_for_output(formula) != formula]
+    swapped += [(_input_size_for_output(formula), f"{INPUT_FOR_OUTPUT} {why}") for formula, why in diagnoses
+                if isinstance(formula, str) and _input_size_for_output(formula) != formula]
     return expect_formula_among(p.answer, accepted, what=f"`{name}`", domains=CONV_DOMAINS,
                                 constraint=_kernel_fits, symbols=CONV_SYMBOLS, shorthands=SHORTHANDS,
-                                diagnoses=(*diagnoses, lacks_floor))
+                                diagnoses=(*swapped, *diagnoses, lacks_floor))
 
 
 # -- 7.4/1.1 ----------------------------------------------------------------------------------------

@@ -74,6 +74,17 @@ def test_conv1d_wrong(runner, source, words):
     assert_wrong(runner.grade(source, "7.1/2.2")[0], words)
 
 
+def test_a_wrong_value_before_a_crash_is_reported_as_the_mistake(runner):
+    """The runtime stops at the first call that raises; a wrong value returned before it is the
+    mistake to name, not the crash."""
+    source = ("def conv1d(x, w):\n    assert len(x) < 9, 'long inputs are not supported'\n"
+              "    k = len(w)\n    return torch.stack([(x[i:i + k] * w.flip(0)).sum() for i in range(len(x) - k + 1)])")
+    assert_wrong(runner.grade(source, "7.1/2.2")[0], "reverses the kernel")
+    crash_only = source.replace("w.flip(0)", "w")
+    result = runner.grade(crash_only, "7.1/2.2")[0]
+    assert result.status == "error" and "long inputs are not supported" in result.message, result
+
+
 @pytest.mark.parametrize("source", [
     "def conv1d(x, w):\n    return x.unfold(0, len(w), 1) @ w",
     """

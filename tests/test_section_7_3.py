@@ -53,15 +53,21 @@ def test_example_shape(runner):
 # -- 7.3/3 ------------------------------------------------------------------------------------
 WRONG_PADS = {
     "replicate": ("def mirror_pad(X, p):\n    return F.pad(X[None, None] if X.dim() == 2 else X, (p,)*4, mode='replicate')"
-                  ".reshape(*X.shape[:-2], X.shape[-2] + 2*p, X.shape[-1] + 2*p)", "values are wrong"),
-    "zeros": ("def mirror_pad(X, p):\n    return F.pad(X, (p, p, p, p))", "values are wrong"),
+                  ".reshape(*X.shape[:-2], X.shape[-2] + 2*p, X.shape[-1] + 2*p)", "replicate padding"),
+    "zeros": ("def mirror_pad(X, p):\n    return F.pad(X, (p, p, p, p))", "zero padding"),
+    "circular": ("def mirror_pad(X, p):\n    h, w = X.shape[-2:]\n"
+                 "    return X.repeat(*[1] * (X.dim() - 2), 3, 3)[..., h - p:2 * h + p, w - p:2 * w + p]",
+                 "circular padding"),
+    "reflect, declared symmetric": ('mirror_mode = "symmetric"\ndef mirror_pad(X, p):\n'
+                                    '    return F.pad(X[None, None] if X.dim() == 2 else X, (p,)*4, mode="reflect")'
+                                    '.reshape(*X.shape[:-2], X.shape[-2] + 2*p, X.shape[-1] + 2*p)', "set mirror_mode"),
     "symmetric, undeclared": ("""
 def mirror_pad(X, p):
     top, bottom = X[..., :p, :].flip(-2), X[..., -p:, :].flip(-2)
     X = torch.cat([top, X, bottom], dim=-2)
     left, right = X[..., :, :p].flip(-1), X[..., :, -p:].flip(-1)
     return torch.cat([left, X, right], dim=-1)
-""", "values are wrong"),
+""", "symmetric padding"),
     "one side only": ("def mirror_pad(X, p):\n    return F.pad(X[None, None], (p, 0, p, 0), mode='reflect')[0, 0]",
                       "has shape"),
     "float32 always": ("def mirror_pad(X, p):\n    return F.pad(X[None, None].float(), (p,)*4, mode='reflect')[0, 0]",

@@ -163,6 +163,11 @@ SEED_MULTS = f"c_o*{SEED_H}*{SEED_W}*c_i*k_h*k_w"
     ("7.4/2.4", 'backward_cost = "c_o*h_o*w_o*c_i*k_h*k_w"', ["your formula gives", "two gradients"]),
     ("7.4/2.4", 'backward_cost = "3*c_o*h_o*w_o*c_i*k_h*k_w"', "your formula gives"),
     ("7.4/2.4", 'backward_cost = "import os"', "could not read"),
+    # the input's size where the output's belongs: named as such, not as a missing floor
+    ("7.4/2.2", 'forward_memory = "c_i*h*w + c_o*c_i*k_h*k_w + c_o*h*w"', ["your formula gives", "input's size h·w"]),
+    ("7.4/2.4", 'backward_cost = "2*c_o*c_i*k_h*k_w*h*w"', ["your formula gives", "input's size h·w"]),
+    ("7.4/2.4", 'backward_cost = "c_o*c_i*k_h*k_w*h*w"', ["input's size h·w", "two gradients"]),
+    ("7.4/2.1", 'forward_mults = "c_o*c_i*k_h*k_w*h*w"', ["input's size h·w"]),
 ])
 def test_cost_formulas_wrong(runner, selector, source, words):
     assert_wrong(by_id(runner.grade(source, selector.split(":")[0]))[selector], words)
