@@ -73,3 +73,14 @@ def test_the_trace_is_an_allow_list():
     assert "_fft_r2c" in judge_trace(["_fft_r2c", "mul"], True, CONVOLUTION).unverifiable
     assert judge_trace(["relu", "sub", "add", "convolution"], True, MAX_POOLING_VIA_RELU).unverifiable == ""
     assert judge_trace(["gt", "mul"], True, MAX_POOLING_VIA_RELU).forbidden == ["gt"]
+
+
+def test_cells_the_grader_cannot_parse():
+    magic = "%time _ = 1\ndef conv1d(x, w):\n    return x.unfold(0, len(w), 1) @ w"
+    assert findings(magic) == []          # read as IPython runs it
+    broken = [SETUP, ("cell 2", "def conv1d(x, w):\n    return x.unfold(0, len(w), 1) @ w"),
+              ("cell 3", "conv1d = F.conv1d if True else\n")]
+    found = scan_source(broken, ("conv1d",), CONVOLUTION).findings
+    assert [f.kind for f in found] == [UNVERIFIABLE] and "cannot parse" in found[0].what
+    unrelated = broken[:2] + [("cell 3", "print(\n")]
+    assert scan_source(unrelated, ("conv1d",), CONVOLUTION).findings == []

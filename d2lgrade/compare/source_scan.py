@@ -127,16 +127,16 @@ class _Module:
     aliases: dict[str, str] = field(default_factory=dict)       # local name -> dotted library name
     where: dict[int, str] = field(default_factory=dict)         # id(node) -> "cell 3, line 4"
     trees: list[tuple[str, ast.Module]] = field(default_factory=list)
-    unparsed: list[str] = field(default_factory=list)
+    unparsed: list[tuple[str, str]] = field(default_factory=list)     # (label, source) ast cannot read
 
 
 def _module(sources: list[tuple[str, str]]) -> _Module:
     module = _Module()
     for label, source in sources:
         try:
-            tree = ast.parse(source)
+            tree = ast.parse(_without_magics(source))
         except (SyntaxError, ValueError):
-            module.unparsed.append(label)
+            module.unparsed.append((label, source))
             continue
         _mark_calls(tree)
         module.trees.append((label, tree))
@@ -154,6 +154,18 @@ def _module(sources: list[tuple[str, str]]) -> _Module:
             for name in _bound_names(statement):
                 module.bindings.setdefault(name, []).append(statement)
     return module
+
+
+def _without_magics(source: str) -> str:
+    """The cell as IPython runs it (`%time x = f()` becomes a call), so that ast can read it."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:
+        return source
+    try:
+        return TransformerManager().transform_cell(source)
+    except Exception:       # IPython could not transform it either: ast will report the cell as unreadable
+        return source
 
 
 def _top_level(body):
@@ -234,6 +246,9 @@ def scan_source(sources: list[tuple[str, str]], entries: tuple[str, ...], rules:
                 if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in module.bindings:
                     queue.append(node.id)
 
+    for label, source in module.unparsed:      # a cell the grader cannot read may redefine what it reached
+        if any(re.search(rf"\b{re.escape(name)}\b", source) for name in scan.reached + list(entries)):
+            add(UNVERIFIABLE, f"{label or 'a cell'}, which uses these names and which the grader cannot parse", None)
     local_names = {n.id for s in reached_nodes for n in ast.walk(s) if isinstance(n, ast.Name)
                    and isinstance(n.ctx, (ast.Store, ast.Del))}
     local_names |= {n.arg for s in reached_nodes for n in ast.walk(s) if isinstance(n, ast.arg)}
