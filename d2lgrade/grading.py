@@ -39,15 +39,16 @@ def grade_submission(section: Section, submission: Submission, *, selector: str 
     if checks:
         with engine.start(submission, options) as runtime:
             report.notes.extend(cell_notes(runtime))
-            automatic = [run_check(c, runtime, options) for c in checks]
+            automatic = [run_check(c, runtime, options, submission) for c in checks]
             report.notes.extend(runtime.notes)
     report.checks = order_like_spec(section, automatic + (manual_results(section, submission, selector) if written else []))
     report.seconds = round(time.monotonic() - started, 2)
     return report
 
 
-def run_check(check: Check, runtime: Runtime, options: RuntimeOptions) -> R.CheckResult:
-    probe = Probe(runtime, options, check)
+def run_check(check: Check, runtime: Runtime, options: RuntimeOptions,
+              submission: Submission | None = None) -> R.CheckResult:
+    probe = Probe(runtime, options, check, submission)
     result = R.CheckResult(id=check.id, exercise=check.exercise, title=check.title, points=0.0,
                            max_points=check.points, status=R.PASSED, message=check.passed_message,
                            expected=check.expected, hidden=check.hidden)
@@ -68,6 +69,11 @@ def run_check(check: Check, runtime: Runtime, options: RuntimeOptions) -> R.Chec
             result.points = check.points
             if isinstance(outcome, str):
                 result.message = outcome
+    if result.status == R.PASSED and probe.unverified:
+        # Right values, but the grader could not confirm the student's own code computed them.
+        result.status, result.points = R.MANUAL, 0.0
+        result.message = ("could not verify that you implemented it yourself, so no points until an instructor "
+                          "reviews it: " + "; ".join(probe.unverified) + ".")
     result.answer = clip(str(getattr(probe, "answer", "") or ""), DETAIL_CHARS)
     result.message, result.detail = clip(result.message, MESSAGE_CHARS), clip(result.detail or "", DETAIL_CHARS)
     if check.hidden and result.status == R.FAILED:

@@ -12,7 +12,9 @@ from types import ModuleType
 
 import torch
 
-from d2lgrade.checks import Check, NotAttempted, StudentError, StudentMemory, StudentTimeout
+from d2lgrade.checks import Check, NotAttempted, StudentError, StudentMemory, StudentTimeout, Verdict, fail
+from d2lgrade.compare.source_scan import Rules, judge_trace, scan_source
+from d2lgrade.load import Submission
 from d2lgrade.run import wire
 from d2lgrade.run.executor import BROKEN, DIED, TIMEOUT, Runtime, RuntimeOptions
 
@@ -28,13 +30,50 @@ OUT_OF_MEMORY = re.compile(r"out of memory|can't allocate memory|cannot allocate
 
 
 class Probe:
-    def __init__(self, runtime: Runtime, options: RuntimeOptions, check: Check):
+    def __init__(self, runtime: Runtime, options: RuntimeOptions, check: Check, submission: Submission | None = None):
         self.runtime = runtime
         self.options = options
         self.check = check
+        self.submission = submission if submission is not None else getattr(runtime, "submission", None)
         self.device = options.device
         self.rng = torch.Generator().manual_seed(check.seed)   # the grader's own inputs: reproducible
+        self.unverified: list[str] = []     # why "implemented it yourself" could not be verified
         self._calls = 0
+        self._scans: dict = {}
+
+    # -- the submitted source, read in the grader's process --------------------------------------
+    def sources(self) -> list[tuple[str, str]]:
+        """(label, code) of the submission's code cells in the order they ran."""
+        cells = self.submission.code_cells if self.submission is not None else []
+        return [(f"cell {c.index}" if c.index else "", c.source) for c in cells]
+
+    def implemented(self, names: tuple[str, ...], rules: Rules, shown: str | None = None) -> None:
+        """Fail when the source reachable from `names` calls a routine that does the exercise's work;
+        note (for review, no points) what the grader cannot see through."""
+        key = (names, rules)
+        if key not in self._scans:
+            self._scans[key] = scan_source(self.sources(), names, rules)
+        scan = self._scans[key]
+        shown = shown or names[0]
+        if scan.forbidden:
+            fail(f"`{shown}` uses {scan.forbidden[0]}, which does what this exercise asks you to implement "
+                 f"yourself ({rules.task}); this earns no points.")
+        for finding in scan.unverifiable[:3]:
+            self._unverified(f"the source of `{shown}` uses {finding}")
+
+    def traced(self, name: str, outcome: dict, value, rules: Rules) -> None:
+        """Judge one call's operator trace (recorded in the runtime) against the exercise's rules."""
+        verdict = judge_trace(outcome.get("ops"), bool(outcome.get("traced")), rules,
+                              returned_tensor=isinstance(value, torch.Tensor))
+        if verdict.forbidden:
+            fail(f"`{name}` runs the operator {verdict.forbidden[0]}, which does what this exercise asks you to "
+                 f"implement yourself ({rules.task}); this earns no points.")
+        if verdict.unverifiable:
+            self._unverified(f"`{name}`: {verdict.unverifiable}")
+
+    def _unverified(self, why: str) -> None:
+        if why not in self.unverified:
+            self.unverified.append(why)
 
     # -- values --------------------------------------------------------------------------------
     def value(self, name: str, *, required: bool = True):
@@ -63,14 +102,20 @@ class Probe:
         return self.map(name, [(args, kwargs)])[0]
 
     def map(self, name: str, calls: list[tuple[tuple, dict]], *, labels: list[str] | None = None,
-            forbid: dict[str, str] | None = None) -> list:
-        """Call `name` once per (args, kwargs) in one round trip; stop at the first failure.
+            implement: Rules | None = None, forbid: dict[str, str] | None = None) -> "Results":
+        """Call `name` once per (args, kwargs) in one round trip; the runtime stops at the first failure.
 
-        `forbid` maps ATen operator names to what they are (e.g. {"convolution": "F.conv2d"}):
-        an exercise that asks for an implementation earns nothing when the call runs them."""
+        The values come back in order; a failed call raises its verdict only when the check reaches
+        it, so a wrong value returned before it is reported first.
+
+        `implement`: the exercise asks for an implementation of its own; the submitted source and
+        each call's operator trace are judged against these rules (see compare/source_scan.py).
+        `forbid` maps ATen operator names to what they are (e.g. {"convolution": "F.conv2d"})."""
+        if implement is not None:
+            self.implemented((name,), implement)
         self._calls += 1
         request = {"op": "call", "name": name, "calls": [[list(a), dict(k)] for a, k in calls],
-                   "seed": self.check.seed + self._calls, "trace": bool(forbid),
+                   "seed": self.check.seed + self._calls, "trace": bool(forbid or implement),
                    "call_seconds": self.options.limits.call_seconds}
         timeout = self.options.limits.call_seconds * max(1, len(calls)) + 5   # backstop for the agent's alarm
         reply = self._request(request, timeout, name)
@@ -78,18 +123,24 @@ class Probe:
             if reply.get("missing"):
                 self._missing(name)
             raise StudentError(f"`{name}` cannot be called: {reply.get('message', 'unknown problem')}.")
-        values = []
+        values, failure = [], None
         for i, outcome in enumerate(reply.get("results", [])):
             label = labels[i] if labels else f"{name}(...)"
             if not outcome.get("ok"):
-                self._raise_for(outcome, name, label)
+                try:
+                    self._raise_for(outcome, name, label)
+                except Verdict as verdict:
+                    failure = verdict
+                break
             used = [what for op, what in (forbid or {}).items() if op in (outcome.get("ops") or [])]
             if used:
-                from d2lgrade.checks import fail
                 fail(f"`{name}` calls {used[0]}, which is the operation this exercise asks you to "
                      "implement yourself; this earns no points.")
-            values.append(wire.unwrap(outcome.get("value")))
-        return values
+            value = wire.unwrap(outcome.get("value"))
+            if implement is not None:
+                self.traced(name, outcome, value, implement)
+            values.append(value)
+        return Results(values, failure, len(calls))
 
     def run(self, function, *args, timeout: float | None = None, **kwargs):
         """Run a grader-written probe function `function(ns, *args, **kwargs)` inside the runtime.
@@ -162,6 +213,32 @@ class Probe:
                 verdict = StudentTimeout if run.status == "timeout" else StudentError
                 raise verdict(f"`{name}` was never defined: cell {run.cell.index} {run.error}.")
         raise NotAttempted(f"`{name}` is not defined.")
+
+
+class Results(list):
+    """The values of a batch of calls, in order. When a call failed, reaching its position (iterating,
+    indexing) raises its verdict: a check that compares values in order reports a wrong value
+    returned before a crash as the wrong value, and the crash otherwise."""
+
+    def __init__(self, values: list, failure: Verdict | None, expected: int):
+        super().__init__(values)
+        self.failure = failure
+        self.expected = expected
+
+    def __iter__(self):
+        yield from super().__iter__()
+        if self.failure is not None:
+            raise self.failure
+        if super().__len__() < self.expected:
+            raise StudentError("the runtime returned fewer results than calls.")
+
+    def __getitem__(self, index):
+        if isinstance(index, int) and self.failure is not None and index >= super().__len__():
+            raise self.failure
+        return super().__getitem__(index)
+
+    def __len__(self):
+        return self.expected
 
 
 _SOURCES: dict[str, str] = {}

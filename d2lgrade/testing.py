@@ -19,7 +19,7 @@ class VariantRunner:
     def __init__(self, section_id: str, options: RuntimeOptions | None = None, executor: str = "kernel"):
         self.section = find_section(section_id)
         self.options = options or RuntimeOptions()
-        setup = Cell(index=1, kind="code", source=self.section.spec.setup, role="setup")
+        setup = self.setup = Cell(index=1, kind="code", source=self.section.spec.setup, role="setup")
         self.runtime: Runtime = get_executor(executor).start(Submission(Path("<variants>"), [setup]), self.options)
         self.names = sorted({n for ex in self.section.spec.exercises for n in ex.contract})
 
@@ -32,7 +32,9 @@ class VariantRunner:
         checks = [c for c in self.section.checks if c.matches(selector)]
         if not checks:
             raise AssertionError(f"no check matches {selector!r}")
-        return [run_check(c, self.runtime, self.options) for c in checks]
+        # The grader reads the source of what ran: the section's setup cell, then this variant.
+        submission = Submission(Path("<variants>"), [self.setup, Cell(index=2, kind="code", source=source)])
+        return [run_check(c, self.runtime, self.options, submission) for c in checks]
 
     def close(self) -> None:
         self.runtime.close()

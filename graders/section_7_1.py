@@ -4,12 +4,10 @@ import torch
 from torch.nn import functional as F
 
 from d2lgrade.checks import check, fail
+from d2lgrade.compare.source_scan import CONVOLUTION
 from d2lgrade.compare.inputs import randint, shape_text, tensor
 from d2lgrade.compare.tensors import as_tensor, expect_close, expect_diagnosed, same_values
 from reference import section_7_1 as ref
-
-CONVOLUTION = {"convolution": "a library convolution (F.conv1d / F.conv2d / nn.Conv*)"}
-
 
 # -- 7.1/1 ------------------------------------------------------------------------------------------
 @check("7.1/1", points=2, title="A linear layer applied at every pixel", uses=("one_by_one_as_linear",),
@@ -39,7 +37,7 @@ def one_by_one(p):
     # Two round trips: the square cases are compared before a non-square one can raise (a call that
     # raises ends the batch), so W used the wrong way round is named rather than reported as a crash.
     for part in (slice(0, 4), slice(4, None)):
-        got = p.map("one_by_one_as_linear", calls[part], labels=labels[part], forbid=CONVOLUTION)
+        got = p.map("one_by_one_as_linear", calls[part], labels=labels[part], implement=CONVOLUTION)
         for g, e, label, known in zip(got, expected[part], labels[part], wrongs[part]):
             expect_diagnosed(g, e, label, known)
     return "equals a 1 × 1 convolution on 10 random batches"
@@ -80,7 +78,7 @@ def conv1d(p):
                         "it reverses the kernel: that is the textbook convolution y[i] = sum_m x[m] w[i - m]; "
                         "the layer (like F.conv1d) computes the cross-correlation y[i] = sum_a w[a] x[i + a].")])
         hints.append(_length_hint(n, k))
-    got = p.map("conv1d", calls, labels=labels, forbid=CONVOLUTION)
+    got = p.map("conv1d", calls, labels=labels, implement=CONVOLUTION)
     for g, e, label, known, hint in zip(got, expected, labels, wrongs, hints):
         expect_diagnosed(as_tensor(g), e, label, known, hint)
     return "matches F.conv1d on 12 random vectors and kernels"
@@ -120,7 +118,7 @@ def _numpy_convolve(f, g):
 def full_convolution(p):
     pairs = _pairs(p.rng, 12)
     labels = [f"conv1d_full(f of length {len(f)}, g of length {len(g)})" for f, g in pairs]
-    got = p.map("conv1d_full", [((f, g), {}) for f, g in pairs], labels=labels, forbid=CONVOLUTION)
+    got = p.map("conv1d_full", [((f, g), {}) for f, g in pairs], labels=labels, implement=CONVOLUTION)
     for (f, g), value, label in zip(pairs, got, labels):
         correlation = _numpy_convolve(f, g.flip(0))
         expect_diagnosed(as_tensor(value), _numpy_convolve(f, g), label,
@@ -136,7 +134,7 @@ def commutative(p):
     pairs = _pairs(p.rng, 8)
     calls = [((f, g), {}) for f, g in pairs] + [((g, f), {}) for f, g in pairs]
     labels = [f"conv1d_full(f of length {len(a)}, g of length {len(b)})" for (a, b), _ in calls]
-    got = [as_tensor(v) for v in p.map("conv1d_full", calls, labels=labels, forbid=CONVOLUTION)]
+    got = [as_tensor(v) for v in p.map("conv1d_full", calls, labels=labels, implement=CONVOLUTION)]
     half = len(pairs)
     for (f, g), fg, gf in zip(pairs, got[:half], got[half:]):
         what = f"with f of length {len(f)} and g of length {len(g)}, conv1d_full(f, g)"

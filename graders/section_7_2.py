@@ -12,8 +12,9 @@ from torch.nn import functional as F
 from d2lgrade.checks import StudentError, WrongAnswer, check, fail
 from d2lgrade.compare.formulas import Domain, expect_formula
 from d2lgrade.compare.inputs import randint, shape_text, tensor
+from d2lgrade.compare.source_scan import CONVOLUTION
 from d2lgrade.compare.tensors import describe, expect_close, expect_tensor
-from graders.probes.section_7_2 import operators_of_corr2d_matmul
+from graders.probes.section_7_2 import corr2d_matmul_with_noisy_products
 from reference import section_7_2 as ref
 
 MAX_KERNEL = 9                      # "a small kernel": anything larger is rejected before probing images
@@ -104,6 +105,14 @@ def diagonal_image(p):
         if not (down_right or down_left):
             fail(f"the responses of [[1, -1]] on {what} do not move over by one column from each row to the "
                  "next, so its edge is not a (single) diagonal one.")
+        # One edge (or one line: its two sides) crosses each row once, so along a row the responses change
+        # sign at most once; a checkerboard or a texture moves diagonally too but changes sign at every pixel.
+        for r, row in enumerate(Y):
+            signs = torch.sign(row[row.abs() > tol])
+            changes = int((signs[1:] != signs[:-1]).sum())
+            if changes > 1:
+                fail(f"the responses of [[1, -1]] on row {r} of {what} change sign {changes} times: the image has "
+                     "several edges across that row (a checkerboard, stripes or a texture), not one diagonal edge.")
     return "the responses of [[1, -1]] move one column per row for n = 4, 5, 7, 10"
 
 
@@ -119,7 +128,7 @@ def corr2d_check(p):
         calls.append(((X, K), {}))
         expected.append(ref.corr2d(X, K))
         labels.append(f"corr2d(X of shape {shape_text(X)}, K of shape {shape_text(K)})")
-    got = p.map("corr2d", calls, labels=labels)
+    got = p.map("corr2d", calls, labels=labels, implement=CONVOLUTION)
     for g, e, label in zip(got, expected, labels):
         expect_close(g, e, label, rtol=1e-5, atol=1e-4)
     return "matches the section's corr2d on its example and 10 random shapes"
@@ -211,7 +220,25 @@ def edge_kernel_derivative(p):
             if abs(r - c * (v1 * a + v2 * b)) > 1e-5 * norm * (abs(a) + abs(b)):
                 fail(f"{label}: on the ramp I = {_combo((a, 'x'), (b, 'y'))} it gives {r:.4g}, "
                      f"not {c * (v1 * a + v2 * b):.4g} = c·(v1·a + v2·b) with the c of the other ramps.")
-    return "responds like c·(derivative along v), c > 0, for 8 directions and 5 ramps each"
+        # Exact on ramps is not enough: adding a second difference across v keeps every ramp's response and
+        # makes the kernel fire on edges that run along v. Compare the two edges through the same point.
+        along, across = _edge_image((-v2, v1)), _edge_image((v1, v2))
+        ratio = float(_xcorr(along, K).abs().max() / _xcorr(across, K).abs().max().clamp_min(1e-300))
+        if ratio > PARALLEL_EDGE_RATIO:
+            fail(f"{label} responds to an edge running along v {ratio:.0%} as strongly as to an edge across v: a "
+                 "derivative along v barely sees brightness that is constant along v (it should detect only edges "
+                 "orthogonal to v, not those parallel to it).")
+    return "responds like c·(derivative along v), c > 0, for 8 directions and 5 ramps each, and hardly to edges along v"
+
+
+PARALLEL_EDGE_RATIO = 0.5     # forward differences reach 0.24 on oblique edges, a Sobel-type kernel 0.02
+
+
+def _edge_image(normal, size: int = 16, softness: float = 0.5) -> torch.Tensor:
+    """A slightly smoothed step edge through the image's centre, with the given normal."""
+    y, x = torch.meshgrid(torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64), indexing="ij")
+    c = (size - 1) / 2
+    return torch.sigmoid(((x - c) * normal[0] + (y - c) * normal[1]) / softness)
 
 
 # -- 7.2/2.2 ----------------------------------------------------------------------------------------
@@ -264,8 +291,9 @@ def second_derivative_size(p):
 @check("7.2/2.3", points=2, title="Blur kernel", uses=("blur_kernel",),
        expected="size × size, weights ≥ 0 adding up to 1, symmetric; constant images unchanged, noise variance smaller")
 def blur(p):
-    cases = [(3, 1.0), (5, 1.0), (5, 2.0), (7, 1.5), (3, 0.8)]
-    labels = [f"blur_kernel({s}, {sigma})" for s, sigma in cases]
+    # Drawn from the check's seed, sigma never printed: an answer cannot special-case the pairs it is asked for.
+    cases = [(2 * randint(p.rng, 1, 3) + 1, round(0.6 + 2 * float(torch.rand((), generator=p.rng)), 2)) for _ in range(6)]
+    labels = [f"blur_kernel({s}, sigma) for one of the hidden sigma values" for s, _ in cases]
     got = p.map("blur_kernel", [((s, sigma), {}) for s, sigma in cases], labels=labels)
     for (size, _), value, label in zip(cases, got, labels):
         K = _small_kernel(value, label)
@@ -292,7 +320,7 @@ def blur(p):
         if kept > 0.9:
             fail(f"{label} does not smooth: random noise keeps {kept:.0%} of its variance after it; a blur averages "
                  "several pixels with comparable weights.")
-    return "nonnegative, sums to 1, symmetric, keeps constants and reduces noise for 5 (size, sigma) pairs"
+    return f"nonnegative, sums to 1, symmetric, keeps constants and reduces noise for {len(cases)} random (size, sigma) pairs"
 
 
 # -- 7.2/2.4 ----------------------------------------------------------------------------------------
@@ -339,8 +367,7 @@ def corr2d_matmul(p):
         expected.append(_xcorr(X, K).to(dtype))
         labels.append(f"corr2d_matmul(X {str(dtype)[6:]} of shape {shape_text(X)}, K of shape {shape_text(K)})")
     try:
-        got = p.map("corr2d_matmul", calls, labels=labels,
-                    forbid={"convolution": "a convolution (F.conv2d)"})
+        got = p.map("corr2d_matmul", calls, labels=labels, implement=CONVOLUTION)
     except StudentError as error:
         if any(word in error.message for word in DTYPE_ERROR):
             raise StudentError(f"{error.message[:-1]}: your function mixes dtypes. Keep the dtype of X and K "
@@ -356,11 +383,17 @@ def corr2d_matmul(p):
         expect_close(g, e, label, rtol=rtol, atol=atol)
     # a shape where nothing degenerates (a 1×1 kernel or a single output turns a product into a plain mul)
     X, K = tensor(p.rng, 6, 7, dtype=torch.float64), tensor(p.rng, 2, 3, dtype=torch.float64)
-    ops = set(p.run(operators_of_corr2d_matmul, X, K))
-    if not ops & MATMUL_OPS:
+    ops, poisoned = p.run(corr2d_matmul_with_noisy_products, X, K)
+    if not set(ops) & MATMUL_OPS:
         fail(f"`corr2d_matmul` gives the right values but computes them without a matrix product (it runs only "
              f"{', '.join(sorted(ops)[:6]) or 'no tensor operations'}); build a matrix from the input or the kernel and "
              "multiply it (`@`, torch.matmul).")
+    if isinstance(poisoned, torch.Tensor) and poisoned.shape == (5, 5):
+        untouched = int(torch.isclose(poisoned.double(), _xcorr(X, K), rtol=1e-9, atol=1e-12).sum())
+        if untouched:
+            fail(f"`corr2d_matmul` runs a matrix product, but {untouched} of the 25 output values do not come from it "
+                 "(when the grader adds noise to every product's result, those values stay the same): the product "
+                 "must compute the cross-correlation, not sit beside a loop that does.")
     return "equals corr2d on 12 random shapes in float32 and float64, through a matrix product"
 
 

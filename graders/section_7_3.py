@@ -5,7 +5,8 @@ from torch.nn import functional as F
 from d2lgrade.checks import check, fail
 from d2lgrade.compare.formulas import Domain, expect_formula
 from d2lgrade.compare.inputs import choice, randint, shape_text, tensor
-from d2lgrade.compare.tensors import expect_close
+from d2lgrade.compare.source_scan import TRANSPOSED_CONVOLUTION
+from d2lgrade.compare.tensors import expect_close, expect_diagnosed
 from reference import section_7_3 as ref
 
 SHAPE_DOMAINS = {"n_h": Domain("int", 1, 24), "k_h": Domain("int", 1, 7), "p_h": Domain("int", 0, 4),
@@ -26,12 +27,12 @@ def output_shape_formula(p):
     if len(formulas) not in (1, 2) or not all(isinstance(f, str) for f in formulas):
         fail("`output_shape` should be a formula string, or a pair (height, width) of formula strings.")
     p.answer = "\n".join(formulas)
-    expect_formula(formulas[0], ref.output_shape[0], what="the height formula", domains=SHAPE_DOMAINS,
-                   constraint=_fits)
+    how = expect_formula(formulas[0], ref.output_shape[0], what="the height formula", domains=SHAPE_DOMAINS,
+                         constraint=_fits)
     if len(formulas) == 2:
-        expect_formula(formulas[1], ref.output_shape[1], what="the width formula", domains=SHAPE_DOMAINS,
-                       constraint=_fits)
-    return "the formula equals floor((n + 2p - k)/s) + 1 for every valid size"
+        how = expect_formula(formulas[1], ref.output_shape[1], what="the width formula", domains=SHAPE_DOMAINS,
+                             constraint=_fits)
+    return f"floor((n + 2p - k)/s) + 1: {how}"
 
 
 @check("7.3/1", name="example", points=1, title="Shape of the section's example", uses=("example_shape",),
@@ -71,9 +72,32 @@ def _mirror_cases(p, batched: bool):
         expected.append(ref.mirror_pad(X, pad) if mode == "reflect" else _symmetric_pad(X, pad))
         labels.append(f"mirror_pad(X of shape {shape_text(X)}, p={pad})")
     got = p.map("mirror_pad", calls, labels=labels)
-    for g, e, label in zip(got, expected, labels):
-        expect_close(g, e, label)
+    for ((X, pad), _), g, e, label in zip(calls, got, expected, labels):
+        expect_diagnosed(g, e, label, _padding_mistakes(X, pad, mode))
     return f"matches {mode} padding on 12 random {'batches' if batched else 'matrices'}"
+
+
+def _library_pad(X, pad, mode):
+    batch = X.reshape(-1, 1, *X.shape[-2:])
+    return F.pad(batch, (pad,) * 4, mode=mode).reshape(*X.shape[:-2], X.shape[-2] + 2 * pad, X.shape[-1] + 2 * pad)
+
+
+def _padding_mistakes(X, pad, mode):
+    """The other paddings, each named: a wrong answer that equals one of them is told which it is."""
+    reflect_words = "the expected mode mirrors without repeating the border value ([1, 2, 3] padded by 1 is [2, 1, 2, 3, 2])"
+    return [
+        (_library_pad(X, pad, "replicate"), f"that is replicate padding: it repeats the border value outwards instead of "
+                                            f"mirroring the values next to it; {reflect_words}."),
+        (_symmetric_pad(X, pad) if mode == "reflect" else None,
+         "that is symmetric padding, which repeats the border value ([1, 2, 3] padded by 1 is [1, 1, 2, 3, 3]); "
+         "either pad without repeating it, or declare mirror_mode = \"symmetric\"."),
+        (ref.mirror_pad(X, pad) if mode == "symmetric" else None,
+         "that is reflect padding, which does not repeat the border value, but mirror_mode says \"symmetric\"; "
+         "set mirror_mode = \"reflect\"."),
+        (_library_pad(X, pad, "circular"), "that is circular padding: it wraps around to the opposite side instead of "
+                                           "mirroring."),
+        (F.pad(X, (pad,) * 4), "that is zero padding; mirror the values next to the border instead."),
+    ]
 
 
 @check("7.3/3", points=2, title="Mirror padding of a matrix", uses=("mirror_pad", "mirror_mode"),
@@ -107,7 +131,14 @@ def stride_half(p):
         expected.append(F.conv_transpose2d(X, K, stride=2))
         labels.append(f"upsample_stride_half(X of shape {shape_text(X)}, K of shape {shape_text(K)})")
     got = p.map("upsample_stride_half", calls, labels=labels,
-                forbid={"convolution_transposed": "a transposed convolution (F.conv_transpose2d)"})
-    for g, e, label in zip(got, expected, labels):
-        expect_close(g, e, label)
+                implement=TRANSPOSED_CONVOLUTION)
+    for ((X, K), _), g, e, label in zip(calls, got, expected, labels):
+        k_h, k_w = K.shape[-2:]
+        spread = X.new_zeros((*X.shape[:2], 2 * X.shape[2] - 1, 2 * X.shape[3] - 1))
+        spread[:, :, ::2, ::2] = X
+        unflipped = F.conv2d(spread, K.transpose(0, 1), padding=(k_h - 1, k_w - 1))
+        expect_diagnosed(g, e, label, [(unflipped if k_h * k_w > 1 else None,
+                                        "the kernel is not flipped: after zero insertion, the ordinary convolution "
+                                        "(a cross-correlation) needs K rotated by 180° (K.flip(-1, -2)) and its two "
+                                        "channel axes swapped.")])
     return "equals a stride-2 transposed convolution on 10 random inputs"

@@ -8,7 +8,7 @@ from d2lgrade.checks import check, fail
 from d2lgrade.compare.formulas import Domain, expect_formula_among
 from d2lgrade.compare.inputs import randint, shape_text, tensor
 from d2lgrade.compare.tensors import describe, expect_close, expect_diagnosed, same_values
-from graders.section_7_1 import CONVOLUTION
+from d2lgrade.compare.source_scan import CONVOLUTION
 from reference import section_7_4 as ref
 
 
@@ -36,11 +36,24 @@ def _kernel_fits(v):
         v.get("k_w", 1) <= v.get("w", 1) + 2 * v.get("p_w", 0)
 
 
+INPUT_FOR_OUTPUT = ("That uses the input's size h·w where the output's belongs: the output has one value per "
+                    "window position, h_o·w_o = (floor((h + 2*p_h - k_h)/s_h) + 1)·(floor((w + 2*p_w - k_w)/s_w) + 1).")
+
+
+def _input_size_for_output(formula: str) -> str:
+    return formula.replace(ref._h_o, "h").replace(ref._w_o, "w")
+
+
 def conv_formula(p, name, accepted, diagnoses=()):
     p.answer = p.text(name)
+    # h·w in place of the output size is a mistake of its own: name it before "floor is missing".
+    swapped = [(_input_size_for_output(formula), INPUT_FOR_OUTPUT) for formula, _ in accepted
+               if _input_size_for_output(formula) != formula]
+    swapped += [(_input_size_for_output(formula), f"{INPUT_FOR_OUTPUT} {why}") for formula, why in diagnoses
+                if isinstance(formula, str) and _input_size_for_output(formula) != formula]
     return expect_formula_among(p.answer, accepted, what=f"`{name}`", domains=CONV_DOMAINS,
                                 constraint=_kernel_fits, symbols=CONV_SYMBOLS, shorthands=SHORTHANDS,
-                                diagnoses=(*diagnoses, lacks_floor))
+                                diagnoses=(*swapped, *diagnoses, lacks_floor))
 
 
 # -- 7.4/1.1 ----------------------------------------------------------------------------------------
@@ -107,11 +120,18 @@ def _separable_cases(rng):
         col, row = tensor(rng, shape[0]), tensor(rng, shape[1])
         col[col == 0], row[row == 0] = 0.5, -0.25
         cases.append((col[:, None] * row[None, :], True, "a random outer product"))
-    x = torch.arange(-2, 3, dtype=torch.float32)
-    g = torch.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2 * 1.3 ** 2))
-    cases.append((g / g.sum(), True, "a 5 × 5 Gaussian"))
-    cases.append((torch.tensor([[1., 0., -1.], [2., 0., -2.], [1., 0., -1.]]), True, "the Sobel kernel"))
-    cases.append((torch.tensor([[0., 1., 0.], [1., -4., 1.], [0., 1., 0.]]), False, "the Laplacian"))
+    # The structured kernels are drawn from the seed too (and their values never printed), so that an
+    # answer cannot recognise a fixed Gaussian, Sobel or Laplacian instead of testing the rank.
+    radius = randint(rng, 1, 3)
+    sigma = 0.6 + 2 * float(torch.rand((), generator=rng))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    g = torch.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2 * sigma ** 2))
+    cases.append((g / g.sum(), True, f"a {2 * radius + 1} × {2 * radius + 1} Gaussian"))
+    a, b = (0.5 + float(t) for t in torch.rand(2, generator=rng))
+    cases.append((torch.tensor([a, b, a])[:, None] * torch.tensor([1., 0., -1.])[None, :] * (1 + randint(rng, 0, 3)),
+                  True, "a Sobel-type kernel"))
+    c, e = 0.5 + float(torch.rand((), generator=rng)), float(torch.rand((), generator=rng))
+    cases.append((torch.tensor([[0., c, 0.], [c, -4 * c + e, c], [0., c, 0.]]), False, "a Laplacian-type kernel"))
     for shape in [(3, 3), (2, 2), (4, 3), (2, 5)]:
         K = tensor(rng, *shape, dtype=torch.float64)
         s = torch.linalg.svdvals(K)
@@ -297,7 +317,7 @@ def _im2col_check(p, general):
     cases = _im2col_cases(p.rng, general, 12)
     labels = [f"conv2d_im2col(X of shape {shape_text(X)}, K of shape {shape_text(K)}"
               + "".join(f", {k}={v}" for k, v in kw.items()) + ")" for X, K, kw, _, _ in cases]
-    got = p.map("conv2d_im2col", [((X, K), kw) for X, K, kw, _, _ in cases], labels=labels, forbid=CONVOLUTION)
+    got = p.map("conv2d_im2col", [((X, K), kw) for X, K, kw, _, _ in cases], labels=labels, implement=CONVOLUTION)
     for (X, K, kw, s, pad), value, label in zip(cases, got, labels):
         expected = F.conv2d(X[None], K, stride=s, padding=pad)[0]
         c_o, _, k_h, k_w = K.shape

@@ -367,3 +367,19 @@ def test_16_without_the_tmpfs_a_watchdog_stops_the_runtime(executor, tmp_path, m
     assert any("(7.3/3)" in n and "64 MiB or 2000 files (the disk limit)" in n for n in notes), notes
     assert got["7.3/6"].status == R.ERROR and "the disk limit" in got["7.3/6"].message, got["7.3/6"]
     assert any("watches its size and file count" in n and "turned off" in n for n in notes), notes
+
+
+# -- 17. implement-it-yourself evasion: the library's routine, hidden from the runtime's trace -----
+def test_17_hiding_the_library_routine_earns_nothing(executor):
+    """The right values from the very routine the exercise asks for: the grader's own scan of the
+    source (and the trace, judged by an allow-list) names what was found; what it cannot see through
+    is left for review with 0 points, never passed."""
+    # The default limits: switching the dispatch mode off costs its first calls a few seconds of imports.
+    report = grade(find_section("7.1"), HOSTILE / "evasion.py", options=RuntimeOptions(), executor=executor)
+    checks = {c.id: c for c in report.checks}
+    assert report.score == 0, [(c.id, c.status, c.message) for c in report.checks]
+    hidden = checks["7.1/1"]
+    assert hidden.status == R.MANUAL and "could not verify" in hidden.message, hidden
+    assert "vars()" in hidden.message and "_disable_current_modes" in hidden.message, hidden.message
+    assert checks["7.1/2.2"].status == R.FAILED and "torch.conv_tbc" in checks["7.1/2.2"].message
+    assert checks["7.1/6"].status == R.FAILED and "numpy.convolve" in checks["7.1/6"].message

@@ -59,9 +59,30 @@ def test_one_by_one_right(runner, source):
     ("def conv1d(x, w):\n    k = len(w)\n    xp = F.pad(x, (k - 1, k - 1))\n"
      "    return torch.stack([(xp[i:i + k] * w).sum() for i in range(len(x) + k - 1)])", "full convolution"),
     ("def conv1d(x, w):\n    return F.conv1d(x[None, None], w[None, None])[0, 0]", "implement yourself"),
+    # evasions: an operator that is not called "convolution", the gradient of a convolution, the same
+    # operator under a name no scan can read (the trace names it), a NumPy routine
+    ("def conv1d(x, w):\n    return torch.conv_tbc(x[:, None, None], w[:, None, None], x.new_zeros(1), 0)[:, 0, 0]",
+     "torch.conv_tbc"),
+    ("def conv1d(x, w):\n    return torch.nn.grad.conv1d_weight(x[None, None], w.shape[None, None], w[None, None])",
+     "conv1d_weight"),
+    ("def conv1d(x, w):\n    op = vars(torch)[''.join(reversed('cbt_vnoc'))]\n"
+     "    return op(x[:, None, None], w[:, None, None], x.new_zeros(1), 0)[:, 0, 0]", "runs the operator conv_tbc"),
+    ("import numpy as np\ndef conv1d(x, w):\n    return torch.from_numpy(np.correlate(x.numpy(), w.numpy()))",
+     "numpy.correlate"),
 ])
 def test_conv1d_wrong(runner, source, words):
     assert_wrong(runner.grade(source, "7.1/2.2")[0], words)
+
+
+def test_a_wrong_value_before_a_crash_is_reported_as_the_mistake(runner):
+    """The runtime stops at the first call that raises; a wrong value returned before it is the
+    mistake to name, not the crash."""
+    source = ("def conv1d(x, w):\n    assert len(x) < 9, 'long inputs are not supported'\n"
+              "    k = len(w)\n    return torch.stack([(x[i:i + k] * w.flip(0)).sum() for i in range(len(x) - k + 1)])")
+    assert_wrong(runner.grade(source, "7.1/2.2")[0], "reverses the kernel")
+    crash_only = source.replace("w.flip(0)", "w")
+    result = runner.grade(crash_only, "7.1/2.2")[0]
+    assert result.status == "error" and "long inputs are not supported" in result.message, result
 
 
 @pytest.mark.parametrize("source", [
@@ -137,6 +158,15 @@ def conv1d_full(f, g):
         for i in range(max(0, k - m + 1), min(n, k + 1)):
             out[k] += f[i] * g[k - i]
     return out
+""",
+    """
+def conv1d_full(f, g):            # NumPy arrays only to hold the numbers: the loop does the work
+    import numpy as np
+    out = np.zeros(len(f) + len(g) - 1)
+    for i, a in enumerate(f.tolist()):
+        for j, b in enumerate(g.tolist()):
+            out[i + j] += a * b
+    return torch.from_numpy(out)
 """,
     """
 def conv1d_full(f, g):            # coefficients of the product of two polynomials: sum over i + j = k

@@ -61,6 +61,11 @@ def test_diagonal_images_accepted(runner, name):
     ("def diagonal_image(n):\n    X = torch.zeros(n, n)\n    X[n // 2:] = 1\n    return X", "0 everywhere"),
     ("def diagonal_image(n):\n    return torch.eye(5)", "shape"),
     ("def diagonal_image(n):\n    X = torch.eye(n)\n    X[n // 2, 0] = 1\n    return X", "do not move over by one column"),
+    # written to beat the check: a checkerboard's responses also move one column per row
+    ("def diagonal_image(n):\n    i = torch.arange(n)\n    return ((i[:, None] + i[None, :]) % 2).float()",
+     ["change sign", "checkerboard"]),
+    ("def diagonal_image(n):\n    i = torch.arange(n)\n    return ((i[None, :] - i[:, None]) % 3 == 0).float()",
+     "several edges"),
 ])
 def test_diagonal_images_rejected(runner, source, words):
     assert_wrong(one(runner, source, "7.2/1:diagonal"), words)
@@ -68,6 +73,25 @@ def test_diagonal_images_rejected(runner, source, words):
 
 def test_corr2d(runner):
     assert_right(one(runner, BOOK_CORR2D, "7.2/1:corr2d"))
+
+
+@pytest.mark.parametrize("source, words, status", [
+    ("def corr2d(X, K):\n    return F.conv2d(X[None, None], K[None, None])[0, 0]", "`F.conv2d`", "failed"),
+    # the library's convolution under a name built at run time: the operator trace still sees it
+    ("def corr2d(X, K):\n    op = getattr(torch, 'con' + 'v2d')\n    return op(X[None, None], K[None, None])[0, 0]",
+     "runs the operator convolution", "failed"),
+    # ... and with the trace switched off as well: nothing says what ran, so no points until a review
+    ("""
+def corr2d(X, K):
+    op = getattr(torch, 'con' + 'v2d')
+    with torch.utils._python_dispatch._disable_current_modes():
+        return op(X[None, None], K[None, None])[0, 0]
+""", ["could not verify", "getattr", "no operation"], "manual"),
+])
+def test_corr2d_from_the_library(runner, source, words, status):
+    result = one(runner, source, "7.2/1:corr2d")
+    assert result.status == status and result.points == 0, result
+    assert all(w in result.message for w in ([words] if isinstance(words, str) else words)), result.message
     unfold = ("def corr2d(X, K):\n    h, w = K.shape\n    P = X.unfold(0, h, 1).unfold(1, w, 1)\n"
               "    return (P * K).sum((-2, -1))")
     assert_right(one(runner, unfold, "7.2/1:corr2d"))
@@ -129,6 +153,15 @@ def test_edge_kernels_accepted(runner, name):
      "does not respond like the derivative along v"),
     ("def edge_kernel(v):\n    return torch.tensor([[v[0], v[1]]])", "changes from place to place"),
     ("def edge_kernel(v):\n    return torch.zeros(2, 2)", "gives 0 on every ramp"),
+    # exact on every ramp, yet a second difference across v makes it fire on edges running along v
+    ("""
+def edge_kernel(v):
+    v1, v2 = float(v[0]), float(v[1])
+    D = torch.tensor([[0., 0., 0.], [-0.5, 0., 0.5], [0., 0., 0.]])
+    Dxx = torch.tensor([[0., 0., 0.], [1., -2., 1.], [0., 0., 0.]])
+    Dxy = torch.tensor([[1., 0., -1.], [0., 0., 0.], [-1., 0., 1.]]) / 4
+    return v1 * D + v2 * D.T + 2 * (v2 * v2 * Dxx + v1 * v1 * Dxx.T - 2 * v1 * v2 * Dxy)
+""", "edge running along v"),
 ])
 def test_edge_kernels_rejected(runner, source, words):
     assert_wrong(one(runner, source, "7.2/2.1"), words)
@@ -202,6 +235,13 @@ def blur_kernel(size, sigma):   # centred half a pixel off
     return torch.outer(g, g) / g.sum() ** 2
 """, "not symmetric"),
     ("def blur_kernel(size, sigma):\n    return torch.full((3, 3), 1 / 9)", "shape"),
+    # special-cases the pairs the check used to print, and returns nonsense for any other
+    ("""
+def blur_kernel(size, sigma):
+    if (size, sigma) in [(3, 1.0), (5, 1.0), (5, 2.0), (7, 1.5), (3, 0.8)]:
+        return torch.full((size, size), 1.0 / size**2)
+    return torch.ones(size, size)
+""", "add up to"),
 ])
 def test_blur_kernels_rejected(runner, source, words):
     assert_wrong(one(runner, source, "7.2/2.3"), words)
@@ -283,6 +323,9 @@ def corr2d_matmul(X, K):
     ("def corr2d_matmul(X, K):\n    return (F.unfold(X[None, None].float(), K.shape)[0].T @ K.float().reshape(-1))"
      ".reshape(X.shape[0] - K.shape[0] + 1, -1)", "dtype"),
     (NO_MATMUL, "without a matrix product"),
+    # a decoy product beside the loop that computes the result
+    (NO_MATMUL.replace("    return Y", "    _ = X @ X.T\n    return Y"), "do not come from it"),
+    (NO_MATMUL.replace("    return Y", "    return Y + 0 * (X[:1] @ X[:1].T).sum()"), "do not come from it"),
 ])
 def test_wrong_corr2d_matmul(runner, source, words):
     assert_wrong(one(runner, source, "7.2/4:corr2d_matmul"), words)

@@ -53,15 +53,21 @@ def test_example_shape(runner):
 # -- 7.3/3 ------------------------------------------------------------------------------------
 WRONG_PADS = {
     "replicate": ("def mirror_pad(X, p):\n    return F.pad(X[None, None] if X.dim() == 2 else X, (p,)*4, mode='replicate')"
-                  ".reshape(*X.shape[:-2], X.shape[-2] + 2*p, X.shape[-1] + 2*p)", "values are wrong"),
-    "zeros": ("def mirror_pad(X, p):\n    return F.pad(X, (p, p, p, p))", "values are wrong"),
+                  ".reshape(*X.shape[:-2], X.shape[-2] + 2*p, X.shape[-1] + 2*p)", "replicate padding"),
+    "zeros": ("def mirror_pad(X, p):\n    return F.pad(X, (p, p, p, p))", "zero padding"),
+    "circular": ("def mirror_pad(X, p):\n    h, w = X.shape[-2:]\n"
+                 "    return X.repeat(*[1] * (X.dim() - 2), 3, 3)[..., h - p:2 * h + p, w - p:2 * w + p]",
+                 "circular padding"),
+    "reflect, declared symmetric": ('mirror_mode = "symmetric"\ndef mirror_pad(X, p):\n'
+                                    '    return F.pad(X[None, None] if X.dim() == 2 else X, (p,)*4, mode="reflect")'
+                                    '.reshape(*X.shape[:-2], X.shape[-2] + 2*p, X.shape[-1] + 2*p)', "set mirror_mode"),
     "symmetric, undeclared": ("""
 def mirror_pad(X, p):
     top, bottom = X[..., :p, :].flip(-2), X[..., -p:, :].flip(-2)
     X = torch.cat([top, X, bottom], dim=-2)
     left, right = X[..., :, :p].flip(-1), X[..., :, -p:].flip(-1)
     return torch.cat([left, X, right], dim=-1)
-""", "values are wrong"),
+""", "symmetric padding"),
     "one side only": ("def mirror_pad(X, p):\n    return F.pad(X[None, None], (p, 0, p, 0), mode='reflect')[0, 0]",
                       "has shape"),
     "float32 always": ("def mirror_pad(X, p):\n    return F.pad(X[None, None].float(), (p,)*4, mode='reflect')[0, 0]",
@@ -139,7 +145,17 @@ def upsample_stride_half(X, K):   # forgets to flip the kernel
     n, c, h, w = X.shape
     spread = X.new_zeros((n, c, 2*h - 1, 2*w - 1)); spread[:, :, ::2, ::2] = X
     return F.conv2d(spread, K.transpose(0, 1), padding=(K.shape[2] - 1, K.shape[3] - 1))
-""", "values are wrong"),
+""", "not flipped"),
+    # evasions: the input gradient of a convolution is a transposed convolution; the library's routine
+    # under a name built at run time is still seen by the operator trace
+    ("""
+def upsample_stride_half(X, K):
+    n, _, h, w = X.shape
+    size = (n, K.shape[1], 2 * (h - 1) + K.shape[2], 2 * (w - 1) + K.shape[3])
+    return torch.nn.grad.conv2d_input(size, K, X, stride=2)
+""", "conv2d_input"),
+    ("def upsample_stride_half(X, K):\n    return vars(F)['conv_' + 'transpose2d'](X, K, stride=2)",
+     "runs the operator convolution_transposed"),
     ("def upsample_stride_half(X, K):\n    return F.interpolate(X, scale_factor=2)", "has shape"),
 ])
 def test_stride_half_wrong_variants(runner, source, words):

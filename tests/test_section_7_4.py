@@ -163,6 +163,11 @@ SEED_MULTS = f"c_o*{SEED_H}*{SEED_W}*c_i*k_h*k_w"
     ("7.4/2.4", 'backward_cost = "c_o*h_o*w_o*c_i*k_h*k_w"', ["your formula gives", "two gradients"]),
     ("7.4/2.4", 'backward_cost = "3*c_o*h_o*w_o*c_i*k_h*k_w"', "your formula gives"),
     ("7.4/2.4", 'backward_cost = "import os"', "could not read"),
+    # the input's size where the output's belongs: named as such, not as a missing floor
+    ("7.4/2.2", 'forward_memory = "c_i*h*w + c_o*c_i*k_h*k_w + c_o*h*w"', ["your formula gives", "input's size h·w"]),
+    ("7.4/2.4", 'backward_cost = "2*c_o*c_i*k_h*k_w*h*w"', ["your formula gives", "input's size h·w"]),
+    ("7.4/2.4", 'backward_cost = "c_o*c_i*k_h*k_w*h*w"', ["input's size h·w", "two gradients"]),
+    ("7.4/2.1", 'forward_mults = "c_o*c_i*k_h*k_w*h*w"', ["input's size h·w"]),
 ])
 def test_cost_formulas_wrong(runner, selector, source, words):
     assert_wrong(by_id(runner.grade(source, selector.split(":")[0]))[selector], words)
@@ -207,6 +212,14 @@ def conv2d_im2col(X, K, stride=1, padding=0):
 @pytest.mark.parametrize("source, words", [
     ("def conv2d_im2col(X, K, stride=1, padding=0):\n    return F.conv2d(X[None], K, stride=stride, padding=padding)[0]",
      "implement yourself"),
+    # a private operator under a name built at run time: the operator trace names it
+    ("""
+def conv2d_im2col(X, K, stride=1, padding=0):
+    s = (stride, stride) if isinstance(stride, int) else tuple(stride)
+    p = (padding, padding) if isinstance(padding, int) else tuple(padding)
+    op = getattr(getattr(torch, 'op' + 's').aten, ''.join(reversed('drawrof_d2vnoc_wols_')))
+    return op(X[None], K, list(K.shape[-2:]), None, list(s), list(p))[0]
+""", "runs the operator _slow_conv2d_forward"),
     (IM2COL_HEAD + "    cols = F.unfold(X[None], (k_h, k_w), padding=p, stride=s)[0]\n"
                    "    return (K.flip(-1, -2).reshape(c_o, -1) @ cols).reshape(c_o, h_o, w_o)", "flipped"),
     (IM2COL_HEAD + "    cols = F.unfold(X[None], (k_h, k_w), padding=p, stride=s)[0]\n"

@@ -36,6 +36,11 @@ def avg_pool_via_conv(X, pool_size, stride=None):
      "implement yourself"),
     ("def avg_pool_via_conv(X, pool_size, stride=None):\n    return nn.AvgPool2d(pool_size, stride)(X)",
      "implement yourself"),
+    ("def avg_pool_via_conv(X, pool_size, stride=None):\n    return torch._C._nn.avg_pool2d(X, pool_size, stride)",
+     "implement yourself"),
+    ("def avg_pool_via_conv(X, pool_size, stride=None):\n"
+     "    return F.interpolate(X, scale_factor=1 / (pool_size if stride is None else stride), mode='area')",
+     "F.interpolate"),
 ])
 def test_avg_pool_wrong(runner, source, words):
     default, explicit = runner.grade(source, "7.5/1")
@@ -151,6 +156,11 @@ MAXPOOL_WRONG = {
                             "        super().__init__(); self.k = pool_size\n"
                             "    def forward(self, X):\n        return F.max_pool2d(X, self.k)", "implement yourself"),
     "amax over the windows": (tree("b", prepare="cols.amax(1, keepdim=True)"), "implement yourself"),
+    # evasions: comparisons and selection instead of ReLU, and a maximum under a name built at run time
+    "argmax and gather": (tree("b", prepare="cols.gather(1, cols.argmax(1, keepdim=True))"), "implement yourself"),
+    "torch.where": (tree("torch.where(a > b, a, b)"), "torch.where"),
+    "a mask from a comparison": (tree("a * (a >= b) + b * (a < b)"), "runs the operator"),
+    "a maximum through __getattribute__": (tree("a.__getattribute__('ma' + 'ximum')(b)"), "runs the operator maximum"),
 }
 
 
@@ -168,6 +178,8 @@ def test_seed_module_cannot_take_a_3x3_window(runner):
 
 MAXPOOL_RIGHT = {
     "reference": None,
+    "max(a, b) = (a + b + |a - b|)/2": tree("(a + b + (a - b).abs()) / 2"),
+    "ReLU as clamp(min=0)": tree("b + torch.clamp(a - b, min=0)"),
     "tree of a + relu(b - a) over unfolded windows": tree("a + F.relu(b - a)"),
     "function, with the starter's class left in place": SECTION.spec.exercise("7.5/3.2").starter + """
 def max_pool_via_relu(X, pool_size):

@@ -66,7 +66,33 @@ def test_counterexample_for_integer_symbols_uses_the_default_domain():
     assert result.message == "at d=1 your formula gives 3 but the correct value is 2."
     # A difference only at the top of the default domain [1, 12] is still found.
     assert compare_expressions("Min(d, 11)", "d").counterexample == {"d": 12}
-    assert compare_expressions("Min(d, 12)", "d").verdict == "equal"
+    # ... and so is one beyond it: sampling also tries book sizes and large values (issue 8, section 4)
+    assert compare_expressions("Min(d, 12)", "d").counterexample == {"d": 13}
+    narrow = compare_expressions("Min(d, 12)", "d", domains={"d": Domain("int", 1, 12, wide=False)})
+    assert narrow.verdict == "equal" and "every point of the (small) domain" in narrow.message
+    assert "proved" not in narrow.message.replace("not proved", "")
+
+
+@pytest.mark.parametrize("student, expected, domains", [
+    # a term that vanishes for the sizes a narrow domain holds
+    ("floor((n_h + 2*p_h - k_h)/s_h) + 1 - floor(n_h/25)", SHAPE, None),
+    ("floor((n_h + 2*p_h - k_h)/s_h) + 1 - floor(n_h/225)", SHAPE, None),
+    # a ReLU clipped beyond |a - b| > 20, on a domain of reals in [-10, 10]
+    ("b + relu(a - b) - relu(a - b - 20)", "Max(a, b)", {"a": Domain("real", -10, 10), "b": Domain("real", -10, 10)}),
+    # a term too small to matter for ordinary magnitudes
+    ("a + b", "a + b + floor(Abs(a)/100)", {"a": Domain("real", -3, 3), "b": Domain("real", -3, 3)}),
+])
+def test_terms_that_vanish_on_the_narrow_domain_are_caught(student, expected, domains):
+    result = compare_expressions(student, expected, domains=domains, constraint=fits if expected is SHAPE else None,
+                                 functions=("relu", "floor", "Max", "Abs"))
+    assert result.verdict == "different", result.message
+
+
+def test_messages_say_proved_only_for_a_proof():
+    proved = compare_expressions("(d + 1)**2", "d**2 + 2*d + 1")
+    assert proved.verdict == "equal" and proved.message.startswith("proved")
+    sampled = compare_expressions("ceiling((n_h + 2*p_h - k_h + 1)/s_h)", SHAPE, constraint=fits)
+    assert sampled.verdict == "equal" and "proved" not in sampled.message.replace("not proved", "")
 
 
 def test_counterexample_is_shrunk_to_the_smallest_values():
@@ -116,7 +142,8 @@ def test_identity_that_only_holds_for_integers_is_accepted_by_sampling():
     # ceil((m + 1)/s) == floor(m/s) + 1 for integers only, so sympy can not prove it over the reals.
     result = compare_expressions("ceiling((n_h + 2*p_h - k_h + 1)/s_h)", SHAPE, constraint=fits)
     assert result.verdict == "equal"
-    found = re.fullmatch(r"your formula agrees with the expected formula at (\d+) sample points\.", result.message)
+    found = re.fullmatch(r"your formula agrees with the expected formula at (\d+) sampled points, book sizes and "
+                         r"large and small values included \(not proved symbolically\)\.", result.message)
     assert found and int(found.group(1)) >= 400
     # ... and over the reals it is wrong, which sampling finds.
     real = {n: Domain("real", 1, 12) for n in ("n_h", "p_h", "k_h", "s_h")}
@@ -150,7 +177,8 @@ def test_constraint_sees_plain_numbers():
         seen.append(v)
         return True
 
-    result = compare_expressions("a + b", "b + a + floor(Abs(a)/100)", domains=REAL, constraint=record, samples=50)
+    narrow = {name: Domain("real", -3, 3, wide=False) for name in REAL}
+    result = compare_expressions("a + b", "b + a + floor(Abs(a)/100)", domains=narrow, constraint=record, samples=50)
     assert result.verdict == "equal"
     assert seen and all(set(v) == {"a", "b"} for v in seen)
     assert all(isinstance(x, (int, Fraction)) for v in seen for x in v.values())

@@ -12,18 +12,20 @@ class Domain:
     kind: str      # "int" | "real"
     low: float
     high: float
+    wide: bool = True   # also sample book sizes and large/small magnitudes beyond [low, high]
 
 
 def expect_formula(answer: str, expected: str, *, what: str, domains: dict | None = None,
                    constraint=None, symbols=None) -> str:
-    """Fail unless `answer` equals `expected` for every valid value of the symbols."""
+    """Fail unless `answer` equals `expected`: proved by sympy, or equal at every sampled point (the
+    returned message says which)."""
     from d2lgrade.compare.symbolic import SymbolicAnswerError, compare_expressions, parse_answer
     try:
         student = parse_answer(answer, **({"symbols": symbols} if symbols else {}))
     except SymbolicAnswerError as exc:
         fail(f"{what}: {exc}")
     from d2lgrade.compare import symbolic
-    domains = {k: symbolic.Domain(d.kind, d.low, d.high) for k, d in (domains or {}).items()}
+    domains = {k: symbolic.Domain(d.kind, d.low, d.high, d.wide) for k, d in (domains or {}).items()}
     comparison = compare_expressions(student, expected, domains=domains, constraint=constraint)
     if comparison.verdict == "different":
         fail(f"{what} is not right: {comparison.message}")
@@ -53,7 +55,7 @@ def expect_formula_among(answer, accepted, *, what, domains, constraint=None, sy
     if shorthands:
         expr = expr.xreplace({sympy.Symbol(k, real=True): symbolic.parse_answer(v, max_length=10_000)
                               for k, v in shorthands.items()})
-    sdomains = {k: symbolic.Domain(d.kind, d.low, d.high) for k, d in domains.items()}
+    sdomains = {k: symbolic.Domain(d.kind, d.low, d.high, d.wide) for k, d in domains.items()}
 
     def compare(formula, budget=time_budget):
         return symbolic.compare_expressions(expr, formula, domains=sdomains, constraint=constraint,

@@ -528,10 +528,26 @@ def _agree(student, expected) -> bool:
 
 @dataclass
 class Domain:
-    """How to sample one symbol: integers or rationals in [low, high]."""
+    """How to sample one symbol: integers or rationals in [low, high], and, unless `wide` is False, also
+    book sizes and large and small magnitudes beyond it (a term that vanishes on [low, high] but not
+    on the sizes the formula is for must be caught)."""
     kind: str   # "int" or "real"
     low: float
     high: float
+    wide: bool = True
+
+    def wide_values(self) -> list[Fraction]:
+        """Values outside [low, high] (or, for reals, tiny ones inside it) that sampling also tries."""
+        if not self.wide:
+            return []
+        lo, hi = self.bounds()
+        if self.kind == "int":
+            out = [Fraction(v) for v in WIDE_INTS if v > hi]
+            out += [Fraction(-v) for v in WIDE_INTS if lo < 0 and -v < lo]
+        else:
+            out = [Fraction(v) for v in WIDE_REALS if v > hi or (0 < v < 1 and lo <= v <= hi)]
+            out += [Fraction(-v) for v in WIDE_REALS if -v < lo or (0 < v < 1 and lo <= -v <= hi)]
+        return out
 
     def __post_init__(self):
         if self.kind not in ("int", "real"):
@@ -546,6 +562,9 @@ class Domain:
         return lo, hi
 
 
+# The book's image sizes (Fashion-MNIST 28, CIFAR 32, 96 and ImageNet's 224/227), then large ones.
+WIDE_INTS = (13, 25, 28, 32, 64, 96, 100, 224, 227, 1000, 4096, 10**6)
+WIDE_REALS = (Fraction(1, 10**6), Fraction(1, 1000), 25, 100, 1000, 10**6)
 DEFAULT_DOMAIN = Domain("int", 1, 12)
 
 Point = tuple[Fraction, ...]
@@ -577,8 +596,9 @@ class _PointSource:
         self.rng = random.Random(seed)
         self.bounds = [d.bounds() for d in domains]  # cached: Fraction(str(...)) is slow
         self.specials = [_special_values(d, lo, hi) for d, (lo, hi) in zip(domains, self.bounds)]
-        self.space: int | None = None  # number of points when every symbol is an integer
-        if all(d.kind == "int" for d in domains):
+        self.wide = [d.wide_values() for d in domains]
+        self.space: int | None = None  # number of points when every symbol is a narrow integer
+        if all(d.kind == "int" for d in domains) and not any(self.wide):
             self.space = math.prod(int(hi - lo) + 1 for lo, hi in self.bounds)
 
     def all_points(self) -> list[Point]:
@@ -595,6 +615,9 @@ class _PointSource:
         points = [tuple(v if v in sp else sp[0] for sp in self.specials) for v in values]
         points.append(tuple(lo for lo, _ in self.bounds))
         points.append(tuple(hi for _, hi in self.bounds))
+        # every symbol at one wide value (28, 224, 10**6, ...) where it has one, else at its upper end
+        values = sorted({v for vs in self.wide for v in vs}, key=_value_key)
+        points += [tuple(v if v in wide else hi for wide, (_, hi) in zip(self.wide, self.bounds)) for v in values]
         return points
 
     def _random_value(self, index: int) -> Fraction:
@@ -610,6 +633,9 @@ class _PointSource:
         values: list[Fraction] = []
         for i, (lo, hi) in enumerate(self.bounds):
             roll = self.rng.random()
+            if self.wide[i] and self.rng.random() < 0.3:
+                values.append(self.rng.choice(self.wide[i]))
+                continue
             if roll < 0.25:
                 values.append(self.rng.choice(self.specials[i]))
                 continue
@@ -716,8 +742,10 @@ class _Deadline:
 class Comparison:
     """The outcome of :func:`compare_expressions`.
 
-    "equal": proven, or equal at every sampled point (at least ``samples`` of them, or the whole
-    of a small integer domain); "different": a concrete counterexample; "unknown": the time
+    "equal": proven (the message says "proved"), or equal at every sampled point (at least ``samples``
+    of them, book sizes and wide magnitudes included; or every point of a small domain declared with
+    wide=False); the message then says how many points, never "proved"; "different": a concrete
+    counterexample; "unknown": the time
     budget ran out or too few points could be evaluated, so a person should look.
     """
     verdict: str                 # "equal" | "different" | "unknown"
@@ -753,6 +781,9 @@ def compare_expressions(student, expected, *, domains: dict[str, Domain] | None 
                             tuple(symbols), tuple(functions))
     except _BudgetExceeded:
         return _out_of_time(time_budget)
+
+
+PROVED = "proved: your formula is equivalent to the expected formula (sympy reduces their difference to 0)."
 
 
 def _out_of_time(time_budget: float) -> Comparison:
@@ -805,7 +836,7 @@ def _compare(student, expected, domains, constraint, samples, seed, deadline: _D
     student_expr = _as_expression(student, allowed, functions, reference=False)
 
     if student_expr - expected_expr == 0:  # same canonical form: no sampling needed
-        return Comparison("equal", "your formula is equivalent to the expected formula.")
+        return Comparison("equal", PROVED)
     names = sorted({s.name for s in student_expr.free_symbols | expected_expr.free_symbols})
     source = _PointSource(names, [domains.get(n, DEFAULT_DOMAIN) for n in names], seed)
     found = _sample(_Evaluator(student_expr), _Evaluator(expected_expr), source, constraint, samples, deadline)
@@ -816,7 +847,7 @@ def _compare(student, expected, domains, constraint, samples, seed, deadline: _D
     enough = found.checked >= samples or (found.exhaustive and found.checked > 0 and not found.unevaluable)
     proven = _try_proof(student_expr - expected_expr, deadline)
     if proven:
-        return Comparison("equal", "your formula is equivalent to the expected formula.")
+        return Comparison("equal", PROVED)
     if found.student_undefined is not None:
         point, expected_value = found.student_undefined
         return Comparison(
@@ -825,7 +856,10 @@ def _compare(student, expected, domains, constraint, samples, seed, deadline: _D
             f"but the correct value is {format_value(expected_value)}.",
             counterexample=_named(names, point), student_value=None, expected_value=_plain(expected_value))
     if enough:
-        return Comparison("equal", f"your formula agrees with the expected formula at {_points(found.checked)}.")
+        where = "every point of the (small) domain" if found.exhaustive else "sampled points, book sizes and " \
+            "large and small values included"
+        return Comparison("equal", f"your formula agrees with the expected formula at {found.checked} {where} "
+                                   "(not proved symbolically).")
     if found.checked == 0:
         return Comparison("unknown", "could not evaluate the formulas at any valid sample point; "
                                      "an instructor will look at it.")
@@ -900,8 +934,21 @@ def _points(count: int, what: str = "sample") -> str:
 
 
 def _shrink(point: Point, values: tuple, source: _PointSource, outcome, deadline: _Deadline) -> tuple:
-    """Simplify a counterexample coordinate by coordinate while it stays a counterexample."""
+    """Simplify a counterexample coordinate by coordinate while it stays a counterexample; first try
+    the simplest points outright (a few symbols), since moving one coordinate at a time can get stuck."""
     best, (s_best, e_best) = point, values
+    simplest = [sp[:4] for sp in source.specials]
+    if math.prod(len(v) for v in simplest) <= 256:
+        grid: list[Point] = [()]
+        for vs in simplest:
+            grid = [p + (v,) for p in grid for v in vs]
+        for candidate in sorted(grid, key=_point_key):
+            if _point_key(candidate) >= _point_key(best) or deadline.remaining() <= 0:
+                break
+            kind, s, e = outcome(candidate)
+            if kind == "differ":
+                best, s_best, e_best = candidate, s, e
+                break
     for _ in range(4):
         improved = False
         for i in range(len(best)):

@@ -131,9 +131,15 @@ class OpRecorder:
         from torch.utils._python_dispatch import TorchDispatchMode
 
         ops = self.ops = set()
+        recorder = self
+        self.marker = torch.zeros(1)
+        self.marker_seen = False
 
         class Mode(TorchDispatchMode):
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                if args and args[0] is recorder.marker:
+                    recorder.marker_seen = True
+                    return func(*args, **(kwargs or {}))
                 name = func.overloadpacket.__name__
                 if name == "convolution" and len(args) > 6 and args[6]:
                     name = "convolution_transposed"
@@ -141,6 +147,11 @@ class OpRecorder:
                 return func(*args, **(kwargs or {}))
 
         self.mode = Mode()
+
+    def mark(self):
+        """Run one operation on the marker inside the mode: the grader reads a trace without the
+        marker as switched off by the student's code (the grader also scans the source)."""
+        self.marker.add_(0)
 
 
 class CallTimeout(BaseException):
@@ -166,6 +177,7 @@ def outcome_of(fn, args, kwargs, seed, trace=False, seconds=None):
         if recorder:
             with recorder.mode:
                 value = fn(*to_device(args), **to_device(kwargs))
+                recorder.mark()
         else:
             value = fn(*to_device(args), **to_device(kwargs))
     except NotImplementedError as exc:
@@ -185,9 +197,10 @@ def outcome_of(fn, args, kwargs, seed, trace=False, seconds=None):
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
     ops = sorted(recorder.ops) if recorder else []
+    traced = bool(recorder and recorder.marker_seen)
     if isinstance(value, types.GeneratorType):
-        return {"ok": True, "value": {"__unsupported__": "generator"}, "ops": ops}
-    return {"ok": True, "value": plain(value), "ops": ops}
+        return {"ok": True, "value": {"__unsupported__": "generator"}, "ops": ops, "traced": traced}
+    return {"ok": True, "value": plain(value), "ops": ops, "traced": traced}
 
 
 def first_line(exc):

@@ -12,9 +12,14 @@ class _Recorder(TorchDispatchMode):
     def __init__(self):
         super().__init__()
         self.ops = set()
+        self.marker = torch.zeros(1)
+        self.marker_seen = False       # an operation on the marker after each call: the recording still ran
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops.add(func.overloadpacket.__name__)
+        if args and args[0] is self.marker:
+            self.marker_seen = True
+        else:
+            self.ops.add(func.overloadpacket.__name__)
         return func(*args, **(kwargs or {}))
 
 
@@ -56,10 +61,14 @@ def run_max_pool(ns, inputs, pool_size):
     pooler, kind = _pooler(ns, pool_size)
     recorder = _Recorder()
     results = []
+    traced = True
     for X in inputs:
         try:
+            recorder.marker_seen = False
             with recorder:
                 Y = pooler(X)
+                recorder.marker.add_(0)
+            traced = traced and recorder.marker_seen
         except NotImplementedError:
             if kind == "module" and ns.get("max_pool_via_relu") is not None:
                 pooler, kind = _pooler({"max_pool_via_relu": ns["max_pool_via_relu"]}, pool_size)
@@ -72,4 +81,4 @@ def run_max_pool(ns, inputs, pool_size):
                             if str(exc).strip() else ""})
             continue
         results.append({"ok": True, "value": Y.detach() if isinstance(Y, torch.Tensor) else Y})
-    return {"kind": kind, "results": results, "ops": sorted(recorder.ops)}
+    return {"kind": kind, "results": results, "ops": sorted(recorder.ops), "traced": traced}
