@@ -43,13 +43,24 @@ def _grade(selector: str, device: str, data_dir: str | None, namespace: dict) ->
     section = find_section(str(selector).partition("/")[0])
     validate_selector(section, str(selector))
     options = RuntimeOptions(device=resolve_device(device), data_dir=str(Path(data_dir).resolve()) if data_dir else None)
-    report = grade_submission(section, Submission(Path("<this notebook>"), []), selector=str(selector),
+    report = grade_submission(section, Submission(Path("<this notebook>"), _executed_cells(namespace)), selector=str(selector),
                               options=options, executor=LiveExecutor(namespace), written=False)
     written = [ex.id for ex in section.spec.exercises if ex.manual_points and
                (selector == section.id or ex.id == selector or ex.id.startswith(f"{selector}."))]
     if written:
         report.notes.append(f"Written answers ({', '.join(written)}) are read by an instructor; they are not checked here.")
     return report
+
+
+def _executed_cells(namespace: dict) -> list:
+    """The code this kernel has run, in order (IPython's `In`): what the source scan of "implement it
+    yourself" exercises reads, as it reads a saved notebook's cells."""
+    from d2lgrade.load import Cell
+    history = namespace.get("In")
+    if not isinstance(history, list):
+        return []
+    return [Cell(index=i, kind="code", source=source) for i, source in enumerate(history)
+            if isinstance(source, str) and source.strip()]
 
 
 def _caller_namespace() -> dict:
