@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from d2lgrade import data, pinned
 from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, check, fail
 from graders import book_code
+from graders.layer_counts import parameter_split
 from graders.architecture import describe_student, expect_count, flops_from, magnitude, reference
 from graders.probes import section_7_6 as training
 from reference import section_7_6 as ref_lenet
@@ -45,27 +46,6 @@ def _book_alexnet() -> dict:
     return reference(ref, "AlexNet", input_shape=BOOK_INPUT)
 
 
-def _split(description: dict) -> dict:
-    """Parameters of the convolutional and of the dense layers, from the layers' hyper-parameters."""
-    split = {"conv": 0, "fc": 0}
-    for _, kind, h, _ in description["layers"]:
-        if kind == "Conv2d":
-            k = h["kernel_size"]
-            split["conv"] += h["out_channels"] * h["in_channels"] // h["groups"] * k[0] * k[1] + \
-                h["out_channels"] * h["bias"]
-        elif kind == "Linear":
-            split["fc"] += h["out_features"] * h["in_features"] + h["out_features"] * h["bias"]
-    return split
-
-
-def _biases(description: dict) -> dict:
-    split = {"conv": 0, "fc": 0}
-    for _, kind, h, _ in description["layers"]:
-        if kind in ("Conv2d", "Linear") and h.get("bias"):
-            split["conv" if kind == "Conv2d" else "fc"] += h.get("out_channels", h.get("out_features", 0))
-    return split
-
-
 def _kinds(description: dict) -> str:
     counts = description["counts"]
     return ", ".join(f"{n} {kind}" for kind, n in counts.items())
@@ -75,14 +55,14 @@ def _kinds(description: dict) -> str:
 @check("8.1/1.1", points=2, title="Parameters: convolutions against dense layers", uses=("alexnet_param_split",),
        expected="the parameters of the book's AlexNet (1×224×224, 10 classes) in its convolutions and in its dense "
                 "layers, within 1 %: the dense layers hold most of them")
-def parameter_split(p):
+def conv_fc_parameters(p):
     answer = p.value("alexnet_param_split")
     if not isinstance(answer, dict) or not {"conv", "fc"} <= set(answer):
         fail('`alexnet_param_split` should be a dict with the keys "conv" and "fc".')
     p.answer = repr(answer)
     book = _book_alexnet()
-    split, biases = _split(book), _biases(book)
-    imagenet = _split(reference(ref, "AlexNet", input_shape=(1, 3, 224, 224), num_classes=1000))
+    split, biases = parameter_split(book), parameter_split(book, biases_only=True)
+    imagenet = parameter_split(reference(ref, "AlexNet", input_shape=(1, 3, 224, 224), num_classes=1000))
     for key, other in (("conv", "fc"), ("fc", "conv")):
         expect_count(answer[key], split[key], f'alexnet_param_split["{key}"]', COUNT_TOLERANCE, hints={
             "the count without the biases": split[key] - biases[key],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from d2lgrade.checks import StudentError, check, fail
 from graders import book_code
+from graders.layer_counts import parameter_split
 from graders.architecture import as_count, describe_student, expect_count, flops_from, magnitude, reference
 from reference import section_8_2 as ref
 
@@ -16,6 +17,7 @@ BOOK_INPUT = (1, 1, 224, 224)
 COUNT_TOLERANCE, FLOP_TOLERANCE = 0.01, 0.03
 SMALL_SIZES = (56, 84)
 SMALL_COST = 0.1          # 8.2/4: VGGSmall may cost at most this fraction of VGG-11's compute at 224×224
+SHAPE_KEEPING = {"ReLU", "LeakyReLU", "GELU", "SiLU", "ELU", "Tanh", "Sigmoid", "Dropout", "Dropout2d", "Identity"}
 DOWNSAMPLING = {"MaxPool2d", "AvgPool2d", "LPPool2d", "FractionalMaxPool2d"}
 
 
@@ -31,19 +33,13 @@ def _vgg11():
     return reference(ref, "VGG", ref.VGG11_ARCH)
 
 
-def _no_bias_count(description: dict) -> int:
-    """Parameters without the biases of convolutions and dense layers: a common miscount."""
-    biases = sum(h.get("out_channels", h.get("out_features", 0)) for _, kind, h, _ in description["layers"]
-                 if kind in ("Conv2d", "Linear") and h.get("bias"))
-    return description["params"] - biases
-
-
 def _blocks(description: dict) -> list[str]:
-    """What layer_summary prints: the output shape of each top-level entry of `net`, as 'C×H×W'."""
+    """The shapes layer_summary prints, as 'C×H×W': the output of each top-level entry of `net`, leaving out
+    activations and dropout (they repeat the shape before them)."""
     seen: dict[str, list] = {}
-    for qualified, _, _, shape in description["layers"]:
+    for qualified, kind, _, shape in description["layers"]:
         parts = qualified.split(".")
-        if len(parts) >= 2 and parts[0] == "net":
+        if len(parts) >= 2 and parts[0] == "net" and not (len(parts) == 2 and kind in SHAPE_KEEPING):
             seen[parts[1]] = shape
     return ["×".join(str(s) for s in shape[1:]) if isinstance(shape, list) else str(shape) for shape in seen.values()]
 
@@ -65,8 +61,10 @@ def parameter_counts(p):
     imagenet = {"alexnet": reference(ref, "AlexNet", input_shape=(1, 3, 224, 224), num_classes=1000),
                 "vgg11": reference(ref, "VGG", ref.VGG11_ARCH, input_shape=(1, 3, 224, 224), num_classes=1000)}
     for key, model, other in (("alexnet", alexnet, vgg11), ("vgg11", vgg11, alexnet)):
+        parts = parameter_split(model)
         expect_count(answer[key], model["params"], f'param_counts["{key}"]', COUNT_TOLERANCE, hints={
-            "the count without the biases": _no_bias_count(model),
+            "only the convolutional layers' parameters": parts["conv"],
+            "only the dense layers' parameters": parts["fc"],
             "the count for 3-channel images and 1000 classes (ImageNet), not 1 channel and 10": imagenet[key]["params"],
             "the other network's count (are the two swapped?)": other["params"]})
     return (f"AlexNet {alexnet['params']:,} and VGG-11 {vgg11['params']:,} parameters: VGG-11 has "
