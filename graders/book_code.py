@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from d2lgrade.checks import StudentError
+from graders.architecture import describe_student
 
 FRAME = re.compile(r"^  (?P<where>.+), line (?P<line>\d+), in (?P<function>\S+)\n    (?P<code>.+)$", re.M)
 MISSING_SIZE = re.compile(r"(?P<layer>Conv[123]d|Linear)\.__init__\(\) missing \d+ required positional "
@@ -56,3 +57,12 @@ def explain_build_error(exc: StudentError, call: str) -> StudentError:
             f"input size; the book writes {lazy}, a lazy layer that infers the input size on the first "
             "forward pass.", own_frames(exc.detail))
     return StudentError(f"`{call}` could not be built: `{code}` ({where}) raised {error}.", own_frames(exc.detail))
+
+
+def describe(p, call: str, name: str, *args, input_shape, **kwargs) -> dict:
+    """`describe_student(p, name, *args, ...)`, with a construction error explained on the student's line;
+    `call` is how the message writes the call (e.g. "VGG(arch=...)")."""
+    try:
+        return describe_student(p, name, *args, input_shape=input_shape, **kwargs)
+    except StudentError as exc:
+        raise explain_build_error(exc, call) from None

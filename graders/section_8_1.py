@@ -17,7 +17,7 @@ from d2lgrade import data, pinned
 from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, check, fail
 from graders import book_code
 from graders.layer_counts import parameter_split
-from graders.architecture import describe_student, expect_count, flops_from, magnitude, reference
+from graders.architecture import as_count, expect_count, flops_from, magnitude, reference
 from graders.probes import section_7_6 as training
 from reference import section_7_6 as ref_lenet
 from reference import section_8_1 as ref
@@ -36,10 +36,7 @@ DROPOUT = {"Dropout", "Dropout1d", "Dropout2d", "AlphaDropout"}
 
 
 def _describe(p, call: str, name: str, *args, input_shape=SMALL_INPUT, **kwargs) -> dict:
-    try:
-        return describe_student(p, name, *args, input_shape=input_shape, **kwargs)
-    except StudentError as exc:
-        raise book_code.explain_build_error(exc, call) from None
+    return book_code.describe(p, call, name, *args, input_shape=input_shape, **kwargs)
 
 
 def _book_alexnet() -> dict:
@@ -64,11 +61,14 @@ def conv_fc_parameters(p):
     split, biases = parameter_split(book), parameter_split(book, biases_only=True)
     imagenet = parameter_split(reference(ref, "AlexNet", input_shape=(1, 3, 224, 224), num_classes=1000))
     for key, other in (("conv", "fc"), ("fc", "conv")):
-        expect_count(answer[key], split[key], f'alexnet_param_split["{key}"]', COUNT_TOLERANCE, hints={
-            "the count without the biases": split[key] - biases[key],
-            "the whole network's count, not this part's": book["params"],
-            "the other part's count (conv and fc swapped?)": split[other],
-            "the count for 3-channel images and 1000 classes (ImageNet)": imagenet[key]})
+        what = f'alexnet_param_split["{key}"]'
+        mistakes = {"the count without the biases": split[key] - biases[key],
+                    "the whole network's count, not this part's": book["params"],
+                    "the other part's count (conv and fc swapped?)": split[other],
+                    "the count for 3-channel images and 1000 classes (ImageNet)": imagenet[key]}
+        got = as_count(answer[key], what)     # several mistakes land close together: name the nearest
+        expect_count(got, split[key], what, COUNT_TOLERANCE,
+                     hints=dict(sorted(mistakes.items(), key=lambda item: abs(item[1] - got))))
     share = split["fc"] / (split["conv"] + split["fc"])
     return f"convolutions {split['conv']:,}, dense layers {split['fc']:,} parameters ({share:.0%} in the dense layers)"
 
@@ -217,6 +217,6 @@ def dropout_training(p):
     if not loss < LOSS_RATIO * base_loss:
         fail(f"after {STEPS} steps `{call}` has a held-out loss of {loss:.3f} (accuracy {accuracy:.1%}), no better "
              f"than {LOSS_RATIO:g} × the sigmoid LeNet's {base_loss:.3f}: with ReLU it should learn much faster "
-             "(is the dropout rate so high that little signal passes?).")
+             "(a sigmoid left in, or a dropout rate so high that little signal passes, slows it down).")
     return (f"held-out loss {loss:.3f} (accuracy {accuracy:.1%}) after {STEPS} steps, against {base_loss:.3f} "
             f"({base_accuracy:.1%}) for the sigmoid LeNet")

@@ -7,10 +7,10 @@ be built gets a message naming the student's failing line (graders/book_code.py)
 """
 from __future__ import annotations
 
-from d2lgrade.checks import StudentError, check, fail
+from d2lgrade.checks import check, fail
 from graders import book_code
 from graders.layer_counts import parameter_split
-from graders.architecture import as_count, describe_student, expect_count, flops_from, magnitude, reference
+from graders.architecture import expect_count, flops_from, magnitude, reference
 from reference import section_8_2 as ref
 
 BOOK_INPUT = (1, 1, 224, 224)
@@ -22,11 +22,7 @@ DOWNSAMPLING = {"MaxPool2d", "AvgPool2d", "LPPool2d", "FractionalMaxPool2d"}
 
 
 def _describe(p, call: str, name: str, *args, input_shape=BOOK_INPUT, **kwargs) -> dict:
-    """describe_student, with construction errors explained on the student's own line."""
-    try:
-        return describe_student(p, name, *args, input_shape=input_shape, **kwargs)
-    except StudentError as exc:
-        raise book_code.explain_build_error(exc, call) from None
+    return book_code.describe(p, call, name, *args, input_shape=input_shape, **kwargs)
 
 
 def _vgg11():
