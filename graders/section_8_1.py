@@ -182,6 +182,48 @@ def reference_training(train_X, train_y, order, test_X, recipe) -> dict:
     return training.train_model(model, train_X, train_y, order, test_X, recipe)
 
 
+def _rebuilt_outputs(weights, X) -> list[torch.Tensor]:
+    """The held-out outputs of the student's trained weights in the grader's OWN LeNets (ReLU, with max and
+    with average pooling; dropout is off in evaluation), computed in this process; empty when the weights are
+    not exactly LeNet's ten tensors (then the runtime's outputs are judged). LeNet's parameter shapes are all
+    different, so each tensor finds its layer by its shape, whatever the student named the layers."""
+    if not isinstance(weights, list) or not weights:
+        return []
+    tensors = [entry[1] for entry in weights if isinstance(entry, list) and len(entry) == 2]
+    if len(tensors) != len(weights) or not all(isinstance(t, torch.Tensor) and t.is_floating_point() for t in tensors):
+        return []
+    by_shape = {tuple(t.shape): t for t in tensors}
+    outputs = []
+    for pooling in (torch.nn.MaxPool2d, torch.nn.AvgPool2d):
+        model = training.LeNet(num_classes=10, modern=True)
+        model.net[2], model.net[5] = pooling(2, 2), pooling(2, 2)
+        slots = {tuple(q.shape): q for q in model.parameters()}
+        if len(tensors) != len(slots) or set(by_shape) != set(slots):
+            return []
+        with torch.no_grad():
+            for shape, q in slots.items():
+                q.copy_(by_shape[shape].to(q.dtype))
+            outputs.append(training.predict(model, X.to(torch.float32)))
+    return outputs
+
+
+def _judged_outputs(reply, X, y) -> tuple[torch.Tensor, str]:
+    """The outputs to judge, and how they were obtained. Where the trained weights fit LeNet's layers and
+    neither of the grader's LeNets reproduces the runtime's outputs, the grader's best rebuild is judged
+    when it is worse: a forward pass that recognises the (public) held-out images gains nothing."""
+    final = reply["final"]
+    rebuilt = [out for out in _rebuilt_outputs(reply.get("weights"), X) if torch.isfinite(out).all()]
+    if not rebuilt:
+        return final, "your network's outputs on the held-out images, evaluated by the grader"
+    if any(torch.allclose(out.double(), final.double(), rtol=1e-3, atol=1e-3) for out in rebuilt):
+        return final, "your trained weights, evaluated by the grader in its own LeNet"
+    best = min(rebuilt, key=lambda out: _loss(out, y)[0])
+    if _loss(best, y)[0] > _loss(final, y)[0]:
+        return best, ("your trained weights, evaluated by the grader in its own LeNet (your network's own outputs "
+                      "differ from it and look better: they are not used)")
+    return final, "your network's outputs on the held-out images, evaluated by the grader"
+
+
 def _loss(outputs, y) -> tuple[float, float]:
     logits = outputs.double()
     return F.cross_entropy(logits, y).item(), (logits.argmax(1) == y).double().mean().item()
@@ -196,11 +238,13 @@ def dropout_training(p):
     call = "LeNetDropout(num_classes=10)"
     try:
         reply = p.run(training.train_contract, "LeNetDropout", {"num_classes": 10}, train.X, train.y, order, test.X,
-                      dict(RECIPE, seconds=TRAIN_SOFT), timeout=TRAIN_TIMEOUT)
+                      dict(RECIPE, seconds=TRAIN_SOFT, weights=True), timeout=TRAIN_TIMEOUT)
     except (NotAttempted, StudentError, StudentTimeout) as exc:
         raise type(exc)(exc.message.replace("`train_contract`", f"`{call}`").replace(
             "the probe train_contract", f"`{call}`"), exc.detail) from None
-    final = reply.get("final") if isinstance(reply, dict) else None
+    if not isinstance(reply, dict):
+        raise StudentError(f"the runtime gave no readable answer for the training of `{call}`.")
+    final = reply.get("final")
     if reply.get("stopped") in ("frozen", "no_grad", "diverged"):
         fail(f"training `{call}` stopped early ({reply['stopped'].replace('_', ' ')}) after {reply.get('steps')} "
              "steps: keep the parameters trainable and the loss connected to them.")
@@ -208,15 +252,17 @@ def dropout_training(p):
         raise StudentTimeout(f"training `{call}` managed only {reply.get('steps')} of {STEPS} steps in {TRAIN_SOFT} s.")
     if not isinstance(final, torch.Tensor) or tuple(final.shape) != (len(test), 10) or not torch.isfinite(final).all():
         fail(f"after training, `{call}` gives no finite (N, 10) scores for {len(test)} held-out images.")
-    loss, accuracy = _loss(final, test.y)
+    judged, how = _judged_outputs(reply, test.X, test.y)
+    loss, accuracy = _loss(judged, test.y)
     base = pinned.call("graders.section_8_1:reference_training", train.X, train.y, order, test.X, dict(RECIPE),
                        sources=_DECIDING_SOURCES)
     base_loss, base_accuracy = _loss(base["final"], test.y)
-    p.answer = (f"held-out loss {loss:.3f}, accuracy {accuracy:.1%} (sigmoid LeNet: {base_loss:.3f}, "
+    p.answer = (f"held-out loss {loss:.3f}, accuracy {accuracy:.1%} ({how}; sigmoid LeNet: {base_loss:.3f}, "
                 f"{base_accuracy:.1%}) after {STEPS} steps on {test.source}")
     if not loss < LOSS_RATIO * base_loss:
         fail(f"after {STEPS} steps `{call}` has a held-out loss of {loss:.3f} (accuracy {accuracy:.1%}), no better "
              f"than {LOSS_RATIO:g} × the sigmoid LeNet's {base_loss:.3f}: with ReLU it should learn much faster "
-             "(a sigmoid left in, or a dropout rate so high that little signal passes, slows it down).")
+             "(a sigmoid left in, or a dropout rate so high that little signal passes, slows it down). "
+             f"Judged on {how}.")
     return (f"held-out loss {loss:.3f} (accuracy {accuracy:.1%}) after {STEPS} steps, against {base_loss:.3f} "
-            f"({base_accuracy:.1%}) for the sigmoid LeNet")
+            f"({base_accuracy:.1%}) for the sigmoid LeNet; judged on {how}")

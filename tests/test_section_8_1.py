@@ -236,3 +236,26 @@ def test_lenet_dropout_right(runner, source):
 def test_lenet_dropout_wrong(runner, source, failing, words):
     # a failing layer check is graded alone: no need to train the variant
     assert_wrong(by_id(runner.grade(source, failing if ":" in failing else "8.1/7"))[failing], words)
+
+
+LOOKUP_CHEAT = lenet(act="nn.Sigmoid()", pool="nn.AvgPool2d(2)") + """
+import sys
+_images, _labels, _, _ = sys.modules["_d2lgrade_agent"].dataset_images("fashion_mnist", "test")
+_known = {bytes(image.flatten().tolist()): int(label) for image, label in zip(_images, _labels)}
+
+def _forward(self, X):   # a sigmoid LeNet, plus the labels of the held-out images it recognises
+    scores = self.net(X)
+    if not self.training:
+        keys = [bytes(x.flatten().tolist()) for x in (X * 255).round().to(torch.uint8)]
+        hits = [_known.get(key, -1) for key in keys]
+        scores = scores + 50 * torch.stack([F.one_hot(torch.tensor(max(h, 0)), 10) * (h >= 0) for h in hits])
+    return scores
+LeNetDropout.forward = _forward
+"""
+
+
+def test_training_is_judged_on_the_trained_weights_not_on_returned_scores(runner):
+    """The held-out images are public: a forward pass that recognises them returns perfect scores, but the
+    grader runs the trained weights through its own LeNets and judges the worse evaluation."""
+    checks = by_id(runner.grade(LOOKUP_CHEAT, "8.1/7"))
+    assert_wrong(checks["8.1/7"], ["no better than", "differ from it and look better"])
