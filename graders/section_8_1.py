@@ -16,8 +16,8 @@ from torch.nn import functional as F
 from d2lgrade import data, pinned
 from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, check, fail
 from graders import book_code
-from graders.layer_counts import parameter_split
-from graders.architecture import as_count, expect_count, flops_from, magnitude, reference
+from graders.architecture import as_count, expect_count, magnitude, reference
+from graders.layer_counts import expect_flop_split, nearest_first, parameter_split
 from graders.probes import section_7_6 as training
 from reference import section_7_6 as ref_lenet
 from reference import section_8_1 as ref
@@ -66,9 +66,8 @@ def conv_fc_parameters(p):
                     "the whole network's count, not this part's": book["params"],
                     "the other part's count (conv and fc swapped?)": split[other],
                     "the count for 3-channel images and 1000 classes (ImageNet)": imagenet[key]}
-        got = as_count(answer[key], what)     # several mistakes land close together: name the nearest
-        expect_count(got, split[key], what, COUNT_TOLERANCE,
-                     hints=dict(sorted(mistakes.items(), key=lambda item: abs(item[1] - got))))
+        got = as_count(answer[key], what)
+        expect_count(got, split[key], what, COUNT_TOLERANCE, hints=nearest_first(mistakes, got))
     share = split["fc"] / (split["conv"] + split["fc"])
     return f"convolutions {split['conv']:,}, dense layers {split['fc']:,} parameters ({share:.0%} in the dense layers)"
 
@@ -83,12 +82,7 @@ def flop_split(p):
     p.answer = repr(answer)
     flops = _book_alexnet()["flops"]
     expected = {"conv": flops["conv"], "fc": flops["linear"]}
-    for key, other in (("conv", "fc"), ("fc", "conv")):
-        got = flops_from(answer, key, "`alexnet_flop_split`")
-        expect_count(got, expected[key], f'alexnet_flop_split["{key}"] in FLOPs', FLOP_TOLERANCE, hints={
-            "half the FLOPs: MACs labelled \"FLOPs\"": expected[key] / 2,
-            "twice the FLOPs: FLOPs labelled \"MACs\"": expected[key] * 2,
-            "the other part's figure (conv and fc swapped?)": expected[other]})
+    expect_flop_split(answer, expected, "alexnet_flop_split", FLOP_TOLERANCE)
     share = expected["conv"] / (expected["conv"] + expected["fc"])
     return (f"convolutions {magnitude(expected['conv'])}FLOPs, dense layers {magnitude(expected['fc'])}FLOPs "
             f"({share:.0%} in the convolutions)")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from d2lgrade.checks import check, fail
 from graders import book_code
-from graders.layer_counts import parameter_split
-from graders.architecture import expect_count, flops_from, magnitude, reference
+from graders.architecture import as_count, expect_count, magnitude, reference
+from graders.layer_counts import expect_flop_split, nearest_first, parameter_split
 from reference import section_8_2 as ref
 
 BOOK_INPUT = (1, 1, 224, 224)
@@ -57,12 +57,13 @@ def parameter_counts(p):
     imagenet = {"alexnet": reference(ref, "AlexNet", input_shape=(1, 3, 224, 224), num_classes=1000),
                 "vgg11": reference(ref, "VGG", ref.VGG11_ARCH, input_shape=(1, 3, 224, 224), num_classes=1000)}
     for key, model, other in (("alexnet", alexnet, vgg11), ("vgg11", vgg11, alexnet)):
-        parts = parameter_split(model)
-        expect_count(answer[key], model["params"], f'param_counts["{key}"]', COUNT_TOLERANCE, hints={
+        parts, what = parameter_split(model), f'param_counts["{key}"]'
+        got = as_count(answer[key], what)
+        expect_count(got, model["params"], what, COUNT_TOLERANCE, hints=nearest_first({
             "only the convolutional layers' parameters": parts["conv"],
             "only the dense layers' parameters": parts["fc"],
             "the count for 3-channel images and 1000 classes (ImageNet), not 1 channel and 10": imagenet[key]["params"],
-            "the other network's count (are the two swapped?)": other["params"]})
+            "the other network's count (are the two swapped?)": other["params"]}, got))
     return (f"AlexNet {alexnet['params']:,} and VGG-11 {vgg11['params']:,} parameters: VGG-11 has "
             f"{vgg11['params'] / alexnet['params']:.1f}× as many")
 
@@ -76,12 +77,7 @@ def vgg_flops(p):
     p.answer = repr(answer)
     flops = _vgg11()["flops"]
     expected = {"conv": flops["conv"], "fc": flops["linear"]}
-    for key, other in (("conv", "fc"), ("fc", "conv")):
-        got = flops_from(answer, key, "`vgg_flop_split`")
-        expect_count(got, expected[key], f'vgg_flop_split["{key}"] in FLOPs', FLOP_TOLERANCE, hints={
-            "half the FLOPs: MACs labelled \"FLOPs\"": expected[key] / 2,
-            "twice the FLOPs: FLOPs labelled \"MACs\"": expected[key] * 2,
-            "the other part's figure (conv and fc swapped?)": expected[other]})
+    expect_flop_split(answer, expected, "vgg_flop_split", FLOP_TOLERANCE)
     return (f"convolutions {magnitude(expected['conv'])}FLOPs, dense layers {magnitude(expected['fc'])}FLOPs: "
             f"the convolutions do {expected['conv'] / (expected['conv'] + expected['fc']):.1%} of the work")
 
