@@ -43,7 +43,7 @@ def structure(ns, kwargs, X):
     """Output shape, [in, out] of each Linear in forward order, and for each hidden Linear how much the
     output still varies over X when that layer's weight and bias are zero (and when all hidden ones are)."""
     torch.manual_seed(0)
-    model = _build(ns, kwargs).eval()
+    model = _build(ns, kwargs).to(X.device).eval()
     linears, output = _linears_in_order(model, X)
     reply = {"output": list(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__,
              "linears": [[m.in_features, m.out_features] for m in linears], "zeroed": [], "all_zeroed": None,
@@ -74,7 +74,7 @@ def train_mlp(ns, kwargs, X_train, y_train, order, X_eval, recipe):
     torch.set_num_threads(int(recipe.get("threads", 1)))
     try:
         torch.manual_seed(int(recipe.get("seed", 0)))
-        model = _build(ns, kwargs)
+        model = _build(ns, kwargs).to(X_train.device)
         params = [p for p in model.parameters() if p.requires_grad]
         reply = {"steps": 0, "stopped": ""}
         if not params:
