@@ -101,8 +101,8 @@ def table(p):
         got = answer.get(depth, answer.get(str(depth)))
         if got is None:
             fail(f"`DENSENET_BLOCKS` has no entry for DenseNet-{depth} (keys: {sorted(answer, key=str)}).")
-        if [int(n) for n in got] != list(blocks):
-            fail(f"`DENSENET_BLOCKS[{depth}]` is {tuple(got)}: that is not the number of layers in DenseNet-{depth}'s "
+        if not isinstance(got, (list, tuple)) or list(got) != list(blocks):
+            fail(f"`DENSENET_BLOCKS[{depth}]` is {tuple(got) if isinstance(got, (list, tuple)) else got!r}: that is not the number of layers in DenseNet-{depth}'s "
                  "four dense blocks in Table 1 of the paper.")
     return "the layers per block of DenseNet-121, -169 and -201"
 

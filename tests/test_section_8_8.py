@@ -120,7 +120,7 @@ def test_regnetx_right(runner, source):
     (PLAIN_BLOCKS.replace("groups=b // GROUPS(b, group_width)", "groups=group_width"), "8.8/1:groups",
      ["groups of group_width = 16 channels"]),
     # only the first stage halves the resolution
-    (PLAIN_BLOCKS.replace("stride = STRIDE if i == 0 else 1", "stride = 2 if i == 0 and c == stem_channels else 1"),
+    (PLAIN_BLOCKS.replace("stride = STRIDE if i == 0 else 1", "stride = 2 if i == 0 and width == widths[0] else 1"),
      "8.8/1:stages", ["1 stage(s) after the stem", "expected 4 stages"]),
     # a 64-channel stem whatever stem_channels says
     (PLAIN_BLOCKS.replace("c = stem_channels", "c = 64").replace(
