@@ -1,0 +1,31 @@
+"""The training run behind 8.8/1's design check: a RegNetX configuration built with the REFERENCE's code and
+trained with the 7.6 recipe, in a pinned child process (d2lgrade/pinned.py calls `design_training`).
+
+Its own module because its source is part of the cache key of those runs: editing the grader's messages
+must not throw the cached reference runs away.
+"""
+import torch
+
+from graders.probes import section_7_6 as training
+from reference import section_8_8 as ref
+
+LR = 0.05
+
+
+def design_training(factory: str, kwargs: dict, train_X, train_y, order, test_X) -> dict:
+    """Train the reference's `factory(**kwargs)` with SGD on the given batches; runs in a pinned child.
+    Batch-norm statistics are recomputed over the training images before the held-out pass: after a short
+    run the running averages lag behind the weights and eval mode can collapse (chapter 8 catalogue)."""
+    torch.manual_seed(0)
+    model = training.make_model(vars(ref), factory, kwargs, train_X)
+    reply = training.train_model(model, train_X, train_y, order, test_X, {"optimizer": "sgd", "lr": LR, "threads": 1})
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None            # a plain average over the batches below
+    model.train()
+    with torch.no_grad():
+        for start in range(0, len(train_X), 256):
+            model(train_X[start:start + 256])
+    reply["final"] = training.predict(model, test_X)
+    return {"final": reply["final"], "steps": reply["steps"]}
