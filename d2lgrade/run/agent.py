@@ -8,9 +8,9 @@ which is why the values are reduced to plain containers and tensors here, and va
 on the other side.
 
 It also serves datasets offline (the last part of this file): `setup` makes torchvision's
-FashionMNIST and MNIST, and so `d2l.FashionMNIST(...)`, read the grader's `--data-dir` or a stand-in
-built from scikit-learn's bundled digits, never the network. d2lgrade/data.py gives the grader the
-same images through the same functions.
+FashionMNIST and MNIST, and so `d2l.FashionMNIST(...)`, read the training files the grader staged from
+its `--data-dir`, or a stand-in built from scikit-learn's bundled digits, never the network and never
+held-out data. d2lgrade/data.py gives the grader the same training images through the same functions.
 """
 import functools
 import os
