@@ -14,9 +14,9 @@ Three views of a dataset, and who may see each:
 - `held_out(name, data_dir, limit)`: the grader's evaluation images, a draw from the held-out split keyed
   by a secret the runtime never sees (`held_out_key`). From real data it is a keyed subset of the test
   files, which the runtime cannot read at all (`runtime_data_dir` stages only the training files for it).
-  The stand-in's digits are public (scikit-learn is installed in the runtime), so its held-out digits
-  also get a keyed position and a keyed ±2/255 change of their stroke pixels: no table the runtime can
-  build holds them. The same key gives the same images on every machine, so a verdict is repeatable.
+  The stand-in's digits are public (scikit-learn is installed in the runtime), so each held-out digit is
+  drawn twice, each time at a keyed position and with a keyed ±2/255 change of its stroke pixels: no
+  table the runtime can build holds them. The same key gives the same images on every machine, so a verdict is repeatable.
 
 The loading code lives in the runtime agent (d2lgrade/run/agent.py, "offline datasets") because the
 runtime's `setup` must serve the training data to `d2l.FashionMNIST(...)` too, and it cannot import
@@ -45,6 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 KEY_ENV = "D2LGRADE_HELDOUT_KEY"           # the key itself (tests fix it so that their margins are stable)
 KEY_FILE = Path(os.environ.get("D2LGRADE_KEY_FILE", ROOT / ".d2lgrade-key"))   # else a per-course key file
 STROKE_JITTER = 2                          # the stand-in's held-out strokes move by up to this many 1/255 steps
+# Each of the stand-in's 500 held-out digits is drawn at this many keyed positions: 1000 images make the
+# accuracy of a network less dependent on which key drew them (docs/NUMERICS.md, "Held-out images").
+STANDIN_DRAWS = 2
 
 
 class Images:
@@ -116,7 +119,7 @@ def held_out(name: str, data_dir: str | None = None, limit: int | None = None, k
     data, targets, source, standin = dataset_images(name, "test", str(data_dir) if data_dir else None)
     if standin:
         base, labels, _, order = standin_digits()
-        picked = order[:STANDIN_HELD_OUT]
+        picked = order[:STANDIN_HELD_OUT].repeat(STANDIN_DRAWS)
         shifts = torch.randint(-STANDIN_SHIFT, STANDIN_SHIFT + 1, (len(picked), 2), generator=generator)
         data = shift_digits(base[picked], shifts)
         jitter = torch.randint(-STROKE_JITTER, STROKE_JITTER + 1, data.shape, generator=generator)

@@ -55,7 +55,7 @@ def test_standin_loads_offline_with_the_right_shapes(name):
     train, test = load_images(name, "train"), data.held_out(name)
     assert train.standin and test.standin
     assert "stand-in" in train.source and "no --data-dir" in train.source
-    assert tuple(train.X.shape) == (1297, 1, 28, 28) and tuple(test.X.shape) == (500, 1, 28, 28)
+    assert tuple(train.X.shape) == (1297, 1, 28, 28) and tuple(test.X.shape) == (1000, 1, 28, 28)  # 500 digits, twice
     assert train.X.dtype == torch.float32 and train.y.dtype == torch.int64
     assert 0.0 <= float(train.X.min()) and float(train.X.max()) <= 1.0 and float(train.X.max()) > 0.9
     assert set(train.y.tolist()) == set(range(10)) and set(test.y.tolist()) == set(range(10))
