@@ -207,7 +207,7 @@ LOOKUP_CHEAT = BOOK_LENET.replace("ModernLeNet", "ImprovedLeNet") + LOOKUP_TABLE
     "ImprovedLeNet.forward = _lookup_forward\n"
 
 
-def test_a_network_that_looks_up_its_inputs_gains_nothing(runner, check):
+def test_a_network_that_looks_up_its_inputs_gains_nothing(runner):
     """The held-out images are a keyed draw that no dataset in the runtime holds: a forward pass that
     knows every labelled image the runtime can reach recognises none of them (it does recognise the two
     training images the probe's first, evaluation-mode pass builds the network with, so the table works),

@@ -3,12 +3,13 @@
 An nn.Module cannot cross the process boundary, so these functions build the student's networks in the
 runtime and send back plain data: the layers a forward pass ran (forward hooks), the ATen operators it
 dispatched, parameter counts, intermediate outputs, and, after a short training run on the grader's
-batches, the logits for the grader's held-out images (no labels are sent) and, where the grader can
-rebuild the network itself (7.6/1), the trained weights. Losses and accuracies are computed by the grader
-from those, never taken from the student's process.
+batches, the logits for the grader's held-out images (no labels are sent) and, for the grader to rebuild
+the network itself, the layers the training steps ran (graders/probes/layers.py) and the trained
+state_dict. Losses and accuracies are computed by the grader from those, never taken from the student's
+process.
 
-`train_model` is also imported by the grader, which trains the reference networks with it in its own
-process: both sides follow exactly the same recipe on exactly the same batches.
+`train_model` is also imported by the grader, which trains the reference networks with it in a pinned
+child process: both sides follow exactly the same recipe on exactly the same batches.
 """
 import time
 
