@@ -1,31 +1,53 @@
 """Offline image datasets for the training checks. Nothing here ever touches the network.
 
 1. Fashion-MNIST / MNIST are read from a local folder in torchvision's layout when one is given
-   (`--data-dir DIR` holding `DIR/FashionMNIST/raw/train-images-idx3-ubyte`, ... or `DIR/MNIST/raw/...`),
-   through `torchvision.datasets.<Class>(DIR, download=False)`;
+   (`--data-dir DIR` holding `DIR/FashionMNIST/raw/train-images-idx3-ubyte`, ... or `DIR/MNIST/raw/...`);
 2. otherwise (or when that folder lacks the dataset) a real offline stand-in is used: scikit-learn's
    8×8 handwritten digits (`sklearn.datasets.load_digits`, bundled with the package), scaled to a
-   20×20 digit in a 28×28 frame like MNIST's and moved by up to 4 pixels, quantised to 8 bits like the originals, and split
-   deterministically into 1297 training and 500 held-out images.
+   20×20 digit in a 28×28 frame like MNIST's and moved by up to 4 pixels, quantised to 8 bits like the
+   originals, and split deterministically into 1297 training and 500 held-out digits.
 
-`load_images(name, split, data_dir, limit)` is what the grader uses. `Images.source` says in words
-which data was used; checks show it in their messages.
+Three views of a dataset, and who may see each:
+- `load_images(name, "train")`: the training split; the grader sends some of it to training probes.
+- `load_images(name, "validation")`: what the runtime serves as torchvision's `train=False` (the last
+  images of the training split, see agent.served_images); never used for a verdict.
+- `held_out(name, data_dir, limit)`: the grader's evaluation images, a draw from the held-out split keyed
+  by a secret the runtime never sees (`held_out_key`). From real data it is a keyed subset of the test
+  files, which the runtime cannot read at all (`runtime_data_dir` stages only the training files for it).
+  The stand-in's digits are public (scikit-learn is installed in the runtime), so each held-out digit is
+  drawn twice, each time at a keyed position and with a keyed ±2/255 change of its stroke pixels: no
+  table the runtime can build holds them. The same key gives the same images on every machine, so a verdict is repeatable.
 
-The loading code itself lives in the runtime agent (d2lgrade/run/agent.py, "offline datasets"), because
-it must also run INSIDE the student runtime, which cannot import this package: there the agent's
-`setup` makes `torchvision.datasets.FashionMNIST` / `MNIST` (and so `d2l.FashionMNIST(batch_size, resize)`)
-serve the same images from the same `--data-dir` or stand-in, and never download.
+The loading code lives in the runtime agent (d2lgrade/run/agent.py, "offline datasets") because the
+runtime's `setup` must serve the training data to `d2l.FashionMNIST(...)` too, and it cannot import
+this package.
 """
 from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
 
 import torch
 
 from d2lgrade.run.agent import DATASET_TITLES as TITLES
 from d2lgrade.run.agent import DATASETS as CLASS_NAMES
-from d2lgrade.run.agent import STANDIN_HELD_OUT, STANDIN_SEED, STANDIN_TITLE, dataset_images
+from d2lgrade.run.agent import RAW_FILES, STANDIN_HELD_OUT, STANDIN_SEED, STANDIN_SHIFT, STANDIN_TITLE
+from d2lgrade.run.agent import dataset_images, served_images, shift_digits, standin_digits
 
 __all__ = ["CLASS_NAMES", "TITLES", "STANDIN_HELD_OUT", "STANDIN_SEED", "STANDIN_TITLE", "Images", "load_images",
-           "describe_source"]
+           "held_out", "held_out_key", "runtime_data_dir", "describe_source"]
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY_ENV = "D2LGRADE_HELDOUT_KEY"           # the key itself (tests fix it so that their margins are stable)
+KEY_FILE = Path(os.environ.get("D2LGRADE_KEY_FILE", ROOT / ".d2lgrade-key"))   # else a per-course key file
+STROKE_JITTER = 2                          # the stand-in's held-out strokes move by up to this many 1/255 steps
+# Each of the stand-in's 500 held-out digits is drawn at this many keyed positions: 1000 images make the
+# accuracy of a network less dependent on which key drew them (docs/NUMERICS.md, "Held-out images").
+STANDIN_DRAWS = 2
 
 
 class Images:
@@ -48,18 +70,107 @@ class Images:
         return "Images(%s %s: %d images; %s)" % (self.name, self.split, len(self), self.source)
 
 
-def load_images(name: str, split: str, data_dir: str | None = None, limit: int | None = None) -> Images:
-    """The `split` ("train" or "test") of `name` ("fashion_mnist" or "mnist") as float images in [0, 1].
-
-    Reads `data_dir` (torchvision's layout) when it holds the dataset, else the offline stand-in; the
-    first `limit` images when a limit is given. Values equal torchvision's `ToTensor()` of the images."""
-    data, targets, source, standin = dataset_images(name, split, str(data_dir) if data_dir else None)
+def _images(data, targets, source, standin, name, split, limit) -> Images:
     if limit is not None:
         data, targets = data[:limit], targets[:limit]
-    X = data.unsqueeze(1).to(torch.float32).div(255)
-    return Images(X, targets.clone(), source, standin, name, split)
+    return Images(data.unsqueeze(1).to(torch.float32).div(255), targets.clone(), source, standin, name, split)
+
+
+def load_images(name: str, split: str, data_dir: str | None = None, limit: int | None = None) -> Images:
+    """The "train" split of `name` ("fashion_mnist" or "mnist"), or the runtime's "validation" split, as
+    float images in [0, 1] (the values of torchvision's `ToTensor()`); the first `limit` when given."""
+    where = str(data_dir) if data_dir else None
+    if split == "train":
+        return _images(*dataset_images(name, "train", where), name, split, limit)
+    if split == "validation":
+        return _images(*served_images(name, False, where), name, split, limit)
+    raise ValueError("unknown split %r; use 'train' or 'validation' (held-out images come from held_out())"
+                     % (split,))
+
+
+def held_out_key() -> bytes:
+    """The secret that decides the grader's evaluation images: $D2LGRADE_HELDOUT_KEY, else the course's
+    key file (created on first use, readable by its owner only; the runtime never sees the course folder)."""
+    if os.environ.get(KEY_ENV):
+        return os.environ[KEY_ENV].encode()
+    try:
+        return _read_or_make_key(KEY_FILE)
+    except PermissionError:                       # a read-only course folder: a key of this user's own
+        return _read_or_make_key(Path.home() / ".d2lgrade" / "held-out.key")
+
+
+def _read_or_make_key(path: Path) -> bytes:
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:                       # another grader made it first
+        return path.read_bytes().strip()
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_hex(32) + "\n")
+    return path.read_bytes().strip()
+
+
+def _keyed_generator(key: bytes, name: str) -> torch.Generator:
+    seed = int.from_bytes(hashlib.sha256(key + b"\0held-out\0" + name.encode()).digest()[:8], "little")
+    return torch.Generator().manual_seed(seed)
+
+
+def held_out(name: str, data_dir: str | None = None, limit: int | None = None, key: bytes | None = None) -> Images:
+    """The grader's evaluation images of `name`: a keyed draw from the held-out split (see the module's
+    docstring). Deterministic for a key; another key draws other images."""
+    generator = _keyed_generator(held_out_key() if key is None else key, name)
+    data, targets, source, standin = dataset_images(name, "test", str(data_dir) if data_dir else None)
+    if standin:
+        base, labels, _, order = standin_digits()
+        picked = order[:STANDIN_HELD_OUT].repeat(STANDIN_DRAWS)
+        shifts = torch.randint(-STANDIN_SHIFT, STANDIN_SHIFT + 1, (len(picked), 2), generator=generator)
+        data = shift_digits(base[picked], shifts)
+        jitter = torch.randint(-STROKE_JITTER, STROKE_JITTER + 1, data.shape, generator=generator)
+        data = torch.where(data > 0, (data.to(torch.int64) + jitter).clamp(1, 255), 0).to(torch.uint8)
+        targets = labels[picked]
+    order = torch.randperm(len(data), generator=generator)
+    source += "; a keyed draw the student runtime cannot reproduce"
+    return _images(data[order], targets[order], source, standin, name, "held_out", limit)
+
+
+def runtime_data_dir(data_dir: str | None) -> str | None:
+    """A folder holding only the TRAINING files of `data_dir` (hard links, else copies), in torchvision's
+    layout: what the runtime may read instead of `data_dir`, so the held-out files stay out of its reach."""
+    if not data_dir:
+        return None
+    source = Path(data_dir).resolve()
+    roots = [source, source.parent]           # DIR, or DIR/FashionMNIST given itself
+    digest = hashlib.sha256(str(source).encode()).hexdigest()[:16]
+    staged = Path(tempfile.gettempdir()) / f"d2lgrade-data-{os.getuid()}" / digest
+    for folder in CLASS_NAMES.values():
+        raw = next((r / folder / "raw" for r in roots if (r / folder / "raw" / RAW_FILES["train"][0]).is_file()), None)
+        if raw is None:
+            continue
+        target = staged / folder / "raw"
+        target.mkdir(parents=True, exist_ok=True)
+        for file in RAW_FILES["train"]:
+            _link_or_copy(raw / file, target / file)
+    staged.mkdir(parents=True, exist_ok=True)
+    os.chmod(staged.parent, 0o700)
+    return str(staged)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    if target.exists() and target.stat().st_size == source.stat().st_size and \
+            target.stat().st_mtime >= source.stat().st_mtime:
+        return
+    partial = target.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        os.link(source, partial)
+    except OSError:                                  # another file system: copy
+        shutil.copyfile(source, partial)
+    partial.replace(target)
 
 
 def describe_source(name: str, data_dir: str | None = None) -> str:
     """What `load_images(name, ...)` reads with this data_dir, in words."""
-    return dataset_images(name, "test", str(data_dir) if data_dir else None)[2]
+    return dataset_images(name, "train", str(data_dir) if data_dir else None)[2]

@@ -5,6 +5,7 @@ timeout, memory) with a message that names the student's function and the call t
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 from pathlib import Path
@@ -245,6 +246,9 @@ _SOURCES: dict[str, str] = {}
 
 
 def _source_of(module: ModuleType) -> str:
+    """The probe module's source, after the sources of the probe modules it names in PROBE_USES (plain
+    code too): the runtime cannot import graders/, so what a probe shares comes in the same text."""
     if module.__name__ not in _SOURCES:
-        _SOURCES[module.__name__] = Path(module.__file__).read_text()
+        shared = [Path(importlib.import_module(name).__file__).read_text() for name in getattr(module, "PROBE_USES", ())]
+        _SOURCES[module.__name__] = "\n\n".join(shared + [Path(module.__file__).read_text()])
     return _SOURCES[module.__name__]

@@ -1,12 +1,15 @@
 """Checks for 7.6 Convolutional neural networks (LeNet).
 
 Networks are built and trained inside the student runtime by the probes in graders/probes/section_7_6.py;
-what comes back is plain data (layer lists, operator names, parameter counts, held-out logits). Every
-loss, accuracy and threshold is computed here, in the grader's process: the thresholds come from the
-reference networks trained with the same recipe on the same batches (`train_model`, cached per process).
+what comes back is plain data (layer lists, operator names, parameter counts, held-out logits, and the
+layers a training step ran with the trained state_dict). Every loss, accuracy and threshold is computed
+here, in the grader's process: where it can, the grader rebuilds the trained network itself
+(d2lgrade/compare/rebuild.py) and evaluates that; the thresholds come from the reference networks trained
+with the same recipe on the same batches (`train_model`, in a pinned child, cached).
 
 Data: Fashion-MNIST / MNIST from `--data-dir` (torchvision's layout), else scikit-learn's digits as an
-offline stand-in (d2lgrade/data.py); messages say which was used.
+offline stand-in (d2lgrade/data.py); messages say which was used. The held-out images are a keyed draw
+the runtime cannot reproduce, sent without labels; the runtime itself never reads the held-out files.
 """
 from pathlib import Path
 
@@ -15,14 +18,16 @@ from torch.nn import functional as F
 
 from d2lgrade import data, numerics, pinned
 from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, check, fail, partial
+from d2lgrade.compare import rebuild
 from d2lgrade.compare.tensors import describe
+from graders.probes import layers as layer_probes
 from graders.probes import section_7_6 as probes
 from reference import section_7_6 as ref
 
 # The fixed budget of every training check: the same batches for the student and the references.
 STEPS, BATCH, LR = 300, 64, 0.1
 ORDER_SEED = 76
-TRAIN_LIMIT, EVAL_LIMIT = 4096, 1000     # images sent to the runtime (the stand-in has 1297 and 500)
+TRAIN_LIMIT, EVAL_LIMIT = 4096, 1000     # images sent to the runtime (the stand-in has 1297 and 2 × 500)
 # The step budget decides how long training runs, never the clock: the seconds below are only a safety
 # stop for a network far beyond the budget (the reference trains in 5-15 s here), and end in a timeout.
 TRAIN_TIMEOUT = 130                       # seconds for one training probe
@@ -58,7 +63,7 @@ def _run(p, fn, contract, *args, timeout=None):
 
 def _data(p, name):
     train = data.load_images(name, "train", p.options.data_dir, limit=TRAIN_LIMIT)
-    test = data.load_images(name, "test", p.options.data_dir, limit=EVAL_LIMIT)
+    test = data.held_out(name, p.options.data_dir, limit=EVAL_LIMIT)
     return train, test
 
 
@@ -67,7 +72,7 @@ def _order(n_train):
     return torch.randint(0, n_train, (STEPS, BATCH), generator=torch.Generator().manual_seed(ORDER_SEED))
 
 
-_DECIDING_SOURCES = (Path(probes.__file__), Path(ref.__file__))
+_DECIDING_SOURCES = (Path(probes.__file__), Path(layer_probes.__file__), Path(ref.__file__))
 
 
 def reference_training(factory_name: str, train_X, train_y, order, test_X, recipe) -> dict:
@@ -147,7 +152,7 @@ def _data_note(test) -> str:
 
 # -- 7.6/1 ------------------------------------------------------------------------------------------------
 def _inspect(p):
-    X = data.load_images("fashion_mnist", "test", p.options.data_dir, limit=16).X
+    X = data.load_images("fashion_mnist", "train", p.options.data_dir, limit=BATCH).X   # a training batch
     reply = _run(p, probes.inspect_model, "ModernLeNet", "ModernLeNet", X, 10, [3], timeout=30)
     if not isinstance(reply, dict) or not isinstance(reply.get("layers"), list):
         raise StudentError("the runtime gave no readable answer about `ModernLeNet`.")
@@ -186,6 +191,13 @@ def modern_architecture(p):
     _, reply = _inspect(p)
     layers, ops = reply["layers"], set(reply.get("ops") or [])
     p.answer = _summary(layers)
+    trained_kinds = [entry[1] for entry in layers if isinstance(entry, list) and len(entry) == 3]
+    eval_kinds = [entry[1] for entry in reply.get("eval_layers") or [] if isinstance(entry, list) and len(entry) == 3]
+    if eval_kinds != trained_kinds:
+        fail("`ModernLeNet` runs other layers in evaluation mode than in training mode (trained with "
+             f"{', '.join(sorted(set(trained_kinds) - set(eval_kinds))) or 'fewer layers'}, evaluated with "
+             f"{', '.join(sorted(set(eval_kinds) - set(trained_kinds))) or 'fewer layers'}): the architecture "
+             "is judged on what training runs, so build the modern LeNet for both modes.")
     problems = []
     sigmoids = _where(layers, lambda k: k == "Sigmoid")
     if sigmoids or ops & SIGMOID_OPS:
@@ -280,14 +292,14 @@ def _grader_forward(weights, X) -> torch.Tensor | None:
     each tensor finds its layer by its shape, whatever the student named or ordered the layers."""
     if not isinstance(weights, list) or not weights:
         return None
-    tensors = [entry[1] for entry in weights if isinstance(entry, list) and len(entry) == 2]
-    if len(tensors) != len(weights) or not all(isinstance(t, torch.Tensor) and t.is_floating_point()
-                                               for t in tensors):
-        return None
     model = probes.LeNet(num_classes=10, modern=True)
     slots = {tuple(q.shape): q for q in model.parameters()}
+    # Tensors of other shapes (an extra buffer or parameter) are ignored: they cannot switch this off.
+    tensors = [entry[1] for entry in weights if isinstance(entry, list) and len(entry) == 2
+               and isinstance(entry[1], torch.Tensor) and entry[1].is_floating_point()
+               and tuple(entry[1].shape) in slots]
     by_shape = {tuple(t.shape): t for t in tensors}
-    if len(tensors) != len(slots) or set(by_shape) != set(slots):   # extra tensors (BatchNorm...) or other sizes
+    if len(tensors) != len(slots) or set(by_shape) != set(slots):   # a layer of other size, or one twice
         return None
     with torch.no_grad():
         for shape, q in slots.items():
@@ -332,31 +344,72 @@ def modern_training(p):
 
 
 # -- 7.6/2 and 7.6/3 ----------------------------------------------------------------------------------------
+def _rebuilt_outputs(reply, test) -> tuple[torch.Tensor | None, str]:
+    """The held-out outputs of the student's trained network rebuilt in the grader's process, and how it
+    was judged, in words; None when it cannot be rebuilt faithfully (the words then say why)."""
+    if reply.get("layers_changed"):
+        return None, "its training steps ran different layers"
+    try:
+        model = rebuild.rebuild(reply.get("layers"), reply.get("weights"))
+        outputs = rebuild.evaluate(model, test.X)
+    except rebuild.RebuildError as exc:
+        return None, str(exc)
+    except (RuntimeError, ValueError) as exc:     # layers that do not fit one after the other
+        return None, "its layers do not run one after the other (%s)" % str(exc).splitlines()[0][:120]
+    if not rebuild.faithful(outputs, reply.get("final")):
+        return None, "its forward pass does more than run its layers one after the other"
+    return outputs, "its trained weights, in " + rebuild.summary(reply["layers"])
+
+
+def _softmaxed(outputs: torch.Tensor, layers) -> bool:
+    """Whether the network's scores are already probabilities (a softmax before the cross-entropy loss)."""
+    last = layers[-1].get("type") if isinstance(layers, list) and layers and isinstance(layers[-1], dict) else ""
+    rows = outputs.double()
+    return last == "Softmax" or bool((rows >= 0).all() and (rows.sum(1) - 1).abs().max() < 1e-3)
+
+
+SOFTMAX_MESSAGE = ("`{call}` ends with a softmax, so the cross-entropy loss (which applies log-softmax itself) "
+                   "sees probabilities instead of logits and its gradients almost vanish: return the last "
+                   "Linear layer's outputs.")
+
+
 def _accuracy_check(p, dataset: str, contract: str, reference_factory):
     train, test = _data(p, dataset)
     order = _order(len(train))
     call = f"{contract}()"
     reply = _run(p, probes.train_contract, contract, contract, {}, train.X, train.y, order, test.X,
-                 dict(OWN_RECIPE, seconds=TRAIN_SOFT), timeout=TRAIN_TIMEOUT)
+                 dict(OWN_RECIPE, seconds=TRAIN_SOFT, weights=True), timeout=TRAIN_TIMEOUT)
     start, loss, accuracy = _trained(reply, call, test)
+    # The grader judges a network it built itself where it can: the trained weights in the layers the training
+    # step ran, rebuilt here, whose outputs must equal the runtime's. Otherwise the weaker evidence, the
+    # runtime's own outputs on the held-out images (which it cannot look up: they are a keyed draw), and the
+    # message says so.
+    own, how = _rebuilt_outputs(reply, test)
+    if own is not None:
+        loss, accuracy = _evaluate(own, test.y)
+        judged = f"judged on {how}, rebuilt and evaluated by the grader"
+    else:
+        judged = (f"judged on the outputs your runtime computed (weaker evidence: the grader could not rebuild "
+                  f"the network, because {how})")
     best = _evaluate(_reference_run(reference_factory, train, test, order, OWN_RECIPE)["final"], test.y)[1]
     modern = _evaluate(_reference_run(ref.ModernLeNet, train, test, order, BOOK_RECIPE)["final"], test.y)[1]
     full = best - SLACK
     half = min(modern - SLACK, full)
     trained = f"{STEPS} steps of {BATCH} images with {reply.get('optimizer')}"
-    p.answer = f"held-out accuracy {accuracy:.1%} (loss {loss:.3f}) after {trained}, on {_data_note(test)}"
+    p.answer = f"held-out accuracy {accuracy:.1%} (loss {loss:.3f}) after {trained}, on {_data_note(test)}; {judged}"
     if accuracy >= full:
         return (f"held-out accuracy {accuracy:.1%} after {trained}: at least {full:.1%} (the reference's improved "
-                f"network reaches {best:.1%} with the same budget)")
+                f"network reaches {best:.1%} with the same budget); {judged}")
+    softmax = " " + SOFTMAX_MESSAGE.format(call=call) if _softmaxed(reply["final"], reply.get("layers")) else ""
     if accuracy >= half:
         return partial(0.5, f"held-out accuracy {accuracy:.1%} after {trained}: as good as the modernised LeNet "
                             f"({modern:.1%}) but below {full:.1%}, which the reference's improved network "
-                            f"({best:.1%}) shows is within reach of the same budget.")
+                            f"({best:.1%}) shows is within reach of the same budget.{softmax}")
     stuck = (f" The held-out loss barely moved ({start:.3f} before training, {loss:.3f} after): the network did "
              "not learn; check the learning rate (is it 0?) and that the parameters are trainable.") \
-        if abs(start - loss) < 0.1 else ""
+        if abs(start - loss) < 0.1 and not softmax else ""
     fail(f"held-out accuracy {accuracy:.1%} after {trained} is below {half:.1%} (the modernised LeNet trained the "
-         f"book's way reaches {modern:.1%}, the reference's improved network {best:.1%}).{stuck}")
+         f"book's way reaches {modern:.1%}, the reference's improved network {best:.1%}).{softmax}{stuck}")
 
 
 @check("7.6/2", points=3, title="A better LeNet: held-out accuracy after a fixed budget", uses=("ImprovedLeNet",),
@@ -379,10 +432,11 @@ ACTIVATION_LAYERS = ((0, 1, "first"), (3, 4, "second"))   # (convolution, its ac
 
 
 def _activation_inputs(p):
-    """Four sweaters and four coats (labels 2 and 4; digits in the stand-in), and three images of noise."""
-    test = data.load_images("fashion_mnist", "test", p.options.data_dir, limit=EVAL_LIMIT)
-    picks = torch.cat([(test.y == 2).nonzero()[:4, 0], (test.y == 4).nonzero()[:4, 0]])
-    return test.X[picks], torch.rand(3, 1, 28, 28, generator=p.rng)
+    """Four sweaters and four coats (labels 2 and 4; digits in the stand-in) of the training split, and three
+    images of noise."""
+    train = data.load_images("fashion_mnist", "train", p.options.data_dir, limit=TRAIN_LIMIT)
+    picks = torch.cat([(train.y == 2).nonzero()[:4, 0], (train.y == 4).nonzero()[:4, 0]])
+    return train.X[picks], torch.rand(3, 1, 28, 28, generator=p.rng)
 
 
 def _activation_results(p, cases):
@@ -447,25 +501,24 @@ def activation_shapes(p):
 
 
 @check("7.6/4", points=2, title="Equal to the layers' outputs captured with hooks", uses=("first_two_activations",),
-       expected="the outputs of the first and second convolution's activation (or of the convolutions themselves), "
-                "as forward hooks on the model's layers record them")
+       expected="the outputs of the first and second convolution's activation function (after it, before the "
+                "pooling), as forward hooks on the model's layers record them")
 def activation_values(p):
     X, noise = _activation_inputs(p)
     cases = [("book", X, 762), ("book", noise, 763), ("modern", X, 764)]
     labels = ["8 sweaters and coats (book's LeNet)", "3 images of random noise (book's LeNet)",
               "8 sweaters and coats (LeNet with ReLU and max pooling)"]
     results = _activation_results(p, cases)
-    kinds = set()
     for result, label in zip(results, labels):
         first, second = _pair(result, label)
         layers = result["layers"]
         for got, (conv, act, which) in zip((first, second), ACTIVATION_LAYERS):
             if _matches(got, layers[act][2]):
-                kinds.add("activation")
                 continue
             if _matches(got, layers[conv][2]):
-                kinds.add("convolution")
-                continue
+                fail(f"on {label}, the {which} tensor is the output of the convolution {_layer_name(layers, conv)} "
+                     f"before its activation function: the activations are what {_layer_name(layers, act)} returns, "
+                     "after the activation function.")
             other = [k for k, _, out in layers if _matches(got, out)]
             if other:
                 fail(f"on {label}, the {which} tensor equals the output of {_layer_name(layers, other[0])}, not of "
@@ -479,5 +532,5 @@ def activation_values(p):
                  f"passed in (largest difference from {_layer_name(layers, act)}: "
                  f"{(got.double() - expected.double()).abs().max().item():.3g}): compute it from `model` and `X`, "
                  "e.g. by running model.net layer by layer or with forward hooks.")
-    what = " and ".join(sorted(kinds))
-    return f"equals the hooked {what} outputs for the book's LeNet and a ReLU/max-pool LeNet, on images and noise"
+    return "equals the hooked outputs of the activation functions for the book's LeNet and a ReLU/max-pool LeNet, " \
+           "on images and noise"

@@ -1,5 +1,6 @@
 """Offline datasets: the stand-in loads with no network, a local torchvision-layout folder wins when given,
-and the runtime agent's setup makes torchvision (so d2l.FashionMNIST) serve local data instead of downloading."""
+the runtime agent's setup makes torchvision (so d2l.FashionMNIST) serve local data instead of downloading,
+and the grader's held-out images are a keyed draw that nothing the runtime can reach holds."""
 import json
 import socket
 import struct
@@ -51,10 +52,10 @@ def fake_dataset(root: Path, folder: str = "FashionMNIST", n_train: int = 12, n_
 
 @pytest.mark.parametrize("name", ["fashion_mnist", "mnist"])
 def test_standin_loads_offline_with_the_right_shapes(name):
-    train, test = load_images(name, "train"), load_images(name, "test")
+    train, test = load_images(name, "train"), data.held_out(name)
     assert train.standin and test.standin
     assert "stand-in" in train.source and "no --data-dir" in train.source
-    assert tuple(train.X.shape) == (1297, 1, 28, 28) and tuple(test.X.shape) == (500, 1, 28, 28)
+    assert tuple(train.X.shape) == (1297, 1, 28, 28) and tuple(test.X.shape) == (1000, 1, 28, 28)  # 500 digits, twice
     assert train.X.dtype == torch.float32 and train.y.dtype == torch.int64
     assert 0.0 <= float(train.X.min()) and float(train.X.max()) <= 1.0 and float(train.X.max()) > 0.9
     assert set(train.y.tolist()) == set(range(10)) and set(test.y.tolist()) == set(range(10))
@@ -75,7 +76,7 @@ def test_standin_loads_offline_with_the_right_shapes(name):
 def test_standin_split_is_deterministic_and_disjoint():
     a, b = load_images("mnist", "train"), load_images("mnist", "train")
     assert torch.equal(a.X, b.X) and torch.equal(a.y, b.y)
-    test = load_images("mnist", "test")
+    test = data.held_out("mnist")
     train_rows = {bytes(row) for row in (a.X * 255).to(torch.uint8).flatten(1).numpy()}
     test_rows = [bytes(row) for row in (test.X * 255).to(torch.uint8).flatten(1).numpy()]
     shared = sum(row in train_rows for row in test_rows)
@@ -83,27 +84,78 @@ def test_standin_split_is_deterministic_and_disjoint():
 
 
 def test_limit_takes_the_first_images():
-    full, few = load_images("fashion_mnist", "test"), load_images("fashion_mnist", "test", limit=7)
+    full, few = load_images("fashion_mnist", "train"), load_images("fashion_mnist", "train", limit=7)
+    assert len(few) == 7 and torch.equal(few.X, full.X[:7]) and torch.equal(few.y, full.y[:7])
+    full, few = data.held_out("fashion_mnist"), data.held_out("fashion_mnist", limit=7)
     assert len(few) == 7 and torch.equal(few.X, full.X[:7]) and torch.equal(few.y, full.y[:7])
 
 
 def test_unknown_names_are_refused():
     with pytest.raises(ValueError, match="unknown dataset"):
         load_images("cifar10", "train")
-    with pytest.raises(ValueError, match="unknown split"):
-        load_images("mnist", "validation")
+    with pytest.raises(ValueError, match="held_out"):
+        load_images("mnist", "test")           # the held-out images only come keyed
+
+
+def _rows(images) -> set[bytes]:
+    return {bytes(row) for row in (images * 255).round().to(torch.uint8).flatten(1).numpy()}
+
+
+def test_held_out_images_are_a_keyed_draw_the_runtime_cannot_rebuild():
+    """Same key, same images (a verdict is repeatable); another key, other images; and none of them is
+    in any table the runtime can build: its served splits, or scikit-learn's digits at every position."""
+    from d2lgrade.run import agent
+
+    first, again = data.held_out("mnist", key=b"course A"), data.held_out("mnist", key=b"course A")
+    other = data.held_out("mnist", key=b"course B")
+    assert torch.equal(first.X, again.X) and torch.equal(first.y, again.y)
+    assert not torch.equal(first.X, other.X)
+    assert sorted(first.y.tolist()) == sorted(other.y.tolist())          # the same digits, drawn otherwise
+    base, _, _, _ = agent.standin_digits()
+    reachable = _rows(load_images("mnist", "train").X) | _rows(load_images("mnist", "validation").X)
+    for dy in range(-agent.STANDIN_SHIFT, agent.STANDIN_SHIFT + 1):
+        for dx in range(-agent.STANDIN_SHIFT, agent.STANDIN_SHIFT + 1):
+            reachable |= _rows(torch.roll(base, (dy, dx), (1, 2)).float().div(255))
+    assert len(reachable) > 100_000
+    assert not (_rows(first.X) | _rows(other.X)) & reachable
+    # the validation split the runtime serves is the end of the training split, not held-out data
+    train, validation = load_images("mnist", "train"), load_images("mnist", "validation")
+    assert torch.equal(validation.X, train.X[-len(validation):]) and len(validation) == 200
+
+
+def test_the_key_lives_in_a_private_file_made_once(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.KEY_ENV, raising=False)
+    monkeypatch.setattr(data, "KEY_FILE", tmp_path / "course" / "held-out.key")
+    key = data.held_out_key()
+    assert len(key) == 64 and data.held_out_key() == key
+    assert (tmp_path / "course" / "held-out.key").stat().st_mode & 0o077 == 0
 
 
 def test_local_torchvision_layout_is_preferred(tmp_path):
     made = fake_dataset(tmp_path)
     train = load_images("fashion_mnist", "train", data_dir=str(tmp_path))
-    test = load_images("fashion_mnist", "test", data_dir=str(tmp_path), limit=3)
+    test = data.held_out("fashion_mnist", data_dir=str(tmp_path))
     assert not train.standin and str(tmp_path) in train.source and "Fashion-MNIST" in train.source
-    assert tuple(train.X.shape) == (12, 1, 28, 28) and len(test) == 3
+    assert tuple(train.X.shape) == (12, 1, 28, 28) and len(test) == 5
     assert torch.equal(train.X[:, 0], made["train"][0].float() / 255)      # exactly ToTensor()'s values
-    assert torch.equal(train.y, made["train"][1].long()) and torch.equal(test.y, made["t10k"][1][:3].long())
+    assert torch.equal(train.y, made["train"][1].long())
+    # the held-out images are the test files' images, in a keyed order, with their own labels
+    images, labels = made["t10k"]
+    pairs = {(bytes(i.flatten().tolist()), int(l)) for i, l in zip(images, labels)}
+    assert pairs == {(bytes((x * 255).round().to(torch.uint8).flatten().tolist()), int(l)) for x, l in zip(*test)}
     # the dataset's own folder is accepted too
     assert not load_images("fashion_mnist", "train", data_dir=str(tmp_path / "FashionMNIST")).standin
+
+
+def test_the_runtime_is_given_only_the_training_files(tmp_path):
+    fake_dataset(tmp_path / "local")
+    fake_dataset(tmp_path / "local", folder="MNIST")
+    staged = Path(data.runtime_data_dir(str(tmp_path / "local")))
+    files = sorted(str(f.relative_to(staged)) for f in staged.rglob("*") if f.is_file())
+    assert files == [f"{d}/raw/{n}" for d in ("FashionMNIST", "MNIST")
+                     for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")]
+    assert not str(staged).startswith(str(tmp_path))
+    assert data.runtime_data_dir(None) is None
 
 
 def test_a_folder_without_the_dataset_falls_back_and_says_why(tmp_path):
@@ -152,11 +204,11 @@ def test_agent_setup_patches_torchvision_without_a_download(tmp_path):
     result = json.loads(run.stdout.split("RESULT", 1)[1])
     assert result["lazy"], "the setup imported torchvision or scikit-learn; it should wait for the student's import"
     assert result["class"] == "FashionMNIST" and result["same_class"]
-    assert result["train"] == 1297 and result["val"] == 500
+    assert result["train"] == 1097 and result["val"] == 200         # the stand-in's training split, cut in two
     assert result["image"] == "Image" and result["size"] == [28, 28] and result["label"] == "int"  # MNIST's items
     assert "serving scikit-learn" in run.stderr                                  # the student is told
-    assert result["local_train"] == 12 and result["local_labels"] == [0, 1, 2, 3]
-    assert result["mnist_local"] == 1297                                         # MNIST absent there: stand-in
+    assert result["local_train"] == 6 and result["local_labels"] == [0, 1, 2, 3]   # 12 training images, half kept
+    assert result["mnist_local"] == 1097                                         # MNIST absent there: stand-in
     assert not (tmp_path / "data").exists() and not list(tmp_path.glob("**/*.gz"))   # nothing was downloaded
 
 
@@ -171,10 +223,13 @@ def test_the_kernel_serves_data_dir_to_d2l_fashion_mnist(tmp_path):
         run = runner.runtime.run_source("""
 data = d2l.FashionMNIST(batch_size=4, resize=(32, 32))
 X, y = next(iter(data.get_dataloader(False)))
-assert (len(data.train), len(data.val)) == (12, 5), (len(data.train), len(data.val))
-assert tuple(X.shape) == (4, 1, 32, 32) and y.tolist() == [0, 1, 2, 3], (X.shape, y)
+assert (len(data.train), len(data.val)) == (6, 6), (len(data.train), len(data.val))   # the training files, cut in two
+assert tuple(X.shape) == (4, 1, 32, 32) and y.tolist() == [6, 7, 8, 9], (X.shape, y)   # training images 6-9
 import torchvision
-assert len(torchvision.datasets.MNIST(root=".", train=False, download=True)) == 500   # stand-in
+assert len(torchvision.datasets.MNIST(root=".", train=False, download=True)) == 200   # stand-in
+import os, sys
+served = sys.modules["_d2lgrade_agent"]._DATA["data_dir"]
+assert not [f for _, _, fs in os.walk(served) for f in fs if f.startswith("t10k")], served   # no held-out file
 """)
         assert run.status == "ok", (run.error, run.traceback)
     finally:

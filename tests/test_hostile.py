@@ -383,3 +383,40 @@ def test_17_hiding_the_library_routine_earns_nothing(executor):
     assert "vars()" in hidden.message and "_disable_current_modes" in hidden.message, hidden.message
     assert checks["7.1/2.2"].status == R.FAILED and "torch.conv_tbc" in checks["7.1/2.2"].message
     assert checks["7.1/6"].status == R.FAILED and "numpy.convolve" in checks["7.1/6"].message
+
+
+# -- 18. the grader's held-out images --------------------------------------------------------------
+@needs_file_isolation
+def test_18_the_held_out_images_are_out_of_the_runtimes_reach(executor, tmp_path, monkeypatch):
+    """The runtime is given only the training files of --data-dir; what it serves as train=False is the
+    end of the training split; the held-out key stays in the course folder. heldout.py looks everywhere
+    and shows what it found through the shape of its network's output."""
+    import struct
+
+    import torch
+
+    from d2lgrade import data
+
+    key_file = tmp_path / "course" / "held-out.key"
+    key_file.parent.mkdir()
+    key_file.write_text("the course's secret\n")
+    monkeypatch.setattr(data, "KEY_FILE", key_file)
+    monkeypatch.delenv(data.KEY_ENV, raising=False)
+    raw = tmp_path / "data" / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    g = torch.Generator().manual_seed(17)
+    for prefix, n, marker in (("train", 64, 0), ("t10k", 20, 255)):
+        images = torch.randint(0, 255, (n, 28, 28), generator=g, dtype=torch.uint8)
+        images[:, 0, 0] = marker
+        for kind, array in (("images-idx3", images), ("labels-idx1", torch.arange(n, dtype=torch.uint8) % 10)):
+            header = struct.pack(">BBBB", 0, 0, 8, array.dim()) + b"".join(struct.pack(">I", k) for k in array.shape)
+            (raw / f"{prefix}-{kind}-ubyte").write_bytes(header + array.numpy().tobytes())
+    source = (HOSTILE / "heldout.py").read_text().replace("@@DATA_DIR@@", str(tmp_path / "data"))
+    submission = tmp_path / "bob" / "7.6.py"
+    submission.parent.mkdir()
+    submission.write_text(source.replace("@@KEY_FILE@@", str(key_file)))
+    report = grade(find_section("7.6"), submission, selector="7.6/2", executor=executor,
+                   options=RuntimeOptions(limits=Limits(call_seconds=30, cell_seconds=60, total_seconds=180),
+                                          data_dir=str(tmp_path / "data")))
+    check = next(c for c in report.checks if c.id == "7.6/2")
+    assert check.points == 0 and "returns (20, 3) for a batch of 20 images" in check.message, check.message

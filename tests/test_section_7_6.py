@@ -160,7 +160,7 @@ def test_book_lenet_is_not_modern(runner):
     (plain_lenet(forward="return F.relu(self.net(X))"), "7.6/1:logits", ["ReLU after its last layer"]),
     (plain_lenet(tail="nn.Linear(84, num_classes), nn.Softmax(dim=1)"), "7.6/1:logits", ["softmax"]),
     (plain_lenet(forward="return F.max_pool2d(F.relu(self.net[0](X)), 2)", extra=""), "7.6/1:shape",
-     ["returns shape (16, 6, 14, 14)", "expected (16, 10)"]),
+     ["returns shape (64, 6, 14, 14)", "expected (64, 10)"]),
     (plain_lenet(tail="nn.Linear(84, 10)"), "7.6/1:shape", ["num_classes=3", "`num_classes` outputs"]),
     (plain_lenet(tail="nn.Linear(84, 100)"), "7.6/1:parameters", ["69,356 parameters", "61,706"]),
     (plain_lenet(forward="return self.net(F.avg_pool2d(X, 1))"), "7.6/1", ["average pooling"]),
@@ -172,27 +172,88 @@ def test_modern_lenet_wrong(runner, source, failing, words):
     assert_wrong(grade_checks(runner, source, {failing})[failing], words)
 
 
-LOOKUP_CHEAT = BOOK_LENET + """
-import sys
-_images, _labels, _, _ = sys.modules["_d2lgrade_agent"].dataset_images("fashion_mnist", "test")
-_known = {bytes(image.flatten().tolist()): int(label) for image, label in zip(_images, _labels)}
+# Looks its inputs up in every labelled image the runtime can reach: torchvision's datasets (train=True
+# and train=False, so d2l.FashionMNIST's splits), the agent's own loader, and the stand-in rebuilt from
+# scikit-learn at every position a digit can take. Then the sigmoid LeNet, plus the label of any image it knows.
+LOOKUP_TABLE = """
+import sys, torchvision
+from torch.nn import functional as F
+_agent = sys.modules["_d2lgrade_agent"]
+_known = {}
+def _learn(images, labels):
+    for image, label in zip(images, labels):
+        _known[bytes(image.flatten().tolist())] = int(label)
+for _cls in (torchvision.datasets.FashionMNIST, torchvision.datasets.MNIST):
+    for _train in (True, False):
+        _d = _cls(".", train=_train)
+        _learn(_d.data, _d.targets)
+_base, _labels, _, _ = _agent.standin_digits()
+for _dy in range(-4, 5):
+    for _dx in range(-4, 5):
+        _learn(torch.roll(_base, (_dy, _dx), (1, 2)), _labels)
+assert len(_known) > 10_000, len(_known)
 
-def _forward(self, X):   # the sigmoid LeNet, plus the labels of the held-out images it recognises
+def _lookup_forward(self, X):   # trained honestly; looks up what it is evaluated on
     scores = self.net(X)
-    if not self.training:
-        keys = [bytes(x.flatten().tolist()) for x in (X * 255).round().to(torch.uint8)]
-        hits = [_known.get(key, -1) for key in keys]
-        scores = scores + 50 * torch.stack([F.one_hot(torch.tensor(max(h, 0)), 10) * (h >= 0) for h in hits])
-    return scores
-ModernLeNet.forward = _forward
+    if self.training:
+        return scores
+    keys = [bytes(x.flatten().tolist()) for x in (X * 255).round().to(torch.uint8)]
+    hits = torch.tensor([_known.get(key, -1) for key in keys])
+    _hits.append((len(X), int((hits >= 0).sum())))
+    return torch.where((hits >= 0)[:, None], 50 * F.one_hot(hits.clamp(min=0), 10).to(scores.dtype), scores)
+_hits = []
 """
+LOOKUP_CHEAT = BOOK_LENET.replace("ModernLeNet", "ImprovedLeNet") + LOOKUP_TABLE + \
+    "ImprovedLeNet.forward = _lookup_forward\n"
 
 
-def test_training_is_judged_on_the_trained_weights_not_on_returned_scores(runner):
-    """The held-out images are public: a forward pass that recognises them returns perfect scores, but the
-    grader evaluates the trained weights in its own modern LeNet and judges the worse of the two."""
-    training = runner.grade(LOOKUP_CHEAT, "7.6/1:training")[0]
-    assert_wrong(training, ["no better than", "differ from it and look better"])
+def test_a_network_that_looks_up_its_inputs_gains_nothing(runner):
+    """The held-out images are a keyed draw that no dataset in the runtime holds: a forward pass that
+    knows every labelled image the runtime can reach recognises none of them (it does recognise the two
+    training images the probe's first, evaluation-mode pass builds the network with, so the table works),
+    and the sigmoid LeNet underneath fails on its own."""
+    result = grade_checks(runner, LOOKUP_CHEAT, {"7.6/2"})["7.6/2"]
+    assert_wrong(result, ["held-out accuracy", "is below"])
+    hits = runner.runtime.run_source(
+        "assert _hits[0] == (2, 2), _hits[:3]                          # two training images: recognised\n"
+        "assert all(k == 0 for n, k in _hits if n > 64), _hits[-3:]   # held-out images: none")
+    assert hits.status == "ok", hits.error
+
+
+MODE_SWITCHING = {
+    "modules": """
+class ModernLeNet(nn.Module):   # the sigmoid LeNet while trained; ReLU and max pooling when inspected
+    def __init__(self, num_classes=10):
+        super().__init__()
+        convs = [nn.Conv2d(1, 6, 5, padding=2), nn.Conv2d(6, 16, 5)]
+        dense = [nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(84, num_classes)]
+        def build(act, pool):
+            return nn.Sequential(convs[0], act(), pool(2), convs[1], act(), pool(2), nn.Flatten(),
+                                 dense[0], act(), dense[1], act(), dense[2])
+        self.net, self.shown = build(nn.Sigmoid, nn.AvgPool2d), build(nn.ReLU, nn.MaxPool2d)
+    def forward(self, X):
+        return (self.net if self.training else self.shown)(X)
+""",
+    "functional": """
+class ModernLeNet(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(1, 6, 5, padding=2), nn.Conv2d(6, 16, 5)
+        self.f1, self.f2, self.f3 = nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(84, num_classes)
+    def forward(self, X):
+        act, pool = (torch.sigmoid, F.avg_pool2d) if self.training else (F.relu, F.max_pool2d)
+        X = pool(act(self.c2(pool(act(self.c1(X)), 2))), 2).flatten(1)
+        return self.f3(act(self.f2(act(self.f1(X)))))
+""",
+}
+
+
+@pytest.mark.parametrize("style, words", [
+    ("modules", ["other layers in evaluation mode than in training mode", "Sigmoid", "ReLU"]),
+    ("functional", ["still applies a sigmoid", "average pooling"]),
+])
+def test_architecture_is_judged_in_the_mode_that_is_trained(runner, style, words):
+    assert_wrong(grade_checks(runner, MODE_SWITCHING[style], {"7.6/1"})["7.6/1"], words)
 
 
 def test_relu_on_the_output_is_flagged_but_only_there(runner):
@@ -242,7 +303,10 @@ class ImprovedLeNet(d2l.Classifier):   # three 3x3 convolutions, Xavier init, SG
 
 @pytest.mark.parametrize("source", RIGHT_IMPROVED, ids=["two-bn-convolutions-adam", "three-convs-momentum"])
 def test_improved_lenet_right(runner, source):
-    assert_right(runner.grade(source, "7.6/2"))
+    results = runner.grade(source, "7.6/2")
+    assert_right(results)
+    # Both are chains of standard layers (the first flattens in forward): the grader rebuilt them itself.
+    assert "rebuilt and evaluated by the grader" in results[0].message, results[0].message
 
 
 @pytest.mark.parametrize("source, words", [
@@ -263,7 +327,10 @@ class ImprovedLeNet(nn.Module):
      ["learning rate", "too large"]),     # it collapses (same scores everywhere) or diverges (NaN loss)
     (plain_lenet().replace("ModernLeNet", "ImprovedLeNet").replace("(self, num_classes=10)", "(self, channels, num_classes=10)"),
      ["`ImprovedLeNet`", "TypeError", "channels"]),
-], ids=["sigmoid-lenet", "learning-rate-0", "learning-rate-50", "needs-arguments"])
+    (RIGHT_IMPROVED[0].replace("self.classifier = nn.Linear(32 * 7 * 7, num_classes)",
+                               "self.classifier = nn.Sequential(nn.Linear(32 * 7 * 7, num_classes), nn.Softmax(dim=1))"),
+     ["ends with a softmax", "cross-entropy loss", "logits"]),
+], ids=["sigmoid-lenet", "learning-rate-0", "learning-rate-50", "needs-arguments", "softmax-before-the-loss"])
 def test_improved_lenet_wrong(runner, source, words):
     assert_wrong(runner.grade(source, "7.6/2")[0], words)
 
@@ -313,15 +380,19 @@ def test_a_diverging_run_stops_at_once_and_says_so():
 # -- 7.6/3 ------------------------------------------------------------------------------------------------
 RIGHT_MNIST = [
     """
-class ImprovedLeNet(d2l.Classifier):   # three 3x3 convolutions with batch normalisation, Adam
+class ImprovedLeNet(d2l.Classifier):   # three 3x3 convolutions with batch normalisation, Adam; F.relu in forward
     def __init__(self, lr=3e-3, num_classes=10):
         super().__init__()
         self.save_hyperparameters()
-        self.net = nn.Sequential(
-            nn.LazyConv2d(16, 3, padding=1), nn.LazyBatchNorm2d(), nn.ReLU(), nn.MaxPool2d(2),
-            nn.LazyConv2d(32, 3, padding=1), nn.LazyBatchNorm2d(), nn.ReLU(), nn.MaxPool2d(2),
-            nn.LazyConv2d(32, 3, padding=1), nn.LazyBatchNorm2d(), nn.ReLU(),
-            nn.Flatten(), nn.LazyLinear(num_classes))
+        self.blocks = nn.ModuleList([nn.Sequential(nn.LazyConv2d(c, 3, padding=1), nn.LazyBatchNorm2d())
+                                     for c in (16, 32, 32)])
+        self.out = nn.LazyLinear(num_classes)
+
+    def forward(self, X):
+        for k, block in enumerate(self.blocks):
+            X = F.relu(block(X))
+            X = F.max_pool2d(X, 2) if k < 2 else X
+        return self.out(X.flatten(1))
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
@@ -341,9 +412,16 @@ def mnist_model():   # a plain Sequential, with its optimizer attached
 ]
 
 
-@pytest.mark.parametrize("source", RIGHT_MNIST, ids=["improved-class", "sequential-adam"])
-def test_mnist_model_right(runner, source):
-    assert_right(runner.grade(source, "7.6/3"))
+@pytest.mark.parametrize("source, judged", [
+    (RIGHT_MNIST[0], "weaker evidence: the grader could not rebuild the network, because its forward pass"),
+    (RIGHT_MNIST[1], "rebuilt and evaluated by the grader"),
+], ids=["improved-class-functional", "sequential-adam"])
+def test_mnist_model_right(runner, source, judged):
+    """Full marks either way; the message says how the network was judged (F.relu in forward cannot be
+    rebuilt from the layers alone, so the runtime's outputs are judged)."""
+    results = runner.grade(source, "7.6/3")
+    assert_right(results)
+    assert judged in results[0].message, results[0].message
 
 
 @pytest.mark.parametrize("source, words", [
@@ -376,14 +454,22 @@ def first_two_activations(model, X):   # slices of the Sequential
     return model.net[:2](X), model.net[:5](X)
 """,
     """
-def first_two_activations(model, X):   # the convolutions' outputs (before the activation) also count
-    first = model.net[0](X)
-    return first, model.net[3](model.net[2](model.net[1](first)))
+def first_two_activations(model, X):   # layer by layer, stopping after the second activation
+    outputs = []
+    for layer in model.net:
+        X = layer(X)
+        outputs.append(X)
+    return outputs[1], outputs[4]
 """,
 ]
+CONV_OUTPUTS = """
+def first_two_activations(model, X):   # the convolutions' outputs: before the activation function
+    first = model.net[0](X)
+    return first, model.net[3](model.net[2](model.net[1](first)))
+"""
 
 
-@pytest.mark.parametrize("source", RIGHT_ACTIVATIONS, ids=["hooks", "slices", "conv-outputs"])
+@pytest.mark.parametrize("source", RIGHT_ACTIVATIONS, ids=["hooks", "slices", "layer-by-layer"])
 def test_activations_right(runner, source):
     assert_right(runner.grade(source, "7.6/4"))
 
@@ -403,9 +489,11 @@ def first_two_activations(model, X):   # a new network, not the one passed in
     ("def first_two_activations(model, X):\n    return model.net[:2](X), model.net[:8](X)",
      ["(8, 120)", "net[7] (Linear)"], ["second tensor equals the output of net[7] (Linear)"]),
     (FRESH_MODEL, None, ["equals no layer's output of the model passed in"]),
+    (CONV_OUTPUTS, None, ["output of the convolution net[0] (Conv2d) before its activation function",
+                          "after the activation function"]),
     ("def first_two_activations(model, X):\n    return torch.stack([model.net[:2](X).sum(), model.net[:5](X).sum()])",
      ["pair of tensors"], ["pair of tensors"]),
-], ids=["after-pooling", "first-layer-twice", "dense-layer", "fresh-model", "not-a-pair"])
+], ids=["after-pooling", "first-layer-twice", "dense-layer", "fresh-model", "pre-activation", "not-a-pair"])
 def test_activations_wrong(runner, source, shape_words, value_words):
     checks = by_id(runner.grade(source, "7.6/4"))
     if shape_words:

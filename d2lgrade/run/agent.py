@@ -8,9 +8,9 @@ which is why the values are reduced to plain containers and tensors here, and va
 on the other side.
 
 It also serves datasets offline (the last part of this file): `setup` makes torchvision's
-FashionMNIST and MNIST, and so `d2l.FashionMNIST(...)`, read the grader's `--data-dir` or a stand-in
-built from scikit-learn's bundled digits, never the network. d2lgrade/data.py gives the grader the
-same images through the same functions.
+FashionMNIST and MNIST, and so `d2l.FashionMNIST(...)`, read the training files the grader staged from
+its `--data-dir`, or a stand-in built from scikit-learn's bundled digits, never the network and never
+held-out data. d2lgrade/data.py gives the grader the same training images through the same functions.
 """
 import functools
 import os
@@ -245,11 +245,17 @@ def serve(ns, request_path, response_path):
 
 
 # -- offline datasets ------------------------------------------------------------------------------------
-# Fashion-MNIST / MNIST come from the grader's --data-dir in torchvision's layout (DIR/FashionMNIST/raw/
-# train-images-idx3-ubyte, ..., or DIR/MNIST/raw/...), read with torchvision's own class and
-# download=False; otherwise (or when that folder lacks the dataset) from a stand-in: scikit-learn's 8×8
-# handwritten digits (bundled with the package), scaled to a 20×20 digit in a 28×28 frame like MNIST's,
-# moved by up to 4 pixels, quantised to 8 bits, and split once and for all into 1297 training and 500 held-out images.
+# Fashion-MNIST / MNIST come from a folder in torchvision's layout (DIR/FashionMNIST/raw/train-images-idx3-ubyte,
+# ... or DIR/MNIST/raw/...), read with torchvision's own IDX readers, never the network; otherwise (or when
+# that folder lacks the dataset) from a stand-in: scikit-learn's 8×8 handwritten digits (bundled with the
+# package), scaled to a 20×20 digit in a 28×28 frame like MNIST's, moved by up to 4 pixels, quantised to
+# 8 bits, and split once and for all into 1297 training and 500 held-out digits.
+#
+# Held-out data never reaches the runtime. The grader gives the runtime only the TRAINING files of --data-dir
+# (d2lgrade/data.py stages them in a folder of their own), and what the runtime serves as `train=False` is
+# the last VALIDATION images of the training split, so it is disjoint from anything the grader evaluates
+# on (`served_images`). The grader's evaluation images are a keyed draw from the held-out split that only
+# the grader can make (d2lgrade/data.py, `held_out`).
 # Plain code (torch and stdlib; torchvision and scikit-learn imported lazily), like the rest of this file.
 DATASETS = {"fashion_mnist": "FashionMNIST", "mnist": "MNIST"}    # torchvision's class = its folder
 DATASET_TITLES = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST"}
@@ -257,6 +263,11 @@ STANDIN_HELD_OUT = 500       # of scikit-learn's 1797 digits; the other 1297 are
 STANDIN_SHIFT = 4          # pixels a digit moves, at most, along each axis (its border is 4 wide)
 STANDIN_SEED = 706           # fixes the split forever: the same images in every run, on every machine
 STANDIN_TITLE = "scikit-learn's 8×8 handwritten digits, scaled to 28×28 and shifted"
+# The runtime's validation split: the last images of the training split (the real datasets keep 50,000 of
+# their 60,000 training images for train=True, the stand-in 1097 of its 1297).
+VALIDATION = {True: 200, False: 10_000}          # keyed by "is the stand-in"
+RAW_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 
 _DATA = {"data_dir": None, "announced": set(), "originals": {}}
 
@@ -279,40 +290,47 @@ def dataset_images(name, split, data_dir=None):
     return data, targets, "%s, an offline stand-in for %s (%s)" % (STANDIN_TITLE, DATASET_TITLES[name], reason), True
 
 
-def _torchvision_dataset_class(name):
-    """torchvision's own class, even after install_data_patch replaced the public name."""
-    if name in _DATA["originals"]:
-        return _DATA["originals"][name]
-    import torchvision.datasets
-    return getattr(torchvision.datasets, DATASETS[name])
+def served_images(name, train, data_dir=None):
+    """What the runtime serves as torchvision's `train=True` / `train=False`: the training split cut in two
+    (the last VALIDATION images are the validation split), never the held-out split."""
+    data, targets, source, standin = dataset_images(name, "train", data_dir)
+    cut = len(data) - min(VALIDATION[standin], len(data) // 2)
+    part = slice(0, cut) if train else slice(cut, None)
+    return data[part], targets[part], source, standin
 
 
 def _read_local_dataset(name, split, data_dir):
-    """((data, targets), "") from `data_dir` in torchvision's layout, or (None, why not). Never downloads."""
+    """((data, targets), "") from `data_dir` in torchvision's layout, or (None, why not). Never downloads.
+
+    Reads the two IDX files of the split with torchvision's own readers: torchvision's class would also
+    insist on the other split's files, which the runtime is not given."""
     folder = DATASETS[name]
+    images_file, labels_file = RAW_FILES[split]
     roots = [data_dir]
     if os.path.basename(os.path.normpath(data_dir)) == folder:     # the dataset's own folder was given
         roots.append(os.path.dirname(os.path.normpath(data_dir)))
     try:
-        cls = _torchvision_dataset_class(name)
+        from torchvision.datasets.mnist import read_image_file, read_label_file
     except ImportError:
         return None, "torchvision is not installed, so %s cannot be read from %s" % (DATASET_TITLES[name], data_dir)
     for root in roots:
+        raw = os.path.join(root, folder, "raw")
         try:
-            dataset = cls(root=root, train=(split == "train"), download=False)
-        except (RuntimeError, OSError, ValueError):
+            data = read_image_file(os.path.join(raw, images_file))
+            targets = read_label_file(os.path.join(raw, labels_file))
+        except (RuntimeError, OSError, ValueError, AssertionError):
             continue
-        data, targets = dataset.data, dataset.targets
         if isinstance(data, torch.Tensor) and data.dim() == 3 and tuple(data.shape[1:]) == (28, 28) \
                 and data.dtype == torch.uint8 and len(targets) == len(data):
             return (data, torch.as_tensor(targets, dtype=torch.int64)), ""
-    return None, "%s was not found under %s; torchvision reads %s/%s/raw/%s-images-idx3-ubyte and its labels" % (
-        DATASET_TITLES[name], data_dir, data_dir, folder, "train" if split == "train" else "t10k")
+    return None, "%s was not found under %s; torchvision reads %s/%s/raw/%s and its labels" % (
+        DATASET_TITLES[name], data_dir, data_dir, folder, images_file)
 
 
 @functools.lru_cache(maxsize=2)
-def _standin_images(split):
-    """scikit-learn's digits as MNIST-like uint8 images: a 20×20 digit centred in a 28×28 frame."""
+def standin_digits():
+    """All of scikit-learn's digits as MNIST-like uint8 images (a 20×20 digit centred in a 28×28 frame),
+    their labels, and the fixed order whose first STANDIN_HELD_OUT are the held-out split."""
     from torch.nn import functional as F
     try:
         from sklearn.datasets import load_digits      # bundled with scikit-learn: no download
@@ -326,12 +344,23 @@ def _standin_images(split):
     data = images.mul(255).round().to(torch.uint8)
     targets = torch.as_tensor(digits.target, dtype=torch.int64)
     generator = torch.Generator().manual_seed(STANDIN_SEED)
-    # Centred 8×8 digits are too easy: a linear model scores 93%, as much as a LeNet. Moving each digit
-    # by up to STANDIN_SHIFT pixels inside its empty border (never wrapping it) makes the stand-in test
-    # what convolution and pooling are for: a linear model drops to ~40%, a modern LeNet stays ~83%.
     shifts = torch.randint(-STANDIN_SHIFT, STANDIN_SHIFT + 1, (len(data), 2), generator=generator)
-    data = torch.stack([torch.roll(image, (int(dy), int(dx)), (0, 1)) for image, (dy, dx) in zip(data, shifts)])
     order = torch.randperm(len(data), generator=generator)
+    return data, targets, shifts, order
+
+
+def shift_digits(data, shifts):
+    """Each digit moved by its (dy, dx) inside its empty border (never wrapped around the frame)."""
+    return torch.stack([torch.roll(image, (int(dy), int(dx)), (0, 1)) for image, (dy, dx) in zip(data, shifts)])
+
+
+@functools.lru_cache(maxsize=2)
+def _standin_images(split):
+    """The stand-in's `split`. Centred 8×8 digits are too easy: a linear model scores 93%, as much as a
+    LeNet. Moving each digit by up to STANDIN_SHIFT pixels makes the stand-in test what convolution and
+    pooling are for: a linear model drops to ~40%, a modern LeNet stays ~83%."""
+    data, targets, shifts, order = standin_digits()
+    data = shift_digits(data, shifts)
     chosen = order[STANDIN_HELD_OUT:] if split == "train" else order[:STANDIN_HELD_OUT]
     return data[chosen].contiguous(), targets[chosen].contiguous()
 
@@ -389,14 +418,7 @@ def _local_dataset_class(name, original):
     vision_dataset = next(c for c in original.__mro__ if c.__name__ == "VisionDataset")
 
     def __init__(self, root=None, train=True, transform=None, target_transform=None, download=False):
-        data, targets, source, standin = dataset_images(name, "train" if train else "test", _DATA["data_dir"])
-        if standin and root:     # the student's own copy, if it is really there (download=False)
-            try:
-                own = original(root, train=train, download=False)
-                data, targets, standin = own.data, own.targets, False
-                source = "%s from %s" % (DATASET_TITLES[name], root)
-            except (RuntimeError, OSError, ValueError):
-                pass
+        data, targets, source, standin = served_images(name, bool(train), _DATA["data_dir"])
         vision_dataset.__init__(self, root if root is not None else ".", transform=transform,
                                 target_transform=target_transform)   # skips MNIST's own loading
         self.train = train

@@ -27,7 +27,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from d2lgrade.load import Submission
-from d2lgrade import numerics
+from d2lgrade import data, numerics
 from d2lgrade.run import isolation, wire
 from d2lgrade.run.executor import BROKEN, DIED, TIMEOUT, CellRun, Executor, Runtime, RuntimeOptions
 
@@ -107,6 +107,9 @@ class KernelRuntime(Runtime):
         self.options = options
         self.limits = options.limits
         self.notes: list[str] = []
+        # The runtime reads only the training files of --data-dir, staged in a folder of their own: the
+        # held-out files the grader evaluates on stay out of its reach (d2lgrade/data.py).
+        self._data_dir = data.runtime_data_dir(options.data_dir)
         self.private = Path(tempfile.mkdtemp(prefix="d2lgrade-grader-"))   # kernelspec; not the student's
         self.scratch = Path(tempfile.mkdtemp(prefix="d2lgrade-run-"))        # the student's working dir
         self.exchange = self.scratch / ".d2lgrade"
@@ -148,7 +151,7 @@ class KernelRuntime(Runtime):
         hidden = sorted(str(f) for f in hidden if str(f) != "/")
         config = {**self.limits.to_dict(), "device": self.options.device, "cwd": str(work),
                   "exchange": str(self.exchange), "ipc_dir": str(self.private),
-                  "read": [self.options.data_dir] if self.options.data_dir else [],
+                  "read": [self._data_dir] if self._data_dir else [],
                   "deny": hidden, "status_file": str(self.private / isolation.STATUS_FILE)}
         spec_dir = self.private / "kernels" / KERNEL_NAME
         spec_dir.mkdir(parents=True, exist_ok=True)
@@ -192,7 +195,7 @@ class KernelRuntime(Runtime):
         self.client = client
         process = getattr(getattr(client.km, "provisioner", None), "process", None)
         self._kernel_pid = getattr(process, "pid", None)
-        config = {"device": self.options.device, "seed": self.options.seed, "data_dir": self.options.data_dir}
+        config = {"device": self.options.device, "seed": self.options.seed, "data_dir": self._data_dir}
         setup = ("import sys as _s, types as _t\n_m = _t.ModuleType('_d2lgrade_agent')\n"
                  f"exec(compile({AGENT_SOURCE!r}, '<d2lgrade agent>', 'exec'), _m.__dict__)\n"
                  f"_s.modules['_d2lgrade_agent'] = _m\n_m.setup({config!r})\ndel _s, _t, _m\n")

@@ -3,12 +3,13 @@
 An nn.Module cannot cross the process boundary, so these functions build the student's networks in the
 runtime and send back plain data: the layers a forward pass ran (forward hooks), the ATen operators it
 dispatched, parameter counts, intermediate outputs, and, after a short training run on the grader's
-batches, the logits for the grader's held-out images (no labels are sent) and, where the grader can
-rebuild the network itself (7.6/1), the trained weights. Losses and accuracies are computed by the grader
-from those, never taken from the student's process.
+batches, the logits for the grader's held-out images (no labels are sent) and, for the grader to rebuild
+the network itself, the layers the training steps ran (graders/probes/layers.py) and the trained
+state_dict. Losses and accuracies are computed by the grader from those, never taken from the student's
+process.
 
-`train_model` is also imported by the grader, which trains the reference networks with it in its own
-process: both sides follow exactly the same recipe on exactly the same batches.
+`train_model` is also imported by the grader, which trains the reference networks with it in a pinned
+child process: both sides follow exactly the same recipe on exactly the same batches.
 """
 import time
 
@@ -16,6 +17,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
+
+PROBE_USES = ("graders.probes.layers",)   # its source runs ahead of this module's in the runtime (probe.py)
+if not __name__.startswith("d2lgrade_probe_"):      # in the runtime, layers.py's definitions are already here
+    from graders.probes.layers import LayerRecorder, describe_calls, state_of
 
 TRACE_TAIL = 60          # operators kept from the end of a forward pass (what the output went through)
 PREDICT_CHUNK = 250
@@ -86,14 +91,9 @@ def count_parameters(model):
     return total, trainable, lazy
 
 
-def inspect_model(ns, name, X, num_classes, other_classes):
-    """What `name(num_classes=...)` is made of and what it returns, from one forward pass on X.
-
-    layers: [qualified name, class, output shape] of every leaf module in the order they ran;
-    ops: every ATen operator dispatched; tail: the last operators (what the output went through);
-    others: {k: output shape (or the error) of name(num_classes=k)}."""
-    model = make_model(ns, name, {"num_classes": num_classes}, X)
-    model.eval()
+def _forward_record(model, X, training):
+    """One forward pass in training or evaluation mode: [[qualified name, class, output shape], ...] of the
+    leaf modules in the order they ran, the ATen operators dispatched, and the output."""
     layers, handles = [], []
     for qualified, module in model.named_modules():
         if qualified and next(iter(module.children()), None) is None:
@@ -101,12 +101,28 @@ def inspect_model(ns, name, X, num_classes, other_classes):
                 layers.append([qualified, type(module).__name__, _shape(output)])
             handles.append(module.register_forward_hook(record))
     trace = _OpTrace()
+    model.train(training)
     try:
-        with torch.no_grad(), trace:
+        with torch.set_grad_enabled(training), trace:
             output = model(X)
     finally:
         for handle in handles:
             handle.remove()
+    return layers, trace, output
+
+
+def inspect_model(ns, name, X, num_classes, other_classes):
+    """What `name(num_classes=...)` is made of and what it returns, from forward passes on X.
+
+    The evidence comes from the mode the network is trained in (train mode, gradients on: a network that
+    swaps its layers when inspected in eval mode shows what it trains with); eval_layers is the same in
+    evaluation mode, so the grader can name a network that changes between the two.
+    layers: [qualified name, class, output shape] of every leaf module in the order they ran;
+    ops: every ATen operator dispatched; tail: the last operators (what the output went through);
+    others: {k: output shape (or the error) of name(num_classes=k)}."""
+    model = make_model(ns, name, {"num_classes": num_classes}, X)
+    layers, trace, output = _forward_record(model, X, True)
+    eval_layers = _forward_record(model, X, False)[0]
     total, trainable, lazy = count_parameters(model)
     others = {}
     for k in other_classes:
@@ -121,8 +137,9 @@ def inspect_model(ns, name, X, num_classes, other_classes):
             text = str(exc).strip().splitlines()
             others[k] = "%s: %s" % (type(exc).__name__, text[0][:200] if text else "")
     return {"output": output.detach() if isinstance(output, torch.Tensor) else output, "layers": layers,
-            "ops": sorted(trace.seen), "tail": trace.tail[-TRACE_TAIL:], "params": total, "trainable": trainable,
-            "lazy": lazy, "class": type(model).__name__, "others": others}
+            "eval_layers": eval_layers, "ops": sorted(trace.seen), "tail": trace.tail[-TRACE_TAIL:],
+            "params": total, "trainable": trainable, "lazy": lazy, "class": type(model).__name__,
+            "others": others}
 
 
 # -- training ---------------------------------------------------------------------------------------------
@@ -206,7 +223,7 @@ def _train(model, X_train, y_train, order, X_eval, recipe):
         reply["stopped"] = "frozen"
         return reply
     limit = recipe.get("seconds")
-    losses = []
+    losses, first_calls, last_calls = [], [], []
     started = time.monotonic()
     model.train()
     for step in range(order.shape[0]):
@@ -214,7 +231,13 @@ def _train(model, X_train, y_train, order, X_eval, recipe):
             reply["stopped"] = "time"
             break
         batch = order[step]
-        loss = F.cross_entropy(model(X_train[batch]), y_train[batch])
+        if step in (0, order.shape[0] - 1) and recipe.get("weights"):
+            with LayerRecorder(model) as calls:       # what the network runs while it is trained
+                scores = model(X_train[batch])
+            (first_calls if step == 0 else last_calls).extend(calls)
+        else:
+            scores = model(X_train[batch])
+        loss = F.cross_entropy(scores, y_train[batch])
         if not loss.requires_grad:
             reply["stopped"] = "no_grad"
             break
@@ -231,17 +254,12 @@ def _train(model, X_train, y_train, order, X_eval, recipe):
     reply["losses"] = torch.stack(losses).float().cpu() if losses else torch.zeros(0)
     reply["final"] = predict(model, X_eval)
     if recipe.get("weights"):
-        reply["weights"] = trained_weights(model)
+        # For the grader to rebuild the network in its own process (d2lgrade/compare/rebuild.py): the layers
+        # the first training step ran, whether the last step ran others, and the trained state_dict.
+        reply["layers"] = describe_calls(model, first_calls)
+        reply["layers_changed"] = bool(last_calls) and last_calls != first_calls
+        reply["weights"] = state_of(model)
     return reply
-
-
-def trained_weights(model, limit=2_000_000):
-    """[[name, tensor], ...] of the model's parameters and buffers, for the grader to rebuild the network
-    in its own process; empty when they are too many values to send."""
-    named = list(model.named_parameters()) + list(model.named_buffers())
-    if sum(t.numel() for _, t in named) > limit:
-        return []
-    return [[name, t.detach().to("cpu").clone()] for name, t in named]
 
 
 def train_contract(ns, name, kwargs, X_train, y_train, order, X_eval, recipe):

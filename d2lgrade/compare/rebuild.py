@@ -1,0 +1,222 @@
+"""Rebuild a student's network in the grader's own process, from the plain description the runtime sent
+(graders/probes/layers.py) and its trained state_dict, so that the grader evaluates trained weights in
+a network it built itself instead of trusting outputs the student's process computed.
+
+Only standard torch.nn layers from ALLOWED are built, each from hyper-parameters that pass its checks,
+and chained in the order the training step called them (an `nn.Sequential` of the leaf layers: the
+shape of every network written as `nn.Sequential` trees, the book's style). Where one layer's output
+shape differs from the next one's input shape with the same number of values per image (`X.flatten(1)`
+or `X.view(len(X), -1)` written in forward), the rebuilt network reshapes there too. Each layer loads exactly its
+own entries of the state_dict (`<name>.weight`, `<name>.running_mean`, ...); entries of no described
+layer are ignored, so extra buffers or parameters cannot switch the re-evaluation off.
+
+Whether the rebuilt network IS the student's network is decided by `faithful`: its outputs must equal
+the ones the runtime reported on the same images. A forward pass that does more than call its layers
+one after the other (a functional F.relu, a residual connection) cannot be rebuilt this way; checks
+then fall back to a weaker method and say so.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+MAX_LAYERS = 200
+MAX_VALUES = 5_000_000          # parameters and buffers of the rebuilt network
+MAX_WIDTH = 4096                # channels / features of one layer
+MAX_WINDOW = 64                 # kernel, stride, padding, dilation
+
+
+class RebuildError(Exception):
+    """The description cannot be rebuilt; the message is one sentence naming why."""
+
+
+def _size(value, name) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_WIDTH:
+        raise RebuildError(f"{name}={value!r} is not a size the grader rebuilds")
+    return value
+
+
+def _window(value, name):
+    values = value if isinstance(value, list) else [value]
+    if not 1 <= len(values) <= 3 or any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_WINDOW
+                                        for v in values):
+        if name == "padding" and value in ("same", "valid"):
+            return value
+        raise RebuildError(f"{name}={value!r} is not a window setting the grader rebuilds")
+    return tuple(values) if isinstance(value, list) else value
+
+
+def _number(value, name) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise RebuildError(f"{name}={value!r} is not a finite number")
+    return float(value)
+
+
+def _flag(value, name) -> bool:
+    if not isinstance(value, bool):
+        raise RebuildError(f"{name}={value!r} is not True or False")
+    return value
+
+
+def _optional_number(value, name):
+    return None if value is None else _number(value, name)
+
+
+def _dim(value, name) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not -8 <= value <= 8:
+        raise RebuildError(f"{name}={value!r} is not a dimension")
+    return value
+
+
+def _output_size(value, name):
+    return _window(value, name) if value is not None else None
+
+
+def _padding_mode(value, name):
+    if value not in ("zeros", "reflect", "replicate", "circular"):
+        raise RebuildError(f"{name}={value!r} is not a padding mode")
+    return value
+
+
+_CONV = {"in_channels": _size, "out_channels": _size, "kernel_size": _window, "stride": _window,
+         "padding": _window, "dilation": _window, "groups": _size, "bias": _flag, "padding_mode": _padding_mode}
+_POOL = {"kernel_size": _window, "stride": _window, "padding": _window, "ceil_mode": _flag}
+_NORM = {"num_features": _size, "eps": _number, "momentum": _optional_number, "affine": _flag,
+         "track_running_stats": _flag}
+_INPLACE = {"inplace": _flag}
+
+# layer class -> the constructor arguments the grader accepts, each with its check
+ALLOWED: dict[str, tuple[type, dict]] = {
+    "Conv1d": (nn.Conv1d, _CONV), "Conv2d": (nn.Conv2d, _CONV),
+    "Linear": (nn.Linear, {"in_features": _size, "out_features": _size, "bias": _flag}),
+    "BatchNorm1d": (nn.BatchNorm1d, _NORM), "BatchNorm2d": (nn.BatchNorm2d, _NORM),
+    "MaxPool2d": (nn.MaxPool2d, {**_POOL, "dilation": _window}), "AvgPool2d": (nn.AvgPool2d, {**_POOL,
+                  "count_include_pad": _flag}),
+    "AdaptiveAvgPool2d": (nn.AdaptiveAvgPool2d, {"output_size": _output_size}),
+    "AdaptiveMaxPool2d": (nn.AdaptiveMaxPool2d, {"output_size": _output_size}),
+    "Flatten": (nn.Flatten, {"start_dim": _dim, "end_dim": _dim}),
+    "ReLU": (nn.ReLU, _INPLACE), "ReLU6": (nn.ReLU6, _INPLACE), "Sigmoid": (nn.Sigmoid, {}), "Tanh": (nn.Tanh, {}),
+    "LeakyReLU": (nn.LeakyReLU, {"negative_slope": _number, **_INPLACE}), "ELU": (nn.ELU, {"alpha": _number, **_INPLACE}),
+    "GELU": (nn.GELU, {"approximate": lambda v, n: v if v in ("none", "tanh") else _fail(n, v)}),
+    "SiLU": (nn.SiLU, _INPLACE), "Hardswish": (nn.Hardswish, _INPLACE), "Mish": (nn.Mish, _INPLACE),
+    "Softmax": (nn.Softmax, {"dim": lambda v, n: None if v is None else _dim(v, n)}),
+    "LogSoftmax": (nn.LogSoftmax, {"dim": lambda v, n: None if v is None else _dim(v, n)}),
+    "Dropout": (nn.Dropout, {"p": _number}), "Dropout2d": (nn.Dropout2d, {"p": _number}),
+    "Identity": (nn.Identity, {}),
+}
+
+
+class Reshape(nn.Module):
+    """X.reshape(len(X), *shape): a reshape written in the student's forward between two layers."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, X):
+        return X.reshape(len(X), *self.shape)
+
+
+def _shape(value):
+    if isinstance(value, list) and len(value) <= 4 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                           and 0 < v <= 10**6 for v in value):
+        return tuple(value)
+    return None
+
+
+def _reshape_between(before, entry):
+    """A Reshape when the recorded shapes say forward reshaped between the previous layer and this one."""
+    wanted = _shape(entry.get("input"))
+    if before is None or wanted is None or before == wanted:
+        return None
+    if math.prod(before) != math.prod(wanted):
+        raise RebuildError(f"its forward pass computes something between its layers (layer {entry['name']} "
+                           f"receives {list(wanted)} values per image where the layer before gives {list(before)})")
+    return Reshape(wanted)
+
+
+def _fail(name, value):
+    raise RebuildError(f"{name}={value!r} is not a setting the grader rebuilds")
+
+
+def _layer(entry) -> tuple[str, nn.Module]:
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not isinstance(entry.get("args"), dict):
+        raise RebuildError("the runtime's description of a layer is not readable")
+    kind, module = entry.get("type"), entry.get("module")
+    if kind not in ALLOWED or not (isinstance(module, str) and module.startswith("torch.nn.")):
+        raise RebuildError(f"layer {entry['name']} is a {kind}, which is not one of the standard torch.nn layers "
+                           "the grader rebuilds")
+    cls, accepted = ALLOWED[kind]
+    kwargs = {}
+    for argument, value in entry["args"].items():
+        if argument in accepted:
+            kwargs[argument] = accepted[argument](value, argument)
+    try:
+        return entry["name"], cls(**kwargs)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise RebuildError(f"layer {entry['name']} ({kind}) cannot be built from its settings: {exc}") from None
+
+
+def rebuild(description, state, input_shape=(1, 28, 28)) -> nn.Sequential:
+    """nn.Sequential of the described layers, in call order, with their trained state loaded (float64);
+    `input_shape` is the shape of one input (without the batch dimension).
+
+    A layer called twice is one module used twice, as in the student's network. Raises RebuildError."""
+    if not isinstance(description, list) or not description:
+        raise RebuildError("the runtime described no layers")
+    if len(description) > MAX_LAYERS:
+        raise RebuildError(f"the network runs more than {MAX_LAYERS} layers")
+    tensors = {}
+    if isinstance(state, list):
+        for item in state:
+            if isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], torch.Tensor):
+                tensors[item[0]] = item[1]
+    built: dict[str, nn.Module] = {}
+    chain = []
+    before = tuple(input_shape)
+    for entry in description:
+        name, layer = _layer(entry)
+        reshape = _reshape_between(before, entry)
+        if reshape is not None:
+            chain.append(reshape)
+        before = _shape(entry.get("output"))
+        if name in built:
+            if type(built[name]) is not type(layer):
+                raise RebuildError(f"layer {name} is described as two different layers")
+            chain.append(built[name])
+            continue
+        own = {key[len(name) + 1:]: value for key, value in tensors.items() if key.startswith(name + ".")}
+        expected = layer.state_dict()
+        missing = [key for key in expected if key not in own]
+        if missing:
+            raise RebuildError(f"the trained state has no {name}.{missing[0]}")
+        for key, value in expected.items():
+            if tuple(own[key].shape) != tuple(value.shape):
+                raise RebuildError(f"{name}.{key} has shape {tuple(own[key].shape)}, but a {type(layer).__name__} "
+                                   f"with these settings holds {tuple(value.shape)}")
+        layer.load_state_dict({key: own[key] for key in expected}, strict=True)
+        built[name] = layer
+        chain.append(layer)
+    model = nn.Sequential(*chain).double()
+    if sum(t.numel() for t in model.state_dict().values()) > MAX_VALUES:
+        raise RebuildError(f"the network holds more than {MAX_VALUES:,} values")
+    return model.eval()
+
+
+def evaluate(model: nn.Module, X: torch.Tensor, chunk: int = 250) -> torch.Tensor:
+    """The rebuilt network's outputs on X, in float64 (so that they do not depend on the CPU's code path)."""
+    with torch.no_grad():
+        return torch.cat([model(X[start:start + chunk].double()) for start in range(0, len(X), chunk)])
+
+
+def faithful(rebuilt: torch.Tensor, reported, rtol: float = 1e-3, atol: float = 1e-3) -> bool:
+    """Whether the rebuilt network's outputs equal the ones the runtime reported for the same images."""
+    return isinstance(reported, torch.Tensor) and reported.shape == rebuilt.shape and \
+        torch.allclose(rebuilt, reported.double(), rtol=rtol, atol=atol)
+
+
+def summary(description) -> str:
+    """One line: the layer types, in call order."""
+    return " → ".join(str(entry.get("type")) for entry in description if isinstance(entry, dict))
