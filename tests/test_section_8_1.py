@@ -255,7 +255,7 @@ LeNetDropout.forward = _forward
 
 
 def test_training_is_judged_on_the_trained_weights_not_on_returned_scores(runner):
-    """The held-out images are public: a forward pass that recognises them returns perfect scores, but the
-    grader runs the trained weights through its own LeNets and judges the worse evaluation."""
+    """A forward pass that recognises the public test images gains nothing: the grader's held-out images are
+    a keyed draw the runtime cannot see, and the trained weights are re-run in the grader's own LeNets."""
     checks = by_id(runner.grade(LOOKUP_CHEAT, "8.1/7"))
-    assert_wrong(checks["8.1/7"], ["no better than", "differ from it and look better"])
+    assert_wrong(checks["8.1/7"], "no better than")

@@ -316,10 +316,10 @@ torch.optim.SGD.step = lambda self, closure=None: None   # and no learning at al
 
 
 def test_training_is_judged_on_the_trained_parameters_not_on_returned_scores(runner):
-    """The held-out images are public: scores that recognise them are perfect, but the grader scores the
-    trained parameters in its own BNLeNet and keeps the worse of the two."""
+    """Scores that recognise the public test images gain nothing: the grader's held-out images are a keyed
+    draw the runtime cannot see, and the trained parameters are scored again in the grader's own BNLeNet."""
     try:
         result = grade_one(runner, LOOKUP_CHEAT, "8.5/2:training")
     finally:
         runner.runtime.run_source("torch.optim.SGD.step = _train")
-    assert_wrong(result, ["held-out loss", "differ and look better"])
+    assert_wrong(result, "held-out loss", "scored by the grader")
