@@ -37,7 +37,7 @@ from d2lgrade.testing import VariantRunner, sandbox_layers
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ROOT / "tests" / "hostile"
 SECTION = find_section("7.3")
-EXECUTORS = ["kernel"]
+EXECUTORS = ["kernel", "warm"]
 # Short limits keep the battery quick; the cases only need the limits to fire.
 FAST = Limits(call_seconds=3, cell_seconds=6, total_seconds=120)
 

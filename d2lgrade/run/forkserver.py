@@ -1,8 +1,8 @@
 """The warm engine's parent: import torch, d2l, matplotlib and IPython once, then fork one sandboxed
 child per submission.
 
-Run by d2lgrade/run/warm.py as `python forkserver.py FD`, where FD is its end of a socket pair with
-the grader, and with the pinned numerics environment (d2lgrade/numerics.py), which torch reads once,
+Run by d2lgrade/run/warm.py as `python forkserver.py FD SANDBOX`, where FD is its end of a socket
+pair with the grader and SANDBOX the kernel engine's launcher (sandbox.py, whose `enter` it reuses), and with the pinned numerics environment (d2lgrade/numerics.py), which torch reads once,
 at import. Like sandbox.py it imports the files beside it as plain modules, never the package: the
 project folder is hidden from the children.
 
@@ -18,12 +18,13 @@ import signal
 import sys
 import traceback
 
-sys.path[:0] = [os.path.dirname(os.path.abspath(__file__))]
+sys.path[:0] = [os.path.dirname(os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else __file__)),
+                os.path.dirname(os.path.abspath(__file__))]
+import sandbox  # noqa: E402  (the launcher the kernel engine uses: its folder comes first)
 import frames  # noqa: E402
-import sandbox  # noqa: E402
 import shell  # noqa: E402
 
-del sys.path[0]
+del sys.path[:2]
 AGENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent.py")
 
 

@@ -32,7 +32,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from d2lgrade import numerics
 from d2lgrade.load import Submission
-from d2lgrade.run import frames, isolation
+from d2lgrade.run import frames, isolation, kernel
 from d2lgrade.run.executor import Executor, RuntimeOptions
 from d2lgrade.run.kernel import STARTUP_SECONDS, KernelRuntime
 
@@ -49,6 +49,7 @@ class WarmParent:
         self._control: socket.socket | None = None
         self._ready = False
         self._home: Path | None = None
+        self._sandbox: Path | None = None
         self.pid: int | None = None
         self.starts = 0
 
@@ -63,7 +64,8 @@ class WarmParent:
         with self._lock:
             for attempt in (1, 2):
                 try:
-                    if self._process is None or self._process.poll() is not None:
+                    if self._process is None or self._process.poll() is not None \
+                            or self._sandbox != kernel.SANDBOX:
                         self._stop()
                         self._spawn()
                     self._wait_ready()
@@ -91,12 +93,13 @@ class WarmParent:
         self.retire()
 
     def _spawn(self) -> None:
+        self._sandbox = kernel.SANDBOX         # the launcher whose layers the children apply
         self._home = Path(tempfile.mkdtemp(prefix="d2lgrade-warm-"))
         grader_end, parent_end = socket.socketpair()
         log = open(self._home / "parent.log", "ab")
         try:
             self._process = subprocess.Popen(
-                [sys.executable, str(FORKSERVER), str(parent_end.fileno())], pass_fds=[parent_end.fileno()],
+                [sys.executable, str(FORKSERVER), str(parent_end.fileno()), str(self._sandbox)], pass_fds=[parent_end.fileno()],
                 env=parent_environment(self._home), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True, cwd=str(self._home))
         finally:
