@@ -9,7 +9,7 @@ from d2lgrade import results as R
 from d2lgrade.checks import Check, Partial, Verdict
 from d2lgrade.load import Submission, load_submission
 from d2lgrade.probe import NO_SPACE, Probe, disk_limit
-from d2lgrade.run.executor import Runtime, RuntimeOptions, get_executor
+from d2lgrade.run.executor import Runtime, RuntimeOptions, default_executor, get_executor
 from d2lgrade.sections import Section
 
 HIDDEN_FAILURE = "failed a hidden test (its inputs are not shown)"
@@ -18,8 +18,10 @@ MESSAGE_CHARS, DETAIL_CHARS = 600, 16_000
 
 
 def grade(section: Section, path: Path, *, selector: str | None = None,
-          options: RuntimeOptions | None = None, executor: str = "kernel") -> R.GradeReport:
+          options: RuntimeOptions | None = None, executor: str | None = None) -> R.GradeReport:
+    """`executor`: "kernel", "warm", or None/"auto" for default_executor() (which honours $D2LGRADE_EXECUTOR)."""
     options = options or RuntimeOptions()
+    executor = default_executor() if executor in (None, "auto") else executor
     started = time.monotonic()
     submission = load_submission(path)
     checks = [c for c in section.checks if c.matches(selector)]

@@ -43,6 +43,11 @@ def prepare(agent_source):
         def _showtraceback(self, etype, evalue, stb):
             self.cell_error = (_text(getattr(etype, "__name__", etype)), _text(evalue), [_text(s) for s in stb])
 
+        def enable_gui(self, gui=None):
+            # `%matplotlib inline` asks for no event loop (as in ipykernel); a GUI loop needs a display.
+            if gui not in (None, "inline"):
+                raise RuntimeError(f"the {gui} GUI event loop cannot run in the grader; use %matplotlib inline")
+
     config = Config()
     config.HistoryManager.enabled = False        # no SQLite file, no history-saving thread
     config.InteractiveShell.colors = "NoColor"
