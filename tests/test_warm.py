@@ -145,7 +145,7 @@ def facts_of(runtime, *names):
 
 def start(source: str, executor: str = "warm"):
     cell = Cell(index=1, kind="code", source=source)
-    return get_executor(executor).start(Submission(Path("<warm test>"), [cell]), RuntimeOptions(limits=FAST))
+    return get_executor(executor).start(Submission(Path("<warm test>"), [cell]), RuntimeOptions())
 
 
 @pytest.mark.skipif(not (LAYERS.get("pidns") and LAYERS.get("landlock")),
