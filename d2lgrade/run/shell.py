@@ -11,6 +11,7 @@ import io
 import os
 import signal
 import sys
+import time
 import types
 
 import frames
@@ -110,10 +111,20 @@ def serve(fd, setup):
             message, _ = frames.receive(sock)
         except (EOFError, OSError, frames.FrameError):
             os._exit(0)
+        started = time.perf_counter()
         reply = run_cell(shell, str(message.get("source", "")))
-        reply["id"] = message.get("id")
-        reply["output"] = out.chars + err.chars
+        reply.update(id=message.get("id"), output=out.chars + err.chars, peak_kb=peak_memory_kb(),
+                     seconds=round(time.perf_counter() - started, 6))
         frames.send(sock, reply)
+
+
+def peak_memory_kb():
+    """This process's peak resident memory (VmHWM; pages shared with the parent included)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next((int(line.split()[1]) for line in f if line.startswith("VmHWM:")), 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def run_cell(shell, source):

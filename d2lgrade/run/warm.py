@@ -149,6 +149,28 @@ def parent_environment(home: Path) -> dict:
     return env
 
 
+class Timings:
+    """What the benchmark (bench/executors.py) reads: time inside children and in forks, peak memory.
+    Numbers a child reports are its own say-so: fine for a benchmark, never used for a verdict."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.forks, self.fork_seconds, self.child_seconds, self.child_peak_kb = 0, 0.0, 0.0, 0
+
+    def add(self, forks=0, fork_seconds=0.0, child_seconds=0.0, child_peak_kb=0) -> None:
+        with self._lock:
+            self.forks += forks
+            self.fork_seconds += fork_seconds
+            self.child_seconds += child_seconds
+            self.child_peak_kb = max(self.child_peak_kb, child_peak_kb)
+
+
+TIMINGS = Timings()
+
+
 class ChildConnection:
     """The grader's end of one child: the part of nbclient's NotebookClient that KernelRuntime uses
     (`timeout`, `execute_cell`, `output_dropped`), raising nbclient's own exceptions, so the kernel
@@ -170,6 +192,10 @@ class ChildConnection:
         except OSError:
             raise DeadKernelError("the runtime is gone") from None
         reply = self._reply(self._sent, self.timeout)
+        try:
+            TIMINGS.add(child_seconds=float(reply.get("seconds") or 0), child_peak_kb=int(reply.get("peak_kb") or 0))
+        except (TypeError, ValueError):
+            pass
         if int(reply.get("output") or 0) > self.output_cap:
             self.output_dropped = True
         cell.outputs = []
@@ -244,6 +270,7 @@ class WarmRuntime(KernelRuntime):
         request = {"config": self._sandbox_config(), "env": self._environment(),
                    "setup": {"device": self.options.device, "seed": self.options.seed,
                              "data_dir": self.options.data_dir}}
+        started = time.monotonic()
         pid, sock = self._parent.fork(request)
         self.client = ChildConnection(pid, sock, self.limits.output_bytes)
         self._kernel_pid = pid
@@ -253,6 +280,7 @@ class WarmRuntime(KernelRuntime):
             raise RuntimeError(f"the student runtime could not start: {exc}") from None
         if hello.get("status") != "ok":
             raise RuntimeError(f"the student runtime could not start: {hello.get('ename')}: {hello.get('evalue')}")
+        TIMINGS.add(forks=1, fork_seconds=time.monotonic() - started)
         sandbox = isolation.read_status(self.private / isolation.STATUS_FILE)
         self.notes.extend(n for n in isolation.notes_for(sandbox) if n not in self.notes)
         if not (sandbox.get("landlock") or sandbox.get("read_only")):
