@@ -269,3 +269,19 @@ def test_watch_regrades_on_save_and_stops_on_ctrl_c(tmp_path):
     score = lambda text: json.loads(text[:text.rindex("}") + 1])["score"]    # noqa: E731
     assert score(first) == 0 and score(second) == 1
     assert "stopped watching" in process.stdout.read()
+
+
+def test_the_child_has_the_pinned_numerics_of_a_kernel():
+    """torch reads the code path and thread count at import, in the parent: the child must still
+    compute like a freshly started kernel (d2lgrade/numerics.py), hash strings alike too."""
+    from d2lgrade import numerics
+    source = ("import torch\ncapability = torch.backends.cpu.get_cpu_capability()\n"
+              "threads = torch.get_num_threads()\nstring_hash = hash('d2l')")
+    with start(source) as runtime:
+        facts = facts_of(runtime, "capability", "threads", "string_hash")
+    pinned = numerics.pinned_environment()
+    fresh = subprocess.run([sys.executable, "-c", "print(hash('d2l'))"], env={**os.environ, "PYTHONHASHSEED": "0"},
+                           capture_output=True, text=True).stdout
+    assert facts["threads"] == 1 and facts["string_hash"] == int(fresh)
+    if pinned.get("ATEN_CPU_CAPABILITY") == "avx2":
+        assert facts["capability"] == "AVX2"
