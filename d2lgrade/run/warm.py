@@ -55,6 +55,8 @@ class WarmParent:
 
     def start(self) -> None:
         """Start the parent now without waiting for its imports (they overlap with the grader's work)."""
+        if self._process is not None:          # the common case; a fork in progress may hold the lock
+            return
         with self._lock:
             if self._process is None:
                 self._spawn()
