@@ -285,3 +285,14 @@ def test_the_child_has_the_pinned_numerics_of_a_kernel():
     assert facts["threads"] == 1 and facts["string_hash"] == int(fresh)
     if pinned.get("ATEN_CPU_CAPABILITY") == "avx2":
         assert facts["capability"] == "AVX2"
+
+
+def test_dataloader_workers_run_in_the_child():
+    """A child must not keep what the parent cached from its own environment (the temp folder,
+    where multiprocessing puts the sockets DataLoader workers hand tensors over)."""
+    source = ("import torch\nfrom torch.utils.data import DataLoader, TensorDataset\n"
+              "batches = [b[0].tolist() for b in DataLoader(TensorDataset(torch.arange(6.)), batch_size=3, "
+              "num_workers=2, timeout=20)]")
+    with start(source) as runtime:
+        assert [run.status for run in runtime.cell_runs] == ["ok"], runtime.cell_runs
+        assert facts_of(runtime, "batches") == {"batches": [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]}

@@ -11,6 +11,7 @@ import io
 import os
 import signal
 import sys
+import tempfile
 import time
 import types
 
@@ -97,6 +98,9 @@ def serve(fd, setup):
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # as ipykernel: interrupts count only inside a cell
     sys.path[0] = os.getcwd()                          # as `python -m ipykernel_launcher` in that folder
     sys.argv = ["d2lgrade-runtime"]
+    # Caches the parent filled from its own environment: the child's TMPDIR is its scratch folder
+    # (multiprocessing, and so DataLoader workers, put their sockets there).
+    tempfile.tempdir = None
     out, err = CountingStream("<stdout>", 1), CountingStream("<stderr>", 2)
     sys.stdout, sys.stderr = out, err
     shell = _STATE["shell"]
