@@ -15,6 +15,7 @@ EPILOG = """examples:
   python grade.py 7.3/3                    grade one exercise
   python grade.py 7.3 work/padding.py      grade another file (.ipynb or .py)
   python grade.py 7.3 --json               machine-readable result on stdout
+  python grade.py 7.3 --watch              grade again on every save of the notebook
   python grade.py --check-references       prove every reference solution earns full marks
   python grade.py --batch                  grade a class: submissions/<student>/<section>.ipynb
 """
@@ -38,6 +39,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--output-mb", type=float, default=Limits.output_bytes / 2**20, help="printed output kept per submission (MiB)")
     p.add_argument("--disk-mb", type=float, default=Limits.disk_bytes / 2**20, help="all the files the student runtime may write, together (MiB)")
     p.add_argument("--disk-files", type=int, default=Limits.disk_files, help="files the student runtime may create")
+    p.add_argument("--executor", choices=("auto", "kernel", "warm"), default="auto",
+                   help="kernel: a Jupyter kernel per submission; warm: a child forked from a parent that has "
+                        "imported torch and d2l already (auto: warm on Linux, else kernel)")
+    p.add_argument("--watch", action="store_true", help="grade again whenever the submission is saved (Ctrl-C ends)")
     p.add_argument("--check-references", action="store_true", help="grade every reference solution; fail unless all earn full marks")
     p.add_argument("--make-starters", action="store_true", help="write exercises/<section>.ipynb from the specs")
     from d2lgrade.batch import cli as batch_cli
@@ -81,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.check_references:
             from d2lgrade.references import check_references
-            return check_references(options_from(args), as_json=args.json)
+            return check_references(options_from(args), as_json=args.json, executor=args.executor)
         from d2lgrade.batch import cli as batch_cli
         if batch_cli.wanted(args):
             return batch_cli.main(args, lambda: options_from(args, local_device=not args.dask))   # torch only if something is graded
@@ -105,12 +110,20 @@ def grade_one(args: argparse.Namespace) -> int:
     section = find_section(section_id)
     validate_selector(section, args.target)
     path = args.submission or _relative(section.default_submission())
-    report = grade(section, path, selector=args.target, options=options_from(args))
-    html_path = html.write(report, args.html or Path("reports") / f"{section.id}.html")
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2))
-    else:
-        print(terminal.render(report, str(html_path)))
+    options = options_from(args)
+
+    def grade_and_show() -> None:
+        report = grade(section, path, selector=args.target, options=options, executor=args.executor)
+        html_path = html.write(report, args.html or Path("reports") / f"{section.id}.html")
+        if args.json:
+            print(json.dumps(report.to_json(), indent=2), flush=True)
+        else:
+            print(terminal.render(report, str(html_path)), flush=True)
+
+    if args.watch:
+        from d2lgrade.watch import watch
+        return watch(Path(path), grade_and_show)
+    grade_and_show()
     return 0
 
 

@@ -9,7 +9,7 @@ from d2lgrade import results as R
 from d2lgrade.checks import Check, Partial, Verdict
 from d2lgrade.load import Submission, load_submission
 from d2lgrade.probe import NO_SPACE, Probe, disk_limit
-from d2lgrade.run.executor import Executor, Runtime, RuntimeOptions, get_executor
+from d2lgrade.run.executor import Executor, Runtime, RuntimeOptions, default_executor, get_executor
 from d2lgrade.sections import Section
 
 HIDDEN_FAILURE = "failed a hidden test (its inputs are not shown)"
@@ -18,17 +18,19 @@ MESSAGE_CHARS, DETAIL_CHARS = 600, 16_000
 
 
 def grade(section: Section, path: Path, *, selector: str | None = None,
-          options: RuntimeOptions | None = None, executor: str | Executor = "kernel") -> R.GradeReport:
+          options: RuntimeOptions | None = None, executor: str | Executor | None = None) -> R.GradeReport:
     return grade_submission(section, load_submission(path), selector=selector, options=options, executor=executor)
 
 
 def grade_submission(section: Section, submission: Submission, *, selector: str | None = None,
-                     options: RuntimeOptions | None = None, executor: str | Executor = "kernel",
+                     options: RuntimeOptions | None = None, executor: str | Executor | None = None,
                      written: bool = True) -> R.GradeReport:
-    """Grade a loaded submission; `executor` is an engine's name or an engine already bound to its
-    runtime (the live engine of `d2lgrade.check` holds the kernel's namespace). `written=False` leaves
-    out the written answers, which only an instructor scores."""
+    """Grade a loaded submission. `executor`: "kernel", "warm", None/"auto" for default_executor() (which
+    honours $D2LGRADE_EXECUTOR), or an engine already bound to its runtime (the live engine of
+    `d2lgrade.check` holds the kernel's namespace). `written=False` leaves out the written answers,
+    which only an instructor scores."""
     options = options or RuntimeOptions()
+    executor = default_executor() if executor in (None, "auto") else executor
     started = time.monotonic()
     engine = executor if isinstance(executor, Executor) else get_executor(executor)
     checks = [c for c in section.checks if c.matches(selector)]

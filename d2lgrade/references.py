@@ -11,10 +11,10 @@ from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.sections import ROOT, all_sections
 
 
-def check_references(options: RuntimeOptions, as_json: bool = False) -> int:
+def check_references(options: RuntimeOptions, as_json: bool = False, executor: str | None = None) -> int:
     failures, documents = [], []
     for section in all_sections():
-        report = grade(section, section.reference_path, options=options)
+        report = grade(section, section.reference_path, options=options, executor=executor)
         bad = [c for c in report.checks if c.status not in (R.PASSED, R.MANUAL)]
         failures += [f"{c.id}: {c.status}: {c.message}" for c in bad]
         documents.append(report.to_json())

@@ -11,13 +11,15 @@ from d2lgrade import results as R
 from d2lgrade.grading import grade, run_check
 from d2lgrade.load import Cell, Submission
 from d2lgrade.results import CheckResult
-from d2lgrade.run.executor import Runtime, RuntimeOptions, get_executor
+from d2lgrade.run.executor import Runtime, RuntimeOptions, default_executor, get_executor
 from d2lgrade.sections import Section, find_section
 
 
 class VariantRunner:
-    def __init__(self, section_id: str, options: RuntimeOptions | None = None, executor: str = "kernel"):
+    def __init__(self, section_id: str, options: RuntimeOptions | None = None, executor: str | None = None):
+        """`executor` None: default_executor(), so D2LGRADE_EXECUTOR=kernel runs a section's tests on the kernel."""
         self.section = find_section(section_id)
+        executor = executor or default_executor()
         self.options = options or RuntimeOptions()
         setup = self.setup = Cell(index=1, kind="code", source=self.section.spec.setup, role="setup")
         self.runtime: Runtime = get_executor(executor).start(Submission(Path("<variants>"), [setup]), self.options)

@@ -37,7 +37,7 @@ from d2lgrade.testing import VariantRunner, sandbox_layers
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ROOT / "tests" / "hostile"
 SECTION = find_section("7.3")
-EXECUTORS = ["kernel"]
+EXECUTORS = ["kernel", "warm"]
 # Short limits keep the battery quick; the cases only need the limits to fire.
 FAST = Limits(call_seconds=3, cell_seconds=6, total_seconds=120)
 
@@ -100,10 +100,8 @@ def test_2_3_memory_processes_and_file_size_are_stopped_by_limits(executor):
 
 # -- 4, 14. fake scores, floods, hidden tracebacks, warnings ------------------------------------
 def test_4_14_printed_scores_floods_and_hidden_errors_change_nothing(executor, tmp_path):
-    if executor != "kernel":
-        pytest.skip("the command line always uses the default executor")
     done = subprocess.run([sys.executable, "grade.py", "7.3", str(HOSTILE / "output.py"), "--json",
-                           "--html", str(tmp_path / "report.html"), "--cell-timeout", "30"],
+                           "--html", str(tmp_path / "report.html"), "--cell-timeout", "30", "--executor", executor],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)                   # one JSON document, the grader's own

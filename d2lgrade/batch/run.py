@@ -16,7 +16,7 @@ from d2lgrade.report import html
 from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.sections import Section, all_sections, find_section
 
-DEFAULT_EXECUTOR = "kernel"     # switch to "warm" once the fork-server executor has landed
+DEFAULT_EXECUTOR = "auto"       # warm on Linux, kernel elsewhere (d2lgrade.run.executor.default_executor)
 
 
 @dataclass

@@ -14,7 +14,7 @@ def render(report: GradeReport, html_path: str | None = None) -> str:
     width = max(80, min(shutil.get_terminal_size((100, 24)).columns, 140))
     id_w = max([len("exercise")] + [len(c.id) for c in report.checks])
     head = f"{'exercise':<{id_w}}  {'points':>9}  {'verdict':<13}  reason"
-    lines = [f"d2l-grade {report.section}: {report.submission}", "", head, "-" * min(width, len(head) + 40)]
+    lines = [f"d2l-grade {report.section}: {report.submission} ({report.executor} engine, {report.seconds:g} s)", "", head, "-" * min(width, len(head) + 40)]
     reason_w = max(20, width - id_w - 30)
     for c in report.checks:
         pts = f"{_num(c.points)}/{_num(c.max_points)}"

@@ -138,6 +138,17 @@ class KernelRuntime(Runtime):
 
     # -- kernel life cycle -------------------------------------------------------------------
     def _kernelspec(self) -> KernelSpecManager:
+        config = self._sandbox_config()
+        spec_dir = self.private / "kernels" / KERNEL_NAME
+        spec_dir.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, str(SANDBOX), json.dumps(config), "--",
+                sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        (spec_dir / "kernel.json").write_text(json.dumps(
+            {"argv": argv, "display_name": "d2l-grade student runtime", "language": "python"}))
+        return KernelSpecManager(kernel_dirs=[str(self.private / "kernels")])
+
+    def _sandbox_config(self) -> dict:
+        """What sandbox.py applies around the runtime (see its docstring for the keys)."""
         # The student's working directory is a folder of its own inside the scratch dir, beside the
         # request/response folder: Landlock lets the kernel empty either, but remove neither.
         work = self.scratch / isolation.WORK
@@ -153,13 +164,7 @@ class KernelRuntime(Runtime):
                   "exchange": str(self.exchange), "ipc_dir": str(self.private),
                   "read": [self._data_dir] if self._data_dir else [],
                   "deny": hidden, "status_file": str(self.private / isolation.STATUS_FILE)}
-        spec_dir = self.private / "kernels" / KERNEL_NAME
-        spec_dir.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, str(SANDBOX), json.dumps(config), "--",
-                sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-        (spec_dir / "kernel.json").write_text(json.dumps(
-            {"argv": argv, "display_name": "d2l-grade student runtime", "language": "python"}))
-        return KernelSpecManager(kernel_dirs=[str(self.private / "kernels")])
+        return config
 
     def _environment(self) -> dict:
         keep = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "VIRTUAL_ENV", "CONDA_PREFIX",
@@ -230,6 +235,10 @@ class KernelRuntime(Runtime):
             client._cleanup_kernel()
         except Exception:
             pass
+        self._sweep(namespace)
+
+    def _sweep(self, namespace: str | None) -> None:
+        """Make sure nothing the runtime started outlives it (its cgroup, its namespaces)."""
         status = isolation.read_status(self.private / isolation.STATUS_FILE)
         if status.get("cgroup"):
             # Everything the runtime started is in its cgroup, whatever namespaces it has.

@@ -119,7 +119,7 @@ def init(kernel):
 
 
 def confine(config, command, status, status_fd):
-    """K: the limits that must come last, then Landlock, then exec."""
+    """K: the limits that must come last, then Landlock (the caller execs the kernel next)."""
     if status.get("userns"):
         # Counted per user namespace, from zero: the runtime's own processes and threads only.
         # (The kernel exempts uid 0 from it: for root, the cgroup above is what limits.)
@@ -170,12 +170,20 @@ def confine(config, command, status, status_fd):
     for key in ("landlock_error", "userns_error", "netns_error", "pidns_error"):
         if key in status:
             log(f"{key}: {status[key]}")
-    os.execvp(command[0], command)
 
 
 def main(argv):
     config = json.loads(argv[1])
     command = argv[argv.index("--") + 1:]
+    enter(config, command)
+    os.execvp(command[0], command)
+
+
+def enter(config, command, close_in_keepers=()):
+    """Apply every layer; returns in K, the process that runs the student's code (the launcher
+    execs the kernel there, the warm engine's child runs cells there). P and C never return.
+    `close_in_keepers`: descriptors that only K may hold (the warm engine's socket), so that
+    the grader sees it close as soon as K is gone."""
     status = {"landlock": 0, "userns": False, "netns": False, "pidns": False, "_started": time.monotonic()}
     # Opened now: after Landlock, the grader-private folder is no longer writable.
     status_fd = None
@@ -204,8 +212,8 @@ def main(argv):
         isolation.prctl(isolation.PR_SET_DUMPABLE, 0)     # the kernel may not ptrace P or C
         child = os.fork()
         if child:
-            if status_fd is not None:
-                os.close(status_fd)
+            for fd in ([status_fd] if status_fd is not None else []) + list(close_in_keepers):
+                os.close(fd)
             supervise(child)
         isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
         isolation.prctl(isolation.PR_SET_DUMPABLE, 0)
@@ -213,10 +221,11 @@ def main(argv):
             hide_and_keep(config, command, status)
         kernel = os.fork()
         if kernel:
-            if status_fd is not None:
-                os.close(status_fd)
+            for fd in ([status_fd] if status_fd is not None else []) + list(close_in_keepers):
+                os.close(fd)
             init(kernel)
     confine(config, command, status, status_fd)
+    return status
 
 
 if __name__ == "__main__":
