@@ -271,7 +271,7 @@ class WarmRuntime(KernelRuntime):
         (work / ".ipython").mkdir(parents=True, exist_ok=True)
         request = {"config": self._sandbox_config(), "env": self._environment(),
                    "setup": {"device": self.options.device, "seed": self.options.seed,
-                             "data_dir": self.options.data_dir}}
+                             "data_dir": self._data_dir}}   # the staged training files only, never --data-dir itself
         started = time.monotonic()
         pid, sock = self._parent.fork(request)
         self.client = ChildConnection(pid, sock, self.limits.output_bytes)
