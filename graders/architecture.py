@@ -10,7 +10,7 @@ import math
 from functools import lru_cache
 from types import ModuleType
 
-from d2lgrade.checks import StudentError, fail
+from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, fail
 from graders.probes import architecture as probes
 
 UNITS = {"flops": 1, "macs": 2}      # how many FLOPs one unit of the answer is worth
@@ -26,9 +26,33 @@ def reference(module: ModuleType, name: str, *args, input_shape=(1, 1, 224, 224)
     return _reference(module, name, tuple(args), tuple(sorted(kwargs.items())), tuple(input_shape))
 
 
-def describe_student(p, name: str, *args, input_shape=(1, 1, 224, 224), **kwargs) -> dict:
-    """`describe` of the student's `name(*args, **kwargs)`, measured in the runtime."""
-    return p.run(probes.describe, name, list(args), kwargs, list(input_shape))
+MEASURE_TIMEOUT = 60     # seconds for one build: a model that cannot run on `meta` is measured on the CPU
+
+
+def call_text(name: str, args: tuple = (), kwargs: dict | None = None) -> str:
+    """`vgg(((1, 64),), num_classes=10)`: the student's call, as messages name it."""
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in (kwargs or {}).items()]
+    return f"{name}({', '.join(parts)})"
+
+
+def run_naming(p, fn, name: str, call: str, *args, timeout: float = MEASURE_TIMEOUT):
+    """`p.run(fn, *args)`, with messages that name the student's `call` instead of the probe function."""
+    try:
+        return p.run(fn, *args, timeout=timeout)
+    except (NotAttempted, StudentError, StudentTimeout) as exc:
+        message = exc.message.replace(f"`{fn.__name__}` still raises", f"`{name}` still raises") \
+            .replace(f"the probe {fn.__name__}", f"`{call}`").replace(f"`{fn.__name__}`", f"`{call}`")
+        raise type(exc)(message, exc.detail) from None
+
+
+def describe_student(p, name: str, *args, input_shape=(1, 1, 224, 224), timeout: float = MEASURE_TIMEOUT,
+                     **kwargs) -> dict:
+    """`describe` of the student's `name(*args, **kwargs)`, measured in the runtime; messages name that call."""
+    call = call_text(name, args, kwargs)
+    reply = run_naming(p, probes.describe, name, call, name, list(args), kwargs, list(input_shape), timeout=timeout)
+    if not isinstance(reply, dict) or not isinstance(reply.get("layers"), list):
+        raise StudentError(f"the runtime gave no readable answer about `{call}`.")
+    return reply
 
 
 def as_count(value, what: str) -> float:

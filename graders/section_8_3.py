@@ -7,36 +7,18 @@ the reference's model is the yardstick.
 """
 from __future__ import annotations
 
-from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, check, fail
-from graders.architecture import as_count, expect_count, flops_from, magnitude, reference
-from graders.probes import architecture as architecture_probes
+from d2lgrade.checks import check, fail
+from graders.architecture import as_count, call_text, describe_student, expect_count, flops_from, magnitude, reference
 from reference import section_8_3 as ref
 
 IMAGE = (1, 1, 224, 224)          # the book's input: one grey 224×224 image
-MEASURE_TIMEOUT = 60              # seconds for one meta-device build (a CPU fallback at 224 takes a few)
 FAMILY_DEPTHS = (12, 16, 20)
 GLOBAL_AVERAGE_LAYERS = {"AdaptiveAvgPool2d", "AvgPool2d"}   # a 1×1 output of one of these is global average pooling
 
 
 # -- plumbing -------------------------------------------------------------------------------------------
-def _call_text(name: str, args: tuple, kwargs: dict) -> str:
-    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
-    return f"{name}({', '.join(parts)})"
-
-
 def _measure(p, name: str, *args, **kwargs) -> dict:
-    """The student's `name(*args, **kwargs)` described in the runtime; messages name that call."""
-    call = _call_text(name, args, kwargs)
-    try:
-        # describe_student's probe, with a longer limit: a model that cannot run on `meta` is measured on the CPU
-        reply = p.run(architecture_probes.describe, name, list(args), kwargs, list(IMAGE), timeout=MEASURE_TIMEOUT)
-    except (NotAttempted, StudentError, StudentTimeout) as exc:
-        message = exc.message.replace("`describe` still raises", f"`{name}` still raises") \
-            .replace("the probe describe", f"`{call}`").replace("`describe`", f"`{call}`")
-        raise type(exc)(message, exc.detail) from None
-    if not isinstance(reply, dict) or not isinstance(reply.get("layers"), list):
-        raise StudentError(f"the runtime gave no readable answer about `{call}`.")
-    return reply
+    return describe_student(p, name, *args, input_shape=IMAGE, **kwargs)
 
 
 def _reference(name: str, *args, **kwargs) -> dict:
@@ -96,7 +78,7 @@ def _compare_configurations(p, configurations) -> str:
     messages = []
     for kwargs in configurations:
         got, expected = _measure(p, "nin", **kwargs), _reference("nin", **kwargs)
-        messages.append(expect_same_network(got, expected, _call_text("nin", (), kwargs)))
+        messages.append(expect_same_network(got, expected, call_text("nin", (), kwargs)))
     return "; ".join(messages)
 
 

@@ -18,14 +18,14 @@ from torch.nn import functional as F
 from d2lgrade import data, pinned
 from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, check, fail
 from d2lgrade.compare.tensors import describe, expect_diagnosed, expect_tensor, same_values
-from graders.architecture import as_count, expect_count, magnitude, reference
+from graders.architecture import (MEASURE_TIMEOUT, as_count, call_text, describe_student, expect_count, magnitude,
+                                  reference, run_naming)
 from graders.probes import architecture as architecture_probes
 from graders.probes import section_7_6 as training_probes
 from graders.probes import section_8_4 as probes
 from reference import section_8_4 as ref
 
 FACTORY = "_d2lgrade_inception_net"     # the 8.4/1.1 training network's factory, put into the runtime
-MEASURE_TIMEOUT = 60                   # seconds for one meta-device build (a CPU fallback takes a few)
 # (channel arguments, input shape): the book's first Inception block, and a small odd-sized one in which
 # every branch has its own width, so that a swapped or misrouted branch shows in the shapes.
 BLOCK_CASES = (((64, (96, 128), (16, 32), 32), (1, 192, 28, 28)),
@@ -38,29 +38,16 @@ VGG16 = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
 
 
 # -- plumbing -------------------------------------------------------------------------------------------
-def _call_text(name: str, args: tuple, kwargs: dict) -> str:
-    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
-    return f"{name}({', '.join(parts)})"
-
-
 def _run(p, fn, name: str, call: str, *args, timeout: float = MEASURE_TIMEOUT):
-    """p.run, with messages that name the student's call instead of the probe function."""
+    """`run_naming`, and the grader's own helper network named as what it is."""
     try:
-        return p.run(fn, *args, timeout=timeout)
+        return run_naming(p, fn, name, call, *args, timeout=timeout)
     except (NotAttempted, StudentError, StudentTimeout) as exc:
-        message = exc.message.replace(f"`{fn.__name__}` still raises", f"`{name}` still raises") \
-            .replace(f"the probe {fn.__name__}", f"`{call}`").replace(f"`{fn.__name__}`", f"`{call}`") \
-            .replace(FACTORY, "the network of InceptionBN blocks")
-        raise type(exc)(message, exc.detail) from None
+        raise type(exc)(exc.message.replace(FACTORY, "the network of InceptionBN blocks"), exc.detail) from None
 
 
 def _measure(p, name: str, args=(), kwargs=None, input_shape=GOOGLENET_IMAGE) -> dict:
-    kwargs = dict(kwargs or {})
-    call = _call_text(name, args, kwargs)
-    reply = _run(p, architecture_probes.describe, name, call, name, list(args), kwargs, list(input_shape))
-    if not isinstance(reply, dict) or not isinstance(reply.get("layers"), list):
-        raise StudentError(f"the runtime gave no readable answer about `{call}`.")
-    return reply
+    return describe_student(p, name, *args, input_shape=input_shape, **dict(kwargs or {}))
 
 
 def _conv_key(hyper: dict) -> tuple:
@@ -127,7 +114,7 @@ def _normalised_after_each_convolution(desc: dict, call: str) -> None:
                 "reference's parameters (or those less the convolution biases)")
 def inception_bn(p):
     for args, shape in BLOCK_CASES:
-        call = _call_text("InceptionBN", args, {})
+        call = call_text("InceptionBN", args, {})
         got = _measure(p, "InceptionBN", args, input_shape=shape)
         expected = reference(ref, "InceptionBN", *args, input_shape=shape)
         expect_same_output(got, expected, call, shape)
@@ -217,7 +204,7 @@ def inception_bn_training(p):
                 "parameter count")
 def inception_factorized(p):
     for args, shape in BLOCK_CASES:
-        call = _call_text("InceptionFactorized", args, {})
+        call = call_text("InceptionFactorized", args, {})
         got = _measure(p, "InceptionFactorized", args, input_shape=shape)
         expected = reference(ref, "InceptionFactorized", *args, input_shape=shape)
         expect_same_output(got, expected, call, shape)
@@ -278,7 +265,7 @@ def label_smoothing(p):
 def residual_shapes(p):
     width = RESIDUAL[0] + RESIDUAL[1][1] + RESIDUAL[2][1] + RESIDUAL[3]
     for kwargs, channels in (({}, width), ({"use_1x1conv": True}, 12)):
-        call = _call_text("ResidualInception", RESIDUAL, kwargs)
+        call = call_text("ResidualInception", RESIDUAL, kwargs)
         shape = (1, channels, 6, 6)
         got = _measure(p, "ResidualInception", RESIDUAL, kwargs, input_shape=shape)
         expected = reference(ref, "ResidualInception", *RESIDUAL, input_shape=shape, **kwargs)
@@ -293,7 +280,7 @@ def residual_shapes(p):
 def residual_identity(p):
     width = RESIDUAL[0] + RESIDUAL[1][1] + RESIDUAL[2][1] + RESIDUAL[3]
     X = torch.randn(2, width, 6, 6, generator=p.rng)
-    call = _call_text("ResidualInception", RESIDUAL, {})
+    call = call_text("ResidualInception", RESIDUAL, {})
     reply = _run(p, probes.block_outputs, "ResidualInception", call, "ResidualInception", list(RESIDUAL), {}, X)
     output, zeroed = (expect_tensor(reply.get(k) if isinstance(reply, dict) else None, f"`{call}`")
                       for k in ("output", "zeroed"))

@@ -263,6 +263,9 @@ def test_a_killed_worker_is_recorded_and_retried_once_and_twice_is_an_error(tmp_
 
 def test_ctrl_c_then_the_same_command_resumes_without_losing_or_duplicating_rows(tmp_path):
     root = small_class(tmp_path / "submissions", 2)
+    # The second student's cells take a while, so that Ctrl-C lands while the batch is still busy with
+    # them, however fast the engine grades the first (the warm one takes a fraction of a second).
+    (root / "s1" / "7.3.py").write_text(RIGHT_SMALL + "import time\ntime.sleep(8)\n")
     book_path = tmp_path / "gb.sqlite"
     command = [sys.executable, "grade.py", "--batch", str(root), "--workers", "1", "--quiet",
                "--gradebook", str(book_path), "--out", str(tmp_path / "out")]
