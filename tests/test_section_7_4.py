@@ -91,6 +91,16 @@ def test_composed_size_right(runner, source):
     ("def is_separable(K):\n    return K.shape[0] != K.shape[1] or bool(abs(torch.linalg.det(K)) < 1e-5)",
      ["has rank 2", "not an outer product"]),
     ("def is_separable(K):\n    return True", "not an outer product"),
+    # rows proportional to the first, which breaks on zeros, and the book's fixed Sobel kernel special-cased:
+    # it passed while the grader's kernels were fixed; they are drawn from the seed now
+    ("""
+SOBEL = torch.tensor([[1., 0., -1.], [2., 0., -2.], [1., 0., -1.]])
+def is_separable(K):
+    if K.shape == SOBEL.shape and torch.equal(K.float(), SOBEL):
+        return True
+    ratios = K / K[0]
+    return bool(torch.allclose(ratios, ratios[:, :1].expand_as(ratios)))
+""", ["Sobel-type", "outer product"]),
 ])
 def test_is_separable_wrong(runner, source, words):
     assert_wrong(by_id(runner.grade(source, "7.4/1.3"))["7.4/1.3"], words)
