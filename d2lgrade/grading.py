@@ -107,6 +107,13 @@ def manual_results(section: Section, submission: Submission, selector: str | Non
     return out
 
 
+def written_ids(section: Section) -> set[str]:
+    """The ids of the results that hold written answers (as manual_results names them): only these may wait
+    for an instructor in a reference's report; a code check left `manual` could not be verified."""
+    return {ex.id if not ex.kinds - {"free-text"} else f"{ex.id}:written"
+            for ex in section.spec.exercises if ex.manual_points}
+
+
 def order_like_spec(section: Section, checks: list[R.CheckResult]) -> list[R.CheckResult]:
     position = {ex.id: i for i, ex in enumerate(section.spec.exercises)}
     return sorted(checks, key=lambda c: (position.get(c.exercise, len(position)), c.status == R.MANUAL))

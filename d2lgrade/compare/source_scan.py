@@ -28,7 +28,9 @@ FORBIDDEN, UNVERIFIABLE = "forbidden", "unverifiable"
 VIEWS = {"view", "_unsafe_view", "reshape", "_reshape_alias", "alias", "as_strided", "select", "slice", "unsqueeze",
          "squeeze", "permute", "transpose", "t", "expand", "unbind", "split", "split_with_sizes", "chunk", "narrow",
          "diagonal", "unfold", "detach", "lift_fresh", "lift_fresh_copy", "view_as", "movedim", "resolve_conj",
-         "resolve_neg", "_local_scalar_dense", "item", "is_nonzero", "equal", "dim", "numel"}
+         "resolve_neg", "_local_scalar_dense", "item", "is_nonzero", "equal", "dim", "numel",
+         # the in-place forms of the same views (X.squeeze_(0) changes a view, computes nothing)
+         "squeeze_", "unsqueeze_", "t_", "transpose_", "as_strided_", "swapaxes", "swapdims", "contiguous"}
 CREATION = {"empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones", "ones_like", "full", "full_like",
             "new_zeros", "new_ones", "new_full", "new_empty", "new_empty_strided", "fill", "fill_", "zero_", "arange",
             "linspace", "scalar_tensor", "eye", "clone", "copy", "copy_", "_to_copy", "to", "_copy_from",
