@@ -88,6 +88,12 @@ def load_images(name: str, split: str, data_dir: str | None = None, limit: int |
                      % (split,))
 
 
+def training_and_held_out(name: str, data_dir: str | None, train_limit: int, eval_limit: int) -> tuple[Images, Images]:
+    """What a training check needs: the training images it sends to the runtime, and the keyed held-out images
+    whose labels stay in the grader."""
+    return load_images(name, "train", data_dir, limit=train_limit), held_out(name, data_dir, limit=eval_limit)
+
+
 def held_out_key() -> bytes:
     """The secret that decides the grader's evaluation images: $D2LGRADE_HELDOUT_KEY, else the course's
     key file (created on first use, readable by its owner only; the runtime never sees the course folder)."""

@@ -62,8 +62,7 @@ def _run(p, fn, contract, *args, timeout=None):
 
 
 def _data(p, name):
-    train = data.load_images(name, "train", p.options.data_dir, limit=TRAIN_LIMIT)
-    test = data.held_out(name, p.options.data_dir, limit=EVAL_LIMIT)
+    train, test = data.training_and_held_out(name, p.options.data_dir, TRAIN_LIMIT, EVAL_LIMIT)
     return train, test
 
 

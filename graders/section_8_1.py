@@ -157,8 +157,7 @@ def dropout_layers(p):
 def _data(p):
     """The grader's training images and unlabelled held-out images (labels stay here). One function, so
     that how held-out images are drawn can change in one place."""
-    train = data.load_images("fashion_mnist", "train", p.options.data_dir, limit=TRAIN_LIMIT)
-    test = data.held_out("fashion_mnist", p.options.data_dir, limit=EVAL_LIMIT)
+    train, test = data.training_and_held_out("fashion_mnist", p.options.data_dir, TRAIN_LIMIT, EVAL_LIMIT)
     return train, test
 
 

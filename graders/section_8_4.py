@@ -138,8 +138,7 @@ _DECIDING_SOURCES = (Path(training_probes.__file__), Path(probes.__file__), Path
 
 def _training_data(p):
     """Training images and held-out images (whose labels stay here); the one place data is drawn."""
-    train = data.load_images("fashion_mnist", "train", p.options.data_dir, limit=TRAIN_LIMIT)
-    test = data.held_out("fashion_mnist", p.options.data_dir, limit=EVAL_LIMIT)
+    train, test = data.training_and_held_out("fashion_mnist", p.options.data_dir, TRAIN_LIMIT, EVAL_LIMIT)
     order = torch.randint(0, len(train), (STEPS, BATCH), generator=torch.Generator().manual_seed(ORDER_SEED))
     return train, test, order
 

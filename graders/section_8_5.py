@@ -232,8 +232,7 @@ def bn_lenet_architecture(p):
 
 def _data(p):
     """The grader's training and held-out images (the held-out labels never reach the runtime)."""
-    train = data.load_images("fashion_mnist", "train", p.options.data_dir, limit=TRAIN_LIMIT)
-    test = data.held_out("fashion_mnist", p.options.data_dir, limit=EVAL_LIMIT)
+    train, test = data.training_and_held_out("fashion_mnist", p.options.data_dir, TRAIN_LIMIT, EVAL_LIMIT)
     return train, test
 
 

@@ -122,8 +122,7 @@ _DECIDING_SOURCES = (Path(training.__file__), Path(ref.__file__), Path(regnet_tr
 
 def _images(p):
     """Training images and held-out images (labels stay in the grader)."""
-    train = data.load_images("fashion_mnist", "train", p.options.data_dir, limit=TRAIN_LIMIT)
-    test = data.held_out("fashion_mnist", p.options.data_dir, limit=EVAL_LIMIT)
+    train, test = data.training_and_held_out("fashion_mnist", p.options.data_dir, TRAIN_LIMIT, EVAL_LIMIT)
     return train, test
 
 
