@@ -18,6 +18,7 @@ EPILOG = """examples:
   python grade.py 7.3 --watch              grade again on every save of the notebook
   python grade.py --check-references       prove every reference solution earns full marks
   python grade.py --batch                  grade a class: submissions/<student>/<section>.ipynb
+  python grade.py --release ../kit         write the student kit (no reference, no course secret)
 """
 
 
@@ -44,6 +45,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "imported torch and d2l already (auto: warm on Linux, else kernel)")
     p.add_argument("--watch", action="store_true", help="grade again whenever the submission is saved (Ctrl-C ends)")
     p.add_argument("--check-references", action="store_true", help="grade every reference solution; fail unless all earn full marks")
+    p.add_argument("--release", type=Path, metavar="DIR",
+                   help="write a student kit to DIR: starters and checks, no reference, no course secret")
+    p.add_argument("--corpus", type=Path, action="append", default=[], metavar="DIR",
+                   help="with --release: more answers to record (DIR/**/<section>.ipynb or .py), e.g. past years' work")
     p.add_argument("--make-starters", action="store_true", help="write exercises/<section>.ipynb from the specs")
     from d2lgrade.batch import cli as batch_cli
     batch_cli.add_arguments(p)
@@ -84,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             for path in write_all():
                 print(f"wrote {path}")
             return 0
+        refuse_in_kit(args)
+        if args.release:
+            return release(args)
         if args.check_references:
             from d2lgrade.references import check_references
             return check_references(options_from(args), as_json=args.json, executor=args.executor)
@@ -99,6 +107,33 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def refuse_in_kit(args: argparse.Namespace) -> None:
+    """A student kit has no references, no class and no course secret: say so instead of failing later."""
+    from d2lgrade import course
+    from d2lgrade.batch import cli as batch_cli
+    wanted = [flag for flag, on in (("--release", args.release), ("--check-references", args.check_references),
+                                    ("--batch", batch_cli.wanted(args))) if on]
+    if wanted and course.is_kit():
+        raise UserError(f"{wanted[0]} is for the course folder, and this is a student kit (kit.json); "
+                        f"grade your own work with `python grade.py 7.3`.")
+
+
+def release(args: argparse.Namespace) -> int:
+    from d2lgrade.release.build import build_kit
+    sections = [args.target] if args.target else None
+    corpus: dict[str, list[Path]] = {}
+    for folder in args.corpus:
+        if not folder.is_dir():
+            raise UserError(f"--corpus {folder} is not a folder; give a folder of answers named <section>.ipynb or .py.")
+        for path in sorted(folder.rglob("*")):
+            if path.suffix in (".ipynb", ".py"):
+                corpus.setdefault(path.stem, []).append(path.resolve())
+    summary = build_kit(args.release, sections=sections, corpus=corpus, options=options_from(args),
+                        executor=args.executor, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(summary.text())
+    return 0
 
 
 def grade_one(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ import time
 import traceback
 from pathlib import Path
 
+from d2lgrade import expected
 from d2lgrade import results as R
 from d2lgrade.checks import Check, Partial, Verdict
 from d2lgrade.load import Submission, load_submission
@@ -55,7 +56,8 @@ def run_check(check: Check, runtime: Runtime, options: RuntimeOptions,
                            max_points=check.points, status=R.PASSED, message=check.passed_message,
                            expected=check.expected, hidden=check.hidden)
     try:
-        outcome = check.run(probe)
+        with expected.checking(check.id):
+            outcome = expected.guard(check) or check.run(probe)
     except Verdict as verdict:
         result.status, result.message, result.detail = verdict.status, verdict.message, verdict.detail
     except Exception as exc:  # a bug in the grader, not the student's fault: say so loudly

@@ -7,7 +7,9 @@ from d2lgrade.compare.formulas import Domain, expect_formula
 from d2lgrade.compare.inputs import choice, randint, shape_text, tensor
 from d2lgrade.compare.source_scan import TRANSPOSED_CONVOLUTION
 from d2lgrade.compare.tensors import expect_close, expect_diagnosed
-from reference import section_7_3 as ref
+from d2lgrade.expected import reference
+
+ref = reference("7.3")
 
 SHAPE_DOMAINS = {"n_h": Domain("int", 1, 24), "k_h": Domain("int", 1, 7), "p_h": Domain("int", 0, 4),
                  "s_h": Domain("int", 1, 5), "n_w": Domain("int", 1, 24), "k_w": Domain("int", 1, 7),
@@ -20,17 +22,17 @@ def _fits(v):  # the kernel must fit in the padded input
 
 
 @check("7.3/1", points=2, title="Output-shape formula", uses=("output_shape",),
-       expected=f"height: {ref.output_shape[0]}\nwidth:  {ref.output_shape[1]}")
+       expected=f"height: {ref.formula('output_shape', 0)}\nwidth:  {ref.formula('output_shape', 1)}")
 def output_shape_formula(p):
     answer = p.value("output_shape")
     formulas = list(answer) if isinstance(answer, (list, tuple)) else [answer]
     if len(formulas) not in (1, 2) or not all(isinstance(f, str) for f in formulas):
         fail("`output_shape` should be a formula string, or a pair (height, width) of formula strings.")
     p.answer = "\n".join(formulas)
-    how = expect_formula(formulas[0], ref.output_shape[0], what="the height formula", domains=SHAPE_DOMAINS,
+    how = expect_formula(formulas[0], ref.formula("output_shape", 0), what="the height formula", domains=SHAPE_DOMAINS,
                          constraint=_fits)
     if len(formulas) == 2:
-        how = expect_formula(formulas[1], ref.output_shape[1], what="the width formula", domains=SHAPE_DOMAINS,
+        how = expect_formula(formulas[1], ref.formula("output_shape", 1), what="the width formula", domains=SHAPE_DOMAINS,
                              constraint=_fits)
     return f"floor((n + 2p - k)/s) + 1: {how}"
 
@@ -49,15 +51,6 @@ def example_shape(p):
              "with its own kernel size, padding and stride (the width uses stride 4).")
 
 
-def _symmetric_pad(X, p):
-    """Mirror padding that repeats the border value (the variant students may declare)."""
-    def axis(n):
-        idx = torch.arange(-p, n + p)
-        idx = torch.where(idx < 0, -idx - 1, idx)
-        return torch.where(idx >= n, 2 * n - idx - 1, idx)
-    return X[..., axis(X.shape[-2])[:, None], axis(X.shape[-1])[None, :]]
-
-
 def _mirror_cases(p, batched: bool):
     mode = p.value("mirror_mode", required=False) or "reflect"
     if mode not in ("reflect", "symmetric"):
@@ -69,7 +62,7 @@ def _mirror_cases(p, batched: bool):
         shape = (randint(p.rng, 1, 3), randint(p.rng, 1, 3), h, w) if batched else (h, w)
         X = tensor(p.rng, *shape, dtype=choice(p.rng, [torch.float32, torch.float64]))
         calls.append(((X, pad), {}))
-        expected.append(ref.mirror_pad(X, pad) if mode == "reflect" else _symmetric_pad(X, pad))
+        expected.append(ref.mirror_pad(X, pad) if mode == "reflect" else ref._symmetric_pad(X, pad))
         labels.append(f"mirror_pad(X of shape {shape_text(X)}, p={pad})")
     got = p.map("mirror_pad", calls, labels=labels)
     for ((X, pad), _), g, e, label in zip(calls, got, expected, labels):
@@ -88,7 +81,7 @@ def _padding_mistakes(X, pad, mode):
     return [
         (_library_pad(X, pad, "replicate"), f"that is replicate padding: it repeats the border value outwards instead of "
                                             f"mirroring the values next to it; {reflect_words}."),
-        (_symmetric_pad(X, pad) if mode == "reflect" else None,
+        (ref._symmetric_pad(X, pad) if mode == "reflect" else None,
          "that is symmetric padding, which repeats the border value ([1, 2, 3] padded by 1 is [1, 1, 2, 3, 3]); "
          "either pad without repeating it, or declare mirror_mode = \"symmetric\"."),
         (ref.mirror_pad(X, pad) if mode == "symmetric" else None,
@@ -112,10 +105,11 @@ def mirror_padding_batched(p):
     return _mirror_cases(p, batched=True)
 
 
-@check("7.3/4", points=1, title="Speed-up of a stride", uses=("stride_speedup",), expected="s_h*s_w")
+@check("7.3/4", points=1, title="Speed-up of a stride", uses=("stride_speedup",),
+       expected=ref.formula("stride_speedup"))
 def stride_speedup(p):
     p.answer = p.text("stride_speedup")
-    expect_formula(p.answer, "s_h*s_w", what="`stride_speedup`",
+    expect_formula(p.answer, ref.formula("stride_speedup"), what="`stride_speedup`",
                    domains={"s_h": Domain("int", 1, 8), "s_w": Domain("int", 1, 8)})
 
 
@@ -133,11 +127,8 @@ def stride_half(p):
     got = p.map("upsample_stride_half", calls, labels=labels,
                 implement=TRANSPOSED_CONVOLUTION)
     for ((X, K), _), g, e, label in zip(calls, got, expected, labels):
-        k_h, k_w = K.shape[-2:]
-        spread = X.new_zeros((*X.shape[:2], 2 * X.shape[2] - 1, 2 * X.shape[3] - 1))
-        spread[:, :, ::2, ::2] = X
-        unflipped = F.conv2d(spread, K.transpose(0, 1), padding=(k_h - 1, k_w - 1))
-        expect_diagnosed(g, e, label, [(unflipped if k_h * k_w > 1 else None,
+        unflipped = ref._unflipped_stride_half(X, K) if K.shape[-2] * K.shape[-1] > 1 else None
+        expect_diagnosed(g, e, label, [(unflipped,
                                         "the kernel is not flipped: after zero insertion, the ordinary convolution "
                                         "(a cross-correlation) needs K rotated by 180° (K.flip(-1, -2)) and its two "
                                         "channel axes swapped.")])

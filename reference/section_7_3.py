@@ -59,6 +59,26 @@ def upsample_stride_half(X, K):
     weight = K.flip(-1, -2).transpose(0, 1)          # (C_out, C_in, k_h, k_w)
     return F.conv2d(spread, weight, padding=(k_h - 1, k_w - 1))
 
+# %% Grader-side expected values (not part of the answer): the accepted "symmetric" variant of 7.3/3, and
+# the unflipped-kernel mistake of 7.3/6 that the grader names. They live here so that a student kit, which
+# replays recordings of them, does not hold their code.
+def _symmetric_pad(X, p):
+    """Mirror padding that repeats the border value."""
+    def axis(n):
+        idx = torch.arange(-p, n + p)
+        idx = torch.where(idx < 0, -idx - 1, idx)
+        return torch.where(idx >= n, 2 * n - idx - 1, idx)
+    return X[..., axis(X.shape[-2])[:, None], axis(X.shape[-1])[None, :]]
+
+
+def _unflipped_stride_half(X, K):
+    """Zero insertion and a convolution with the kernel NOT flipped: the mistake 7.3/6 names."""
+    k_h, k_w = K.shape[-2:]
+    spread = X.new_zeros((*X.shape[:2], 2 * X.shape[2] - 1, 2 * X.shape[3] - 1))
+    spread[:, :, ::2, ::2] = X
+    return F.conv2d(spread, K.transpose(0, 1), padding=(k_h - 1, k_w - 1))
+
+
 # %% [markdown] 7.3/6
 # A stride of 1/2 is a transposed (fractionally strided) convolution: put zeros between the inputs
 # and convolve. It upsamples, as in segmentation decoders, GAN generators and super-resolution.

@@ -1,7 +1,7 @@
 """Safe parsing and comparison of students' symbolic answers.
 
-A student answers an exercise such as "output height of a convolution" with a
-string like ``floor((n_h + 2*p_h - k_h)/s_h) + 1``.  That string is untrusted:
+A student answers an exercise such as "output size of a pooling window" with a
+string like ``floor((n - k)/s) + 1``.  That string is untrusted:
 it is never given to ``eval``/``sympify``.  Instead :func:`parse_answer` walks
 Python's ``ast`` with a whitelist and builds the sympy expression node by node.
 
@@ -774,13 +774,24 @@ def compare_expressions(student, expected, *, domains: dict[str, Domain] | None 
     for name, domain in domains.items():
         if not isinstance(domain, Domain):
             raise TypeError(f"domain of {name!r} must be a Domain, not {type(domain).__name__}")
+    from d2lgrade.compare import sampled
+    from d2lgrade.expected import RecordedFormula, RecordingFormula
+    seen = {} if isinstance(expected, RecordingFormula) else None   # a release writes the values down
     deadline = _Deadline(time_budget)
     try:
         with deadline:
+            if isinstance(expected, RecordedFormula):   # a student kit: values only, no text
+                return sampled.compare_recorded(student, expected, domains, constraint, samples, seed, deadline,
+                                                tuple(symbols), tuple(functions))
             return _compare(student, expected, domains, constraint, samples, seed, deadline,
-                            tuple(symbols), tuple(functions))
+                            tuple(symbols), tuple(functions), seen)
     except _BudgetExceeded:
         return _out_of_time(time_budget)
+    finally:
+        if seen is not None:
+            expr = _as_expression(expected, _merge(symbols, domains), _merge(functions, _FUNCTION_TABLE), reference=True)
+            sampled.record_points(expr, domains, constraint, samples, seed, seen)
+            expected.record(sampled.expected_names(expr), seen)
 
 
 PROVED = "proved: your formula is equivalent to the expected formula (sympy reduces their difference to 0)."
@@ -829,7 +840,7 @@ class _Sampling:
 
 
 def _compare(student, expected, domains, constraint, samples, seed, deadline: _Deadline,
-             symbols: tuple[str, ...], functions: tuple[str, ...]) -> Comparison:
+             symbols: tuple[str, ...], functions: tuple[str, ...], seen: dict | None = None) -> Comparison:
     expected_expr = _as_expression(expected, _merge(symbols, domains), _merge(functions, _FUNCTION_TABLE),
                                    reference=True)
     allowed = _merge(symbols, domains, sorted(s.name for s in expected_expr.free_symbols))
@@ -839,7 +850,11 @@ def _compare(student, expected, domains, constraint, samples, seed, deadline: _D
         return Comparison("equal", PROVED)
     names = sorted({s.name for s in student_expr.free_symbols | expected_expr.free_symbols})
     source = _PointSource(names, [domains.get(n, DEFAULT_DOMAIN) for n in names], seed)
-    found = _sample(_Evaluator(student_expr), _Evaluator(expected_expr), source, constraint, samples, deadline)
+    expected_eval = _Evaluator(expected_expr)
+    if seen is not None:
+        from d2lgrade.compare.sampled import RecordingEvaluator, expected_names
+        expected_eval = RecordingEvaluator(expected_eval, expected_names(expected_expr), seen)
+    found = _sample(_Evaluator(student_expr), expected_eval, source, constraint, samples, deadline)
 
     if found.difference is not None:
         return _different(names, *found.difference)

@@ -1,0 +1,131 @@
+"""Formulas known by their values: how a student kit compares a formula without holding the expected one.
+
+At release (d2lgrade/expected.RecordingFormula) the comparison writes down the expected formula's exact value
+at every point it evaluates, keyed by the values of the formula's own symbols; a self-comparison adds every
+point the sampling would visit, and the simplest points a counterexample shrinks to. In a kit
+(d2lgrade/expected.RecordedFormula) the same sampling reads those values back: the points are the same (they
+depend on the symbols, the domains and the seed, not on the formula's text), so a wrong formula meets the
+same counterexample; only the proof is missing, and the message says so.
+"""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from d2lgrade import recording
+from d2lgrade.compare import symbolic as S
+
+SHRINK_FROM = 60   # the first sample points whose one-coordinate simplifications are recorded too
+
+
+def _key(env, names) -> str:
+    return ",".join(str(Fraction(env[n])) for n in names)
+
+
+class RecordingEvaluator:
+    """The expected formula's evaluator, writing down each value it computes (by the formula's own symbols)."""
+
+    def __init__(self, inner, names: list[str], seen: dict):
+        self.inner, self.names, self.seen = inner, names, seen
+
+    def __call__(self, env):
+        key = _key(env, self.names)
+        try:
+            value = self.inner(env)
+        except S._Undefined:
+            self.seen[key] = "undefined"
+            raise
+        except S._Skip:
+            self.seen[key] = "skip"
+            raise
+        self.seen[key] = recording.encode(value)
+        return value
+
+
+class ReplayedEvaluator:
+    """Answers from a recording; a point the release never evaluated cannot be used (it is skipped)."""
+
+    def __init__(self, formula):
+        self.names, self.points = formula.names, formula.points
+
+    def __call__(self, env):
+        data = self.points.get(_key(env, self.names))
+        if data is None:
+            raise S._Skip("not recorded")
+        if data == "undefined":
+            raise S._Undefined("recorded as undefined")
+        if data == "skip":
+            raise S._Skip("recorded as not evaluable")
+        return recording.decode(data)
+
+
+def expected_names(expected_expr) -> list[str]:
+    return sorted(s.name for s in expected_expr.free_symbols)
+
+
+def record_points(expected_expr, domains, constraint, samples: int, seed: int, seen: dict) -> None:
+    """Evaluate the expected formula at every point a comparison could visit, writing each value into `seen`."""
+    names = expected_names(expected_expr)
+    source = S._PointSource(names, [domains.get(n, S.DEFAULT_DOMAIN) for n in names], seed)
+    evaluator = RecordingEvaluator(S._Evaluator(expected_expr), names, seen)
+    deadline = S._Deadline(120.0)
+    with deadline:
+        S._sample(evaluator, evaluator, source, constraint, samples, deadline)
+        candidates = []
+        simplest = [sp[:4] for sp in source.specials]
+        if math.prod(len(v) for v in simplest) <= 256:
+            grid = [()]
+            for values in simplest:
+                grid = [p + (v,) for p in grid for v in values]
+            candidates += grid
+        sampled = [tuple(Fraction(x) for x in k.split(",")) for k in list(seen)[:SHRINK_FROM]] if names else []
+        for point in sampled:
+            for i in range(len(point)):
+                candidates += [point[:i] + (v,) + point[i + 1:] for v in source.simpler_values(i, point[i])]
+        for point in candidates:
+            env = dict(zip(names, point))
+            try:
+                if constraint is None or constraint(S._named(names, point)):
+                    evaluator(env)
+            except (S._Undefined, S._Skip, ArithmeticError):
+                pass
+
+
+def compare_recorded(student, formula, domains, constraint, samples, seed, deadline, symbols, functions):
+    """compare_expressions for a RecordedFormula: the same sampling, against recorded values."""
+    if not formula.recorded:
+        from d2lgrade.expected import NotRecorded
+        raise NotRecorded(f"the formula `{formula.key}`")
+    names = list(formula.names)
+    allowed = S._merge(symbols, domains, names)
+    student_expr = S._as_expression(student, allowed, functions, reference=False)
+    extra = sorted({s.name for s in student_expr.free_symbols} - set(names))
+    source = S._PointSource(names, [domains.get(n, S.DEFAULT_DOMAIN) for n in names], seed)
+    student_eval = S._Evaluator(student_expr)
+    if extra:   # symbols the expected formula does not have: give them values of their domains in turn
+        extra_source = S._PointSource(extra, [domains.get(n, S.DEFAULT_DOMAIN) for n in extra], seed)
+        turn = [0]
+
+        def student_eval(env, inner=student_eval):
+            turn[0] += 1
+            bound = {n: sp[turn[0] % len(sp)] for n, sp in zip(extra, extra_source.specials)}
+            return inner({**env, **bound})
+    found = S._sample(student_eval, ReplayedEvaluator(formula), source, constraint, samples, deadline)
+    if found.difference is not None:
+        return S._different(names, *found.difference)
+    if found.student_undefined is not None:
+        point, expected_value = found.student_undefined
+        return S.Comparison(
+            "different",
+            f"at {S.format_assignment(S._named(names, point))} your formula is undefined (it divides by zero) "
+            f"but the correct value is {S.format_value(expected_value)}.",
+            counterexample=S._named(names, point), student_value=None, expected_value=S._plain(expected_value))
+    enough = found.checked >= samples or (found.exhaustive and found.checked > 0 and not found.unevaluable)
+    if enough or found.checked >= min(samples, 50):
+        where = "every point of the (small) domain" if found.exhaustive and enough else \
+            "sampled points, book sizes and large and small values included"
+        return S.Comparison("equal", f"your formula agrees with the expected values at {found.checked} {where} "
+                                     "(the student kit checks samples, not a proof; the instructor's grading "
+                                     "proves it).")
+    return S.Comparison("unknown", f"the student kit could only check {S._points(found.checked, 'sample')}; "
+                                   "the instructor's grading will decide.")

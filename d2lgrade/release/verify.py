@@ -1,0 +1,106 @@
+"""Does a kit give the course folder's verdicts? Grade the same answers in both and list the differences.
+
+    python -m d2lgrade.release.verify 7.3 [ANSWER ...]
+
+builds a kit of 7.3 in a temporary folder (recording the reference, the starter and the answers), grades each
+answer there, and prints every check whose status, points or message differ from the course folder's verdict
+for the same inputs (the kit's key). Formula verdicts may differ only in saying "samples" instead of "proved".
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# A formula's "equal" message differs on purpose: the course folder proves, the kit samples.
+FORMULA_AGREES = re.compile(r"(proved: your formula is equivalent[^.]*\.|your formula agrees with the expected "
+                            r"(formula|values) at \d+ [^()]*\((not proved symbolically|the student kit checks samples"
+                            r"[^)]*)\)\.?)")
+
+RUNNER = """
+import json, sys
+from pathlib import Path
+from d2lgrade.grading import grade
+from d2lgrade.sections import find_section
+section = find_section(sys.argv[1])
+print(json.dumps([grade(section, Path(p)).to_json() for p in sys.argv[2:]]))
+"""
+
+
+def grade_in_kit(kit: Path, section: str, answers: list[Path], timeout: float = 1800) -> list[dict]:
+    """The kit's JSON reports for `answers`, graded by the kit's own code (a child process started in the kit)."""
+    env = {**os.environ, "PYTHONPATH": str(kit)}
+    env.pop("D2LGRADE_HELDOUT_KEY", None)
+    done = subprocess.run([sys.executable, "-c", RUNNER, section, *map(str, answers)], cwd=kit, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if done.returncode:
+        raise RuntimeError(f"grading {section} in the kit failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def differences(course_report: dict, kit_report: dict) -> list[str]:
+    """Checks whose verdict differs between the course folder and the kit (empty: the same public verdicts)."""
+    out = []
+    kit_checks = {c["id"]: c for c in kit_report["checks"]}
+    for check in course_report["checks"]:
+        other = kit_checks.pop(check["id"], None)
+        if other is None:
+            out.append(f"{check['id']}: missing in the kit")
+            continue
+        for field in ("status", "points"):
+            if check[field] != other[field]:
+                out.append(f"{check['id']}: {field} {check[field]!r} in the course folder, {other[field]!r} in the kit "
+                           f"({other['message'][:300]})")
+        if _normal(check["message"]) != _normal(other["message"]):
+            out.append(f"{check['id']}: message differs:\n    course: {check['message'][:400]}\n"
+                       f"    kit:    {other['message'][:400]}")
+    out += [f"{cid}: only in the kit" for cid in kit_checks]
+    return out
+
+
+def _normal(message: str) -> str:
+    return FORMULA_AGREES.sub("<the formula agrees>", message)
+
+
+def course_reports_with_kit_key(kit: Path, section, answers: list[Path]) -> dict[str, dict]:
+    """The course folder's live verdicts for `answers`, with the inputs the kit draws (its public key)."""
+    from d2lgrade import course
+    from d2lgrade.grading import grade
+    key = json.loads((kit / "kit.json").read_text())["key"].encode()
+    with course.using_key(key):
+        return {str(p): grade(section, p).to_json() for p in answers}
+
+
+def main(argv: list[str]) -> int:
+    """`verify SECTION [--unseen] ANSWER...`: --unseen grades the answers without recording them first."""
+    from d2lgrade.release.build import build_kit
+    from d2lgrade.sections import find_section
+    unseen = "--unseen" in argv
+    argv = [a for a in argv if a != "--unseen"]
+    section_id, answers = argv[0], [Path(a).resolve() for a in argv[1:]]
+    section = find_section(section_id)
+    with tempfile.TemporaryDirectory(prefix="d2lgrade-kit-") as tmp:
+        kit = Path(tmp) / "kit"
+        summary = build_kit(kit, sections=[section_id], corpus={} if unseen else {section_id: answers},
+                            progress=lambda m: None)
+        print(summary.text())
+        course_reports = {r.submission: r.to_json() for r in summary.reports[section_id]}
+        if unseen:
+            course_reports.update(course_reports_with_kit_key(kit, section, answers))
+        paths = [section.reference_path, *answers]
+        failures = 0
+        for path, kit_report in zip(paths, grade_in_kit(kit, section_id, paths)):
+            found = differences(course_reports[str(path)], kit_report)
+            failures += bool(found)
+            print(f"{'SAME' if not found else 'DIFFERENT'}  {path}")
+            for line in found:
+                print("    " + line)
+        return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

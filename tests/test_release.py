@@ -1,0 +1,137 @@
+"""`python grade.py --release DIR`: a student kit without the answers that gives the course folder's verdicts.
+
+One kit of every section is built for the whole module (the release grades its corpus once). Then, section by
+section, the reference and the answers in tests/kit_answers/<section>/ (seed answers and known-wrong ones,
+none of them recorded at release) are graded in the kit, by the kit's own code in a child process, and in this
+course folder with the kit's inputs: every check must have the same status, points and message.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from d2lgrade import course, recording
+from d2lgrade import results as R
+from d2lgrade.compare import symbolic
+from d2lgrade.grading import grade, written_ids
+from d2lgrade.release import layout
+from d2lgrade.release.build import build_kit
+from d2lgrade.release.verify import differences, grade_in_kit
+from d2lgrade.sections import ROOT, all_sections, find_section
+
+ANSWERS = ROOT / "tests" / "kit_answers"
+# D2LGRADE_KIT_SECTIONS=7.3,8.2 builds a smaller kit while a grader is being converted; CI builds them all.
+SECTIONS = os.environ.get("D2LGRADE_KIT_SECTIONS", "").split(",") if os.environ.get("D2LGRADE_KIT_SECTIONS") \
+    else [s.id for s in all_sections()]
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory):
+    dest = tmp_path_factory.mktemp("release") / "kit"
+    summary = build_kit(dest, sections=SECTIONS, progress=lambda line: None)
+    return dest, summary
+
+
+def kit_key(dest: Path) -> bytes:
+    return json.loads((dest / "kit.json").read_text())["key"].encode()
+
+
+def test_the_kit_holds_no_answers(kit):
+    dest, summary = kit
+    for absent in ("reference", "submissions", "tests", "bench", "docs", ".d2lgrade-key", ".d2lgrade-cache"):
+        assert not (dest / absent).exists(), absent
+    assert layout.leaks(dest, layout.reference_bodies(ROOT)) == []
+    texts = "\n".join(layout.kit_text(p) for p in dest.rglob("*") if p.is_file())
+    formulas = reference_formulas()
+    assert formulas, "the references' formulas were not found: this test would prove nothing"
+    assert [f for f in formulas if f in texts] == []
+    assert "rubric" not in "".join((dest / "exercises" / f"{s}.toml").read_text() for s in SECTIONS)
+    assert sorted(p.name for p in (dest / "recorded").iterdir()) == sorted(f"{s}.json.gz" for s in SECTIONS)
+    for path in (dest / "recorded").iterdir():
+        recording.read(path)                       # plain JSON: nothing in it runs when it is read
+
+
+def reference_formulas() -> list[str]:
+    """Every string constant of the references that is a formula (parses, and has a symbol and an operator)."""
+    import importlib
+    found = []
+    for section in map(find_section, SECTIONS):
+        module = importlib.import_module(f"reference.section_{section.slug}")
+        for name, value in vars(module).items():
+            for text in (value if isinstance(value, (tuple, list)) else (value,)):
+                if isinstance(text, str) and any(op in text for op in "*+/-") and len(text) >= 3:
+                    try:
+                        expr = symbolic.parse_answer(text, max_length=10_000)
+                    except Exception:
+                        continue
+                    if expr.free_symbols:
+                        found.append(text)
+    return found
+
+
+@pytest.mark.parametrize("section_id", SECTIONS)
+def test_the_kit_gives_the_course_folders_verdicts(kit, section_id):
+    dest, summary = kit
+    section = find_section(section_id)
+    answers = sorted((ANSWERS / section_id).glob("*.py"))
+    kit_reports = grade_in_kit(dest, section_id, [section.reference_path, *answers])
+    reference_course = next(r for r in summary.reports[section_id] if r.submission == str(section.reference_path))
+    with course.using_key(kit_key(dest)):
+        course_reports = [reference_course.to_json()] + [grade(section, a).to_json() for a in answers]
+    for path, ours, theirs in zip([section.reference_path, *answers], course_reports, kit_reports):
+        assert differences(ours, theirs) == [], path
+    written = written_ids(section)
+    reference_in_kit = kit_reports[0]["checks"]
+    left_out = summary.left_out.get(section_id, {})      # listed in the release's summary, with the reason
+    assert all(c["status"] == R.PASSED or (c["status"] == R.MANUAL and (c["id"] in written or c["id"] in left_out))
+               for c in reference_in_kit), \
+        [(c["id"], c["status"], c["message"]) for c in reference_in_kit if c["status"] != R.PASSED]
+
+
+def test_a_student_runs_the_kit(kit):
+    dest, _ = kit
+    env = {**os.environ, "PYTHONPATH": str(dest)}
+    env.pop("D2LGRADE_HELDOUT_KEY", None)
+    ran = subprocess.run([sys.executable, "grade.py", "7.3", "--json"], cwd=dest, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert ran.returncode == 0, ran.stderr
+    report = json.loads(ran.stdout)
+    assert report["checks"] and {c["status"] for c in report["checks"]} <= {R.NOT_ATTEMPTED, R.MANUAL}
+    for flags in (["--batch"], ["--check-references"], ["--release", "elsewhere"]):
+        refused = subprocess.run([sys.executable, "grade.py", *flags], cwd=dest, env=env, capture_output=True,
+                                 text=True, timeout=300)
+        assert refused.returncode == 2 and "student kit" in refused.stderr and "Traceback" not in refused.stderr
+
+
+CHEAT = '''
+import torch
+mirror_mode = "reflect"
+RECORDED = {recorded!r}      # every mirror_pad output in the kit's recording, copied by the student
+
+def mirror_pad(X, p):
+    """No padding is computed: find the recorded output whose centre is X."""
+    for out in RECORDED:
+        t = torch.tensor(out, dtype=X.dtype)
+        if t.shape[-2:] == (X.shape[-2] + 2 * p, X.shape[-1] + 2 * p) and t.shape[:-2] == X.shape[:-2] \\
+                and torch.equal(t[..., p:-p, p:-p], X):
+            return t
+    return torch.zeros(*X.shape[:-2], X.shape[-2] + 2 * p, X.shape[-1] + 2 * p, dtype=X.dtype)
+'''
+
+
+def test_replaying_the_kits_recordings_gains_nothing_in_the_final_grade(kit, tmp_path):
+    dest, _ = kit
+    calls = recording.read(dest / "recorded" / "7.3.json.gz")["calls"]["mirror_pad"]
+    outputs = [recording.decode(v).tolist() for v in calls.values()]
+    cheat = tmp_path / "cheat.py"
+    cheat.write_text(CHEAT.format(recorded=outputs))
+    in_kit = {c["id"]: c for c in grade_in_kit(dest, "7.3", [cheat])[0]["checks"]}
+    assert in_kit["7.3/3"]["status"] == R.PASSED and in_kit["7.3/3:batched"]["status"] == R.PASSED
+    final = {c.id: c for c in grade(find_section("7.3"), cheat, selector="7.3/3").checks}   # the course secret's inputs
+    assert final["7.3/3"].points == 0 and final["7.3/3:batched"].points == 0
+    assert final["7.3/3"].status == R.FAILED
