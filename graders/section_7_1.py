@@ -7,7 +7,6 @@ from d2lgrade.checks import check, fail
 from d2lgrade.compare.source_scan import CONVOLUTION
 from d2lgrade.compare.inputs import randint, shape_text, tensor
 from d2lgrade.compare.tensors import as_tensor, expect_close, expect_diagnosed, same_values
-from reference import section_7_1 as ref
 
 # -- 7.1/1 ------------------------------------------------------------------------------------------
 @check("7.1/1", points=2, title="A linear layer applied at every pixel", uses=("one_by_one_as_linear",),

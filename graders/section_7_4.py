@@ -9,7 +9,9 @@ from d2lgrade.compare.formulas import Domain, expect_formula_among
 from d2lgrade.compare.inputs import randint, shape_text, tensor
 from d2lgrade.compare.tensors import describe, expect_close, expect_diagnosed, same_values
 from d2lgrade.compare.source_scan import CONVOLUTION
-from reference import section_7_4 as ref
+from d2lgrade.expected import reference
+
+ref = reference("7.4")
 
 
 # -- formulas -----------------------------------------------------------------------------------------
@@ -28,7 +30,10 @@ CONV_DOMAINS = {"c_i": Domain("int", 1, 6), "c_o": Domain("int", 1, 6), "h": Dom
                 "w": Domain("int", 1, 20), "k_h": Domain("int", 1, 7), "k_w": Domain("int", 1, 7),
                 "p_h": Domain("int", 0, 3), "p_w": Domain("int", 0, 3), "s_h": Domain("int", 1, 4),
                 "s_w": Domain("int", 1, 4)}
-SHORTHANDS = {"h_o": ref._h_o, "w_o": ref._w_o}
+# The exercise's own shorthands: its prompt defines h_o and w_o as exactly these expressions (question, not answer).
+H_O = "(floor((h + 2*p_h - k_h)/s_h) + 1)"
+W_O = "(floor((w + 2*p_w - k_w)/s_w) + 1)"
+SHORTHANDS = {"h_o": H_O, "w_o": W_O}
 
 
 def _kernel_fits(v):
@@ -40,20 +45,34 @@ INPUT_FOR_OUTPUT = ("That uses the input's size h·w where the output's belongs:
                     "window position, h_o·w_o = (floor((h + 2*p_h - k_h)/s_h) + 1)·(floor((w + 2*p_w - k_w)/s_w) + 1).")
 
 
-def _input_size_for_output(formula: str) -> str:
-    return formula.replace(ref._h_o, "h").replace(ref._w_o, "w")
+def _formula(key: str):
+    """A formula of the reference by its key: an answer, one of its other accepted forms or a named mistake
+    (reference/section_7_4.py keeps the last two, so that the kit holds none of their text)."""
+    if key in ANSWERS:
+        return ref.formula(key)
+    return ref.formula("_accepted_forms" if key in ACCEPTED_FORMS else "_mistakes", key)
 
 
-def conv_formula(p, name, accepted, diagnoses=()):
+ANSWERS = ("forward_mults", "forward_adds", "forward_memory", "backward_memory", "backward_cost")
+ACCEPTED_FORMS = ("forward_memory with bias", "backward_memory, everything held", "backward_memory with bias",
+                  "backward_memory, everything held, with bias", "backward_cost with additions")
+
+
+NO_OUTPUT_SIZE = {"multiplications without floor"}   # no h_o in it: nothing to swap
+
+
+def conv_formula(p, name, accepted, diagnoses=(), mistakes=()):
+    """`accepted`, `diagnoses`: (key of a reference formula, note) pairs; `mistakes`: keys of more known wrong
+    formulas, recorded at release so that a kit reproduces their counterexamples."""
     p.answer = p.text(name)
     # h·w in place of the output size is a mistake of its own: name it before "floor is missing".
-    swapped = [(_input_size_for_output(formula), INPUT_FOR_OUTPUT) for formula, _ in accepted
-               if _input_size_for_output(formula) != formula]
-    swapped += [(_input_size_for_output(formula), f"{INPUT_FOR_OUTPUT} {why}") for formula, why in diagnoses
-                if isinstance(formula, str) and _input_size_for_output(formula) != formula]
-    return expect_formula_among(p.answer, accepted, what=f"`{name}`", domains=CONV_DOMAINS,
-                                constraint=_kernel_fits, symbols=CONV_SYMBOLS, shorthands=SHORTHANDS,
-                                diagnoses=(*swapped, *diagnoses, lacks_floor))
+    swapped = [(ref.formula("_input_size_for_output", key), INPUT_FOR_OUTPUT) for key, _ in accepted]
+    swapped += [(ref.formula("_input_size_for_output", key), f"{INPUT_FOR_OUTPUT} {why}") for key, why in diagnoses
+                if key not in NO_OUTPUT_SIZE]
+    return expect_formula_among(p.answer, [(_formula(key), note) for key, note in accepted], what=f"`{name}`",
+                         domains=CONV_DOMAINS, constraint=_kernel_fits, symbols=CONV_SYMBOLS, shorthands=SHORTHANDS,
+                         diagnoses=(*swapped, *[(_formula(key), why) for key, why in diagnoses], lacks_floor),
+                         mistakes=[_formula(key) for key in mistakes])
 
 
 # -- 7.4/1.1 ----------------------------------------------------------------------------------------
@@ -62,7 +81,7 @@ def _corr2d(X, K):
 
 
 @check("7.4/1.1", points=2, title="One kernel for two cross-correlations", uses=("compose_kernels",),
-       expected="the full convolution of K1 and K2, of shape (a1 + a2 - 1, b1 + b2 - 1)")
+       expected="the one kernel K with corr2d(X, K) == corr2d(corr2d(X, K1), K2)")
 def compose(p):
     calls, labels, cases = [], [], []
     for i in range(10):
@@ -84,31 +103,33 @@ def compose(p):
 
 
 def _check_composed(p, K1, K2, K, label):
-    size = (K1.shape[0] + K2.shape[0] - 1, K1.shape[1] + K2.shape[1] - 1)
+    expected = ref.compose_kernels(K1, K2)
+    size = tuple(expected.shape)
     if not isinstance(K, torch.Tensor) or K.dim() != 2 or tuple(K.shape) != size:
         fail(f"{label} returned {describe(K)}; a kernel equivalent to both has shape {size} "
-             "(k1 + k2 - 1 along each axis).")
+             "(along each axis: the size of 7.4/1.2).")
     X = tensor(p.rng, size[0] + randint(p.rng, 0, 4), size[1] + randint(p.rng, 0, 4), dtype=torch.float64)
     two_steps = _corr2d(_corr2d(X, K1.double()), K2.double())
     wrong = [(ref.compose_kernels(K1, K2.flip(0, 1)),
               "K2 is used without reversing it (that is a cross-correlation of the kernels); the combined "
               "kernel is their full convolution, K[u, v] = sum K1[c, d] K2[u - c, v - d]."),
-             (ref.compose_kernels(K1, K2).flip(0, 1),
+             (expected.flip(0, 1),
               "the combined kernel is reversed (rotated by 180°).")]
-    expect_diagnosed(K, ref.compose_kernels(K1, K2), label, wrong)
+    expect_diagnosed(K, expected, label, wrong)
     expect_close(_corr2d(X, K.double()), two_steps,
                  f"corr2d(X, compose_kernels(K1, K2)) vs. corr2d(corr2d(X, K1), K2) for X of shape {shape_text(X)}",
                  rtol=1.3e-6 if K.dtype == torch.float64 else 1e-5, atol=1e-5)
 
 
 # -- 7.4/1.2 ----------------------------------------------------------------------------------------
-@check("7.4/1.2", points=1, title="Size of the combined kernel", uses=("composed_size",), expected=ref.composed_size)
+@check("7.4/1.2", points=1, title="Size of the combined kernel", uses=("composed_size",),
+       expected=ref.formula("composed_size"))
 def composed_size(p):
     p.answer = p.text("composed_size")
-    return expect_formula_among(p.answer, [(ref.composed_size, None)], what="`composed_size`",
-                                domains={"k1": Domain("int", 1, 12), "k2": Domain("int", 1, 12)},
-                                diagnoses=[("k1 + k2", "The combined kernel has one tap for every offset a + c with "
-                                            "0 <= a < k1 and 0 <= c < k2: count the possible values of a + c.")])
+    return expect_formula_among(p.answer, [(ref.formula("composed_size"), None)], what="`composed_size`",
+                         domains={"k1": Domain("int", 1, 12), "k2": Domain("int", 1, 12)},
+                         diagnoses=[(_formula("composed size without - 1"), "The combined kernel has one tap for every offset a + c with "
+                                     "0 <= a < k1 and 0 <= c < k2: count the possible values of a + c.")])
 
 
 # -- 7.4/1.3 ----------------------------------------------------------------------------------------
@@ -203,78 +224,73 @@ def separate(p):
 
 
 @check("7.4/1.3", name="gaussian", points=1, title="Is a 2-D Gaussian separable?", uses=("gaussian_separable",),
-       expected="True")
+       expected="whether exp(-(x² + y²)/(2σ²)) is the outer product of two vectors")
 def gaussian(p):
     value = p.value("gaussian_separable")
     p.answer = repr(value)
     if value is not True and value is not False:
         fail(f"`gaussian_separable` should be True or False, not {value!r}.")
-    if value is not ref.gaussian_separable:
+    if value != ref.gaussian_separable:
         fail("`gaussian_separable` is False, but exp(-(x² + y²)/(2σ²)) = exp(-x²/(2σ²)) · exp(-y²/(2σ²)) is the "
              "outer product of two 1-D Gaussians: it is separable (rank one).")
     return "a Gaussian is the outer product of two 1-D Gaussians"
 
 
 # -- 7.4/2 ------------------------------------------------------------------------------------------
-FORWARD_MULTS_NOFLOOR = "c_o*((h + 2*p_h - k_h)/s_h + 1)*((w + 2*p_w - k_w)/s_w + 1)*c_i*k_h*k_w"
-
-
 @check("7.4/2.1", points=1, title="Multiplications of the forward pass", uses=("forward_mults",),
-       expected=ref.forward_mults)
+       expected=ref.formula("forward_mults"))
 def forward_mults(p):
-    return conv_formula(p, "forward_mults", [(ref.forward_mults, None)])
+    return conv_formula(p, "forward_mults", [("forward_mults", None)], mistakes=["multiplications without floor"])
 
 
 @check("7.4/2.1", name="adds", points=1, title="Additions of the forward pass", uses=("forward_adds",),
-       expected=f"{ref.forward_adds}\n(or one more per output with a bias)")
+       expected=f"{ref.formula('forward_adds')}\n(or one more per output with a bias)")
 def forward_adds(p):
     return conv_formula(p, "forward_adds", [
-        (ref.forward_adds, None),
-        (ref.forward_mults, "right, counting the addition of a bias once per output"),
-    ], diagnoses=[(f"c_o*h_o*w_o*(c_i - 1)*k_h*k_w".replace("h_o", ref._h_o).replace("w_o", ref._w_o),
+        ("forward_adds", None),
+        ("forward_mults", "right, counting the addition of a bias once per output"),
+    ], diagnoses=[("additions per channel",
                    "Summing n products takes n - 1 additions, with n = c_i*k_h*k_w per output.")])
 
 
 @check("7.4/2.2", points=1, title="Memory of the forward pass", uses=("forward_memory",),
-       expected=f"{ref.forward_memory}\n(+ c_o with a bias)")
+       expected=f"{ref.formula('forward_memory')}\n(+ c_o with a bias)")
 def forward_memory(p):
     return conv_formula(p, "forward_memory", [
-        (ref.forward_memory, None),
-        (f"{ref.forward_memory} + c_o", "right, counting a bias of c_o values"),
-    ], diagnoses=[(f"c_o*c_i*k_h*k_w + c_o*{ref._h_o}*{ref._w_o}",
+        ("forward_memory", None),
+        ("forward_memory with bias", "right, counting a bias of c_o values"),
+    ], diagnoses=[("memory without the input",
                    "The input (c_i*h*w values) is held too: it is read while the output is computed.")])
 
 
-def _memory_terms(times):
-    return f"{times}*({ref.forward_memory})"
-
-
 @check("7.4/2.3", points=1, title="Memory of the backward pass", uses=("backward_memory",),
-       expected=f"the gradients alone: {ref.backward_memory}\nor everything held: 2*({ref.forward_memory})")
+       expected=f"the gradients alone: {ref.formula('backward_memory')}\n"
+                f"or everything held: 2*({ref.formula('forward_memory')})")
 def backward_memory(p):
     return conv_formula(p, "backward_memory", [
-        (ref.backward_memory, "right: one gradient of the size of each forward tensor"),
-        (_memory_terms(2), "right: the forward tensors plus a gradient of the same size for each"),
-        (f"{ref.backward_memory} + c_o", "right, with the bias's gradient"),
-        (f"{_memory_terms(2)} + 2*c_o", "right, with the bias and its gradient"),
+        ("backward_memory", "right: one gradient of the size of each forward tensor"),
+        ("backward_memory, everything held", "right: the forward tensors plus a gradient of the same size for each"),
+        ("backward_memory with bias", "right, with the bias's gradient"),
+        ("backward_memory, everything held, with bias", "right, with the bias and its gradient"),
     ])
 
 
 @check("7.4/2.4", points=1, title="Cost of the backward pass", uses=("backward_cost",),
-       expected=f"{ref.backward_cost}\n(a gradient for the input and one for the weights)")
+       expected=f"{ref.formula('backward_cost')}\n(a gradient for the input and one for the weights)")
 def backward_cost(p):
     same_as_forward = ("That is the cost of the forward pass; the backward pass computes two gradients, one with "
                        "respect to the input and one with respect to the weights, each as expensive as the "
                        "forward pass.")
     return conv_formula(p, "backward_cost", [
-        (ref.backward_cost, None),
-        (f"2*({ref.forward_mults} + {ref.forward_adds})", "right (counting multiplications and additions)"),
-    ], diagnoses=[(ref.forward_mults, same_as_forward), (FORWARD_MULTS_NOFLOOR, same_as_forward),
-                  (f"{ref.forward_mults} + {ref.forward_adds}", same_as_forward)])
+        ("backward_cost", None),
+        ("backward_cost with additions", "right (counting multiplications and additions)"),
+    ], diagnoses=[("forward_mults", same_as_forward), ("multiplications without floor", same_as_forward),
+                  ("forward cost", same_as_forward)])
 
 
 # -- 7.4/3 ------------------------------------------------------------------------------------------
-@check("7.4/3", points=1, title="Doubling both channel counts", uses=("channel_factor",), expected="4")
+@check("7.4/3", points=1, title="Doubling both channel counts", uses=("channel_factor",),
+       expected="the factor by which the multiplications of 7.4/2.1 grow")
 def channel_factor(p):
     value = p.value("channel_factor")
     p.answer = repr(value)
@@ -282,8 +298,8 @@ def channel_factor(p):
         number = float(value)
     except (TypeError, ValueError):
         fail(f"`channel_factor` should be a number, not {value!r}.")
-    if not math.isclose(number, ref.channel_factor):
-        fail(f"`channel_factor` is {value!r}; the cost c_o*c_i*k_h*k_w*h_o*w_o has one factor c_i and one "
+    if not math.isclose(number, float(ref.channel_factor)):
+        fail(f"`channel_factor` is {value!r}; the cost (7.4/2.1's multiplications) has one factor c_i and one "
              "factor c_o: what happens to it when both double?")
 
 
@@ -354,15 +370,17 @@ def im2col_general(p):
 
 
 # -- 7.4/7.1 ----------------------------------------------------------------------------------------
-@check("7.4/7.1", points=1, title="Speed-up of a block-diagonal matrix", uses=("block_speedup",), expected="b")
+@check("7.4/7.1", points=1, title="Speed-up of a block-diagonal matrix", uses=("block_speedup",),
+       expected=ref.formula("block_speedup"))
 def block_speedup(p):
     p.answer = p.text("block_speedup")
     return expect_formula_among(
-        p.answer, [(ref.block_speedup, None)], what="`block_speedup`",
-        domains={"b": Domain("int", 1, 8), "c": Domain("int", 1, 64)},
+        p.answer, [(ref.formula("block_speedup"), None)], what="`block_speedup`",
+        # b up to 64: a formula in b alone has enough distinct points for the kit's sampling (it cannot prove)
+        domains={"b": Domain("int", 1, 64), "c": Domain("int", 1, 64)},
         constraint=lambda v: "c" not in v or v["c"] % v.get("b", 1) == 0, symbols=("b", "c"),
-        diagnoses=[("b*c", "That compares the block-diagonal cost b·(c/b)² = c²/b with c³; a dense matrix-vector "
+        diagnoses=[(_formula("block speed-up against c cubed"), "That compares the block-diagonal cost b·(c/b)² = c²/b with c³; a dense matrix-vector "
                            "product costs c² multiply-adds, not c³."),
-                   ("c**2/b", "That is the cost of the block-diagonal product; the speed-up is the dense cost "
+                   (_formula("block-diagonal cost"), "That is the cost of the block-diagonal product; the speed-up is the dense cost "
                               "divided by it."),
-                   ("1/b", "That is the ratio the wrong way round: dense cost divided by block-diagonal cost.")])
+                   (_formula("block speed-up inverted"), "That is the ratio the wrong way round: dense cost divided by block-diagonal cost.")])

@@ -10,7 +10,10 @@ from d2lgrade.compare.inputs import randint, shape_text, tensor
 from d2lgrade.compare.source_scan import AVERAGE_POOLING, MAX_POOLING_VIA_RELU
 from d2lgrade.compare.tensors import describe, expect_diagnosed
 from graders.probes.section_7_5 import run_max_pool
-from reference import section_7_5 as ref
+from d2lgrade.expected import reference
+
+ref = reference("7.5")
+
 
 def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
@@ -93,7 +96,7 @@ def _numbers(value, what):
 
 
 @check("7.5/2", points=1, title="A pair that max does not add up on", uses=("max_nonlinear_counterexample",),
-       expected="x, y with max(x + y) != max(x) + max(y), e.g. ([1, 0], [0, 1])")
+       expected="x, y of the same length with max(x + y) != max(x) + max(y)")
 def nonlinear_counterexample(p):
     value = p.value("max_nonlinear_counterexample")
     p.answer = repr(value)
@@ -111,9 +114,10 @@ def nonlinear_counterexample(p):
 
 # -- 7.5/3.1 ----------------------------------------------------------------------------------------
 @check("7.5/3.1", points=1, title="max(a, b) through ReLU", uses=("max_via_relu",),
-       expected="b + relu(a - b), or an equivalent such as (a + b + relu(a - b) + relu(b - a))/2")
+       expected=f"{ref.formula('max_via_relu')}, or any formula in relu that equals max(a, b)")
 def max_via_relu(p):
     p.answer = p.text("max_via_relu")
+    # max(a, b) is what the exercise asks for (the question, not its answer): the answer is compared with it.
     return expect_formula_among(p.answer, [("Max(a, b)", None)], what="`max_via_relu`",
                                 domains={"a": Domain("real", -10, 10), "b": Domain("real", -10, 10)},
                                 symbols=("a", "b"), functions=("relu",))
@@ -174,7 +178,7 @@ def _max_pool_check(p, k):
                  f"of its pixels, so the expected shape is {tuple(expected.shape)}.")
         windows = _windows(X, k)
         known = [(F.relu(expected), "negative maxima come out as 0: relu(x) clips the values themselves; "
-                                    "use it on differences, max(a, b) = b + relu(a - b)."),
+                                    "use it on differences of the values, as in your max_via_relu of 7.5/3.1."),
                  (_tree(windows, lambda a, b: (a + b + F.relu(a - b)) / 2),
                   "it uses (a + b + relu(a - b))/2, which is not max(a, b) when a < b (it gives (a + b)/2)."),
                  (F.avg_pool2d(X, k), "that is average pooling.")]
@@ -184,7 +188,7 @@ def _max_pool_check(p, k):
 
 @check("7.5/3.2", points=2, title="Max pooling from convolutions and ReLU, 2 × 2",
        uses=("MaxPoolViaReLU", "max_pool_via_relu"),
-       expected="F.max_pool2d(X, 2), built from convolutions and max(a, b) = b + relu(a - b)")
+       expected="F.max_pool2d(X, 2), built from convolutions and the ReLU formula for max(a, b) of 7.5/3.1")
 def max_pool_2(p):
     return _max_pool_check(p, 2)
 
@@ -205,38 +209,41 @@ def _level_count(p, name):
     return int(value)
 
 
-@check("7.5/3.3", points=1, title="ReLU layers for a 2 × 2 window", uses=("relu_levels_2x2",), expected="2")
+@check("7.5/3.3", points=1, title="ReLU layers for a 2 × 2 window", uses=("relu_levels_2x2",),
+       expected="the number of levels of pairwise maxima that reduce four values to one")
 def levels_2x2(p):
     levels = _level_count(p, "relu_levels_2x2")
-    if levels < ref.relu_levels_2x2:
-        fail(f"`relu_levels_2x2` is {levels}: one ReLU layer gives max(a, b) = b + relu(a - b) of a pair, and a "
+    expected = ref.relu_levels_2x2
+    if levels < expected:
+        fail(f"`relu_levels_2x2` is {levels}: one ReLU layer gives the maximum of a pair (7.5/3.1), and a "
              "single hidden ReLU layer cannot compute the maximum of more than two numbers; a window of four "
              "needs the maximum of two such maxima.")
-    if levels > ref.relu_levels_2x2:
+    if levels > expected:
         fail(f"`relu_levels_2x2` is {levels}: pair the four values up; how many rounds of pairwise maxima "
              "reduce four values to one?")
 
 
 @check("7.5/3.3", name="3x3", points=1, title="ReLU layers for a 3 × 3 window", uses=("relu_levels_3x3",),
-       expected="4 (⌈log2 9⌉ levels of pairwise maxima); 3 is accepted (a known cleverer construction)")
+       expected="the number of levels of pairwise maxima that reduce nine values to one; a known cleverer "
+                "construction's count is accepted too")
 def levels_3x3(p):
     levels = _level_count(p, "relu_levels_3x3")
-    if levels in (3, 4):
-        return "pairwise maxima need ⌈log2 9⌉ = 4 levels" if levels == 4 else \
-            "3 layers, as a cleverer construction than the pairwise tree achieves"
-    if levels < 3:
+    tree, clever = ref.relu_levels_3x3, ref._relu_levels_3x3_clever
+    if levels in (tree, clever):
+        return f"pairwise maxima reduce nine values to one in {levels} levels" if levels == tree else \
+            f"{levels} layers, as a cleverer construction than the pairwise tree achieves"
+    if levels < min(tree, clever):
         fail(f"`relu_levels_3x3` is {levels}: each level of pairwise maxima at most halves the number of "
              f"candidates, so {levels} level(s) reduce at most {2 ** levels} values to one, not nine "
              "(and one hidden ReLU layer cannot compute the maximum of three numbers).")
-    fail(f"`relu_levels_3x3` is {levels}: pairwise maxima reduce nine values to one in ⌈log2 9⌉ rounds; "
-         "count them.")
+    fail(f"`relu_levels_3x3` is {levels}: each round of pairwise maxima halves the number of candidates "
+         "(rounding up) until one is left; count them.")
 
 
 # -- 7.5/4 ------------------------------------------------------------------------------------------
 POOL_DOMAINS = {"c": Domain("int", 1, 4), "h": Domain("int", 1, 16), "w": Domain("int", 1, 16),
                 "p_h": Domain("int", 1, 4), "p_w": Domain("int", 1, 4), "s_h": Domain("int", 1, 4),
                 "s_w": Domain("int", 1, 4)}
-POOL_OUTPUTS = "c*(floor((h + p_h)/s_h) + 1)*(floor((w + p_w)/s_w) + 1)"
 
 
 def _pool_mistakes(expr):
@@ -244,8 +251,8 @@ def _pool_mistakes(expr):
     import sympy
     notes = []
     if expr.has(sympy.ceiling):
-        notes.append("The number of window positions per axis is floor((h + 2*p_h - p_h)/s_h) + 1 = "
-                     "floor((h + p_h)/s_h) + 1; ceiling(...) misses one whenever s_h divides h + p_h.")
+        notes.append("Count the window positions per axis as a convolution's output size, with the window as the "
+                     "kernel: floor(...) + 1; ceiling(...) misses one whenever the stride divides the span.")
     outside = expr.replace(lambda e: isinstance(e, (sympy.floor, sympy.ceiling)), lambda e: sympy.Symbol("n_h"))
     names = {s.name for s in outside.free_symbols}
     if not {"p_h", "p_w"} <= names:
@@ -255,19 +262,22 @@ def _pool_mistakes(expr):
 
 
 @check("7.5/4", points=2, title="Cost of a pooling layer", uses=("pool_cost",),
-       expected=f"{ref.pool_cost}\n(p_h*p_w - 1 comparisons per window is accepted too)")
+       expected=f"{ref.formula('pool_cost')}\n(p_h*p_w - 1 comparisons per window is accepted too)")
 def pool_cost(p):
     p.answer = p.text("pool_cost")
     return expect_formula_among(
-        p.answer, [(ref.pool_cost, None),
-                   (f"{POOL_OUTPUTS}*(p_h*p_w - 1)", "right, counting p_h*p_w - 1 comparisons per window")],
+        p.answer, [(ref.formula("pool_cost"), None),
+                   (ref.formula("_accepted_forms", "pool_cost, p_h*p_w - 1 comparisons"),
+                    "right, counting p_h*p_w - 1 comparisons per window")],
         what="`pool_cost`", domains=POOL_DOMAINS, symbols=tuple(POOL_DOMAINS),
-        diagnoses=[_pool_mistakes, (POOL_OUTPUTS, "That counts the output values; each needs p_h*p_w operations.")])
+        diagnoses=[_pool_mistakes, (ref.formula("_mistakes", "pooling outputs"),
+                                    "That counts the output values; each needs p_h*p_w operations.")],
+        mistakes=[ref.formula("_mistakes", "ceiling, no window work"), ref.formula("_mistakes", "ceiling")])
 
 
 # -- 7.5/6 ------------------------------------------------------------------------------------------
 @check("7.5/6", points=2, title="Minimum pooling from max pooling", uses=("min_pool",),
-       expected="-F.max_pool2d(-X, pool_size)")
+       expected="the smallest value of every window, with the stride of F.max_pool2d(X, pool_size)")
 def min_pool(p):
     cases = []
     for i in range(8):
@@ -279,12 +289,11 @@ def min_pool(p):
                    k_w + randint(p.rng, 0, 5), dtype=torch.float64 if i % 3 == 2 else torch.float32)
         cases.append((X, k))
     labels = [f"min_pool(X of shape {shape_text(X)}, {k!r})" for X, k in cases]
+    expected_values = [ref.min_pool(X, k) for X, k in cases]     # before the answer's: one recording serves all
     got = p.map("min_pool", [((X, k), {}) for X, k in cases], labels=labels)
-    for (X, k), value, label in zip(cases, got, labels):
-        expected = -F.max_pool2d(-X, k)
-        known = [(-F.max_pool2d(X, k), "-max(X) is not min(X): negate the input before pooling as well, "
-                                       "min(x) = -max(-x)."),
-                 (F.max_pool2d(-X, k), "the sign is wrong: max(-x) = -min(x), so negate the pooled result."),
+    for (X, k), value, label, expected in zip(cases, got, labels, expected_values):
+        known = [(-F.max_pool2d(X, k), "-max(X) is not min(X): negate the input before pooling as well."),
+                 (F.max_pool2d(-X, k), "the sign is wrong: negate the pooled result as well."),
                  (F.max_pool2d(X, k), "that is max pooling."),
                  (F.avg_pool2d(X, k), "that is average pooling.")]
 
@@ -294,4 +303,4 @@ def min_pool(p):
                 return "the stride must be the window size, as in F.max_pool2d(X, pool_size)."
             return None
         expect_diagnosed(value, expected, label, known, hint)
-    return f"equals -F.max_pool2d(-X, pool_size) on {len(cases)} random batches"
+    return f"equals minimum pooling on {len(cases)} random batches"

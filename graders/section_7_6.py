@@ -5,12 +5,14 @@ what comes back is plain data (layer lists, operator names, parameter counts, he
 layers a training step ran with the trained state_dict). Every loss, accuracy and threshold is computed
 here, in the grader's process: where it can, the grader rebuilds the trained network itself
 (d2lgrade/compare/rebuild.py) and evaluates that; the thresholds come from the reference networks trained
-with the same recipe on the same batches (`train_model`, in a pinned child, cached).
+with the same recipe on the same batches (`train_model`, in a pinned child, cached). Those runs and the
+reference's parameter count go through d2lgrade.expected.computed: a student kit holds only their figures.
 
 Data: Fashion-MNIST / MNIST from `--data-dir` (torchvision's layout), else scikit-learn's digits as an
 offline stand-in (d2lgrade/data.py); messages say which was used. The held-out images are a keyed draw
 the runtime cannot reproduce, sent without labels; the runtime itself never reads the held-out files.
 """
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -20,9 +22,11 @@ from d2lgrade import data, numerics, pinned
 from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, check, fail, partial
 from d2lgrade.compare import rebuild
 from d2lgrade.compare.tensors import describe
+from d2lgrade.expected import computed, reference
 from graders.probes import layers as layer_probes
 from graders.probes import section_7_6 as probes
-from reference import section_7_6 as ref
+
+ref = reference("7.6")
 
 # The fixed budget of every training check: the same batches for the student and the references.
 STEPS, BATCH, LR = 300, 64, 0.1
@@ -71,21 +75,29 @@ def _order(n_train):
     return torch.randint(0, n_train, (STEPS, BATCH), generator=torch.Generator().manual_seed(ORDER_SEED))
 
 
-_DECIDING_SOURCES = (Path(probes.__file__), Path(layer_probes.__file__), Path(ref.__file__))
-
-
 def reference_training(factory_name: str, train_X, train_y, order, test_X, recipe) -> dict:
     """Train reference.section_7_6.<factory_name>() with `recipe`; runs in a pinned child (d2lgrade/pinned)."""
     torch.manual_seed(0)
-    model = probes.make_model({"reference": getattr(ref, factory_name)}, "reference", {}, train_X)
+    model = probes.make_model({"reference": getattr(ref.module, factory_name)}, "reference", {}, train_X)
     return probes.train_model(model, train_X, train_y, order, test_X, recipe)
 
 
-def _reference_run(factory, train, test, order, recipe) -> dict:
-    """The reference network `factory()` trained with `recipe` on the same batches, on the same pinned CPU
-    code path as the student's runtime: in a child process, cached on disk and in this process (d2lgrade/pinned)."""
-    return pinned.call("graders.section_7_6:reference_training", factory.__name__, train.X, train.y, order, test.X,
-                       dict(recipe), sources=_DECIDING_SOURCES)
+def _train_reference(module, factory_name: str, train, test, order, recipe) -> dict:
+    """(Course folder only, through `computed`.) The held-out loss and accuracy of the reference network
+    `factory_name()` trained with `recipe` on the same batches, on the same pinned CPU code path as the
+    student's runtime: in a child process, cached on disk and in this process (d2lgrade/pinned)."""
+    sources = (Path(probes.__file__), Path(layer_probes.__file__), Path(module.__file__))
+    run = pinned.call("graders.section_7_6:reference_training", factory_name, train.X, train.y, order, test.X,
+                      dict(recipe), sources=sources)
+    loss, accuracy = _evaluate(run["final"], test.y)
+    return {"loss": loss, "accuracy": accuracy}
+
+
+def _reference_run(factory_name: str, train, test, order, recipe) -> tuple[float, float]:
+    """(held-out loss, accuracy) of the reference's `factory_name()` trained with `recipe` (in a student kit:
+    the figures recorded at release)."""
+    run = computed(ref, f"train {factory_name}", _train_reference, factory_name, train, test, order, dict(recipe))
+    return run["loss"], run["accuracy"]
 
 
 def _evaluate(outputs: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
@@ -171,16 +183,17 @@ def _where(layers, predicate) -> list[str]:
     return [f"{name}" for name, kind, _ in layers if predicate(kind)]
 
 
-_REFERENCE_COUNT: list[int] = []
+@lru_cache(maxsize=None)
+def _count_reference_parameters(module) -> int:
+    """(Course folder only, through `computed`.) The parameters of the reference's ModernLeNet(num_classes=10)."""
+    with torch.random.fork_rng(devices=[]):
+        model = probes.make_model({"reference": module.ModernLeNet}, "reference", {"num_classes": 10},
+                                  torch.zeros(2, 1, 28, 28))
+    return probes.count_parameters(model)[0]
 
 
 def _reference_parameter_count() -> int:
-    if not _REFERENCE_COUNT:
-        with torch.random.fork_rng(devices=[]):
-            model = probes.make_model({"reference": ref.ModernLeNet}, "reference", {"num_classes": 10},
-                                      torch.zeros(2, 1, 28, 28))
-        _REFERENCE_COUNT.append(probes.count_parameters(model)[0])
-    return _REFERENCE_COUNT[0]
+    return computed(ref, "parameters of ModernLeNet", _count_reference_parameters)
 
 
 @check("7.6/1", points=2, title="Max pooling and ReLU instead of average pooling and sigmoid", uses=("ModernLeNet",),
@@ -328,8 +341,7 @@ def modern_training(p):
             if own_loss > loss:
                 loss, accuracy, overruled = own_loss, own_accuracy, True
                 how += " (your network's own outputs differ from it and look better: they are not used)"
-    baseline = _reference_run(ref.LeNet, train, test, order, BOOK_RECIPE)
-    base_loss, base_accuracy = _evaluate(baseline["final"], test.y)
+    base_loss, base_accuracy = _reference_run("LeNet", train, test, order, BOOK_RECIPE)
     p.answer = (f"held-out loss {loss:.3f}, accuracy {accuracy:.1%} ({how}; sigmoid LeNet: {base_loss:.3f}, "
                 f"{base_accuracy:.1%}) after {STEPS} steps on {_data_note(test)}")
     if not loss < LOSS_RATIO * base_loss:
@@ -372,7 +384,7 @@ SOFTMAX_MESSAGE = ("`{call}` ends with a softmax, so the cross-entropy loss (whi
                    "Linear layer's outputs.")
 
 
-def _accuracy_check(p, dataset: str, contract: str, reference_factory):
+def _accuracy_check(p, dataset: str, contract: str, reference_factory: str):
     train, test = _data(p, dataset)
     order = _order(len(train))
     call = f"{contract}()"
@@ -390,8 +402,8 @@ def _accuracy_check(p, dataset: str, contract: str, reference_factory):
     else:
         judged = (f"judged on the outputs your runtime computed (weaker evidence: the grader could not rebuild "
                   f"the network, because {how})")
-    best = _evaluate(_reference_run(reference_factory, train, test, order, OWN_RECIPE)["final"], test.y)[1]
-    modern = _evaluate(_reference_run(ref.ModernLeNet, train, test, order, BOOK_RECIPE)["final"], test.y)[1]
+    best = _reference_run(reference_factory, train, test, order, OWN_RECIPE)[1]
+    modern = _reference_run("ModernLeNet", train, test, order, BOOK_RECIPE)[1]
     full = best - SLACK
     half = min(modern - SLACK, full)
     trained = f"{STEPS} steps of {BATCH} images with {reply.get('optimizer')}"
@@ -416,14 +428,14 @@ def _accuracy_check(p, dataset: str, contract: str, reference_factory):
                 f"(or SGD with lr {LR}): held-out accuracy within {SLACK:.0%} of the reference's improved network "
                 f"(half marks down to {SLACK:.0%} below the modernised LeNet)")
 def improved_accuracy(p):
-    return _accuracy_check(p, "fashion_mnist", "ImprovedLeNet", ref.ImprovedLeNet)
+    return _accuracy_check(p, "fashion_mnist", "ImprovedLeNet", "ImprovedLeNet")
 
 
 @check("7.6/3", points=2, title="The improved network on MNIST", uses=("mnist_model",),
        expected=f"mnist_model() trained by the grader on MNIST for {STEPS} steps of {BATCH} images: held-out accuracy "
                 f"within {SLACK:.0%} of the reference's improved network")
 def mnist_accuracy(p):
-    return _accuracy_check(p, "mnist", "mnist_model", ref.mnist_model)
+    return _accuracy_check(p, "mnist", "mnist_model", "mnist_model")
 
 
 # -- 7.6/4 ----------------------------------------------------------------------------------------------

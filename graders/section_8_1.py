@@ -5,6 +5,7 @@ reference's in this process by the same probe (graders/probes/architecture.py, o
 The one training check (8.1/7) reuses 7.6's machinery: the student's network is trained in the runtime on
 the grader's batches, its held-out logits come back without labels, and the loss is computed here against
 the book's sigmoid LeNet trained on the same batches in a pinned child (d2lgrade/pinned, cached on disk).
+The reference's descriptions and that run go through d2lgrade.expected: a student kit holds only their figures.
 """
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from torch.nn import functional as F
 
 from d2lgrade import data, pinned
 from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, check, fail
+from d2lgrade.expected import computed
+from d2lgrade.expected import reference as reference_of
 from graders import book_code
 from graders.architecture import as_count, expect_count, magnitude, reference
 from graders.layer_counts import expect_flop_split, nearest_first, parameter_split
 from graders.probes import section_7_6 as training
-from reference import section_7_6 as ref_lenet
-from reference import section_8_1 as ref
+
+ref = reference_of("8.1")
 
 BOOK_INPUT, SMALL_INPUT = (1, 1, 224, 224), (2, 1, 28, 28)
 COUNT_TOLERANCE, FLOP_TOLERANCE = 0.01, 0.03
@@ -165,14 +168,26 @@ def _order(n_train: int) -> torch.Tensor:
     return torch.randint(0, n_train, (STEPS, BATCH), generator=torch.Generator().manual_seed(ORDER_SEED))
 
 
-_DECIDING_SOURCES = (Path(training.__file__), Path(ref_lenet.__file__))
+def _book_lenet():
+    """The book's sigmoid LeNet, from 7.6's reference (course folder only: never called in a student kit)."""
+    return reference_of("7.6").module
 
 
 def reference_training(train_X, train_y, order, test_X, recipe) -> dict:
     """The book's sigmoid LeNet trained with `recipe`; runs in a pinned child (d2lgrade/pinned)."""
     torch.manual_seed(0)
-    model = training.make_model({"LeNet": ref_lenet.LeNet}, "LeNet", {}, train_X)
+    model = training.make_model({"LeNet": _book_lenet().LeNet}, "LeNet", {}, train_X)
     return training.train_model(model, train_X, train_y, order, test_X, recipe)
+
+
+def _train_sigmoid_lenet(module, train, test, order, recipe) -> dict:
+    """(Course folder only, through `computed`.) The held-out loss and accuracy of the book's sigmoid LeNet
+    trained with `recipe` on the grader's batches, in a pinned child, cached (d2lgrade/pinned)."""
+    sources = (Path(training.__file__), Path(_book_lenet().__file__))
+    run = pinned.call("graders.section_8_1:reference_training", train.X, train.y, order, test.X, dict(recipe),
+                      sources=sources)
+    loss, accuracy = _loss(run["final"], test.y)
+    return {"loss": loss, "accuracy": accuracy}
 
 
 def _rebuilt_outputs(weights, X) -> list[torch.Tensor]:
@@ -247,9 +262,8 @@ def dropout_training(p):
         fail(f"after training, `{call}` gives no finite (N, 10) scores for {len(test)} held-out images.")
     judged, how = _judged_outputs(reply, test.X, test.y)
     loss, accuracy = _loss(judged, test.y)
-    base = pinned.call("graders.section_8_1:reference_training", train.X, train.y, order, test.X, dict(RECIPE),
-                       sources=_DECIDING_SOURCES)
-    base_loss, base_accuracy = _loss(base["final"], test.y)
+    base = computed(ref, "train the sigmoid LeNet", _train_sigmoid_lenet, train, test, order, dict(RECIPE))
+    base_loss, base_accuracy = base["loss"], base["accuracy"]
     p.answer = (f"held-out loss {loss:.3f}, accuracy {accuracy:.1%} ({how}; sigmoid LeNet: {base_loss:.3f}, "
                 f"{base_accuracy:.1%}) after {STEPS} steps on {test.source}")
     if not loss < LOSS_RATIO * base_loss:

@@ -3,15 +3,19 @@
 Every figure is measured, never typed: the student's models are described inside the runtime and the
 reference's in this process by the same probe (graders/probes/architecture.py: leaf layers, parameters,
 FLOPs from FlopCounterMode on the meta device), so VGG at 224×224 costs milliseconds. A model that cannot
-be built gets a message naming the student's failing line (graders/book_code.py).
+be built gets a message naming the student's failing line (graders/book_code.py). The reference's figures
+and constants come through d2lgrade.expected: a student kit holds only the recorded descriptions.
 """
 from __future__ import annotations
 
 from d2lgrade.checks import check, fail
+from d2lgrade.expected import NotRecorded
+from d2lgrade.expected import reference as reference_of
 from graders import book_code
 from graders.architecture import as_count, expect_count, magnitude, reference
 from graders.layer_counts import expect_flop_split, nearest_first, parameter_split
-from reference import section_8_2 as ref
+
+ref = reference_of("8.2")
 
 BOOK_INPUT = (1, 1, 224, 224)
 COUNT_TOLERANCE, FLOP_TOLERANCE = 0.01, 0.03
@@ -19,6 +23,14 @@ SMALL_SIZES = (56, 84)
 SMALL_COST = 0.1          # 8.2/4: VGGSmall may cost at most this fraction of VGG-11's compute at 224×224
 SHAPE_KEEPING = {"ReLU", "LeakyReLU", "GELU", "SiLU", "ELU", "Tanh", "Sigmoid", "Dropout", "Dropout2d", "Identity"}
 DOWNSAMPLING = {"MaxPool2d", "AvgPool2d", "LPPool2d", "FractionalMaxPool2d"}
+
+
+def _shown(name: str) -> str:
+    """A reference constant for an `expected=` text (a kit that never recorded it says so instead)."""
+    try:
+        return repr(getattr(ref, name))
+    except NotRecorded:
+        return "as in the reference"
 
 
 def _describe(p, call: str, name: str, *args, input_shape=BOOK_INPUT, **kwargs) -> dict:
@@ -84,11 +96,12 @@ def vgg_flops(p):
 
 # -- 8.2/2 ---------------------------------------------------------------------------------------------------
 @check("8.2/2", points=2, title="The section's VGG builds VGG-11 as in the book", uses=("VGG", "vgg_block"),
-       expected="VGG(arch=VGG-11's) on 1×1×224×224: block outputs 64×112×112 → 128×56×56 → 256×28×28 → "
-                "512×14×14 → 512×7×7, then 25088 → 4096 → 4096 → 10; 8 convolutions, 3 dense layers")
+       expected="VGG(arch=VGG-11's) on 1×1×224×224: the reference's layer_summary shapes block by block, its "
+                "numbers of convolutions and dense layers and its parameter count")
 def book_vgg(p):
-    call = f"VGG(arch={ref.VGG11_ARCH})"
-    got, want = _describe(p, call, "VGG", ref.VGG11_ARCH), _vgg11()
+    arch, want = ref.VGG11_ARCH, _vgg11()
+    call = f"VGG(arch={arch})"
+    got = _describe(p, call, "VGG", arch)
     summary, expected = _blocks(got), _blocks(want)
     p.answer = f"{_counted(got)}; layer_summary shapes {' → '.join(summary) or '(no `net` attribute)'}"
     if not summary:
@@ -131,7 +144,7 @@ def _as_arch(value):
 
 
 @check("8.2/3", name="arch", points=1, title="VGG-16 and VGG-19 from the paper's table", uses=("VGG16_ARCH", "VGG19_ARCH"),
-       expected=f"VGG16_ARCH = {ref.VGG16_ARCH}; VGG19_ARCH = {ref.VGG19_ARCH}")
+       expected=f"VGG16_ARCH = {_shown('VGG16_ARCH')}; VGG19_ARCH = {_shown('VGG19_ARCH')}")
 def deep_archs(p):
     shown = []
     for name, expected in (("VGG16_ARCH", ref.VGG16_ARCH), ("VGG19_ARCH", ref.VGG19_ARCH)):
@@ -155,10 +168,12 @@ def deep_archs(p):
        expected="vgg(VGG-16's arch) and vgg(VGG-19's arch): 13 and 16 convolutions + 3 dense layers, output (1, 10) "
                 "on 1×1×224×224 and (1, 5) with num_classes=5, the book's VGG parameter counts")
 def deep_models(p):
-    shown = []
-    for label, arch in (("VGG-16", ref.VGG16_ARCH), ("VGG-19", ref.VGG19_ARCH)):
+    shown, vgg16 = [], ref.VGG16_ARCH
+    wanted = {label: reference(ref, "vgg", arch) for label, arch in (("VGG-16", vgg16), ("VGG-19", ref.VGG19_ARCH))}
+    five_classes = reference(ref, "vgg", vgg16, num_classes=5)["output"]
+    for label, arch in (("VGG-16", vgg16), ("VGG-19", ref.VGG19_ARCH)):
         call = f"vgg({label}'s arch)"
-        got, want = _describe(p, call, "vgg", arch), reference(ref, "vgg", arch)
+        got, want = _describe(p, call, "vgg", arch), wanted[label]
         shown.append(f"{label}: {_counted(got)}, {got['params']:,} parameters, output {got['output']}")
         p.answer = "\n".join(shown)
         for kind in ("Conv2d", "Linear"):
@@ -169,9 +184,9 @@ def deep_models(p):
         if got["params"] != want["params"]:
             fail(f"`{call}` has {got['params']:,} parameters; the book's VGG with {label}'s arch has "
                  f"{want['params']:,}.")
-    five = _describe(p, "vgg(VGG-16's arch, num_classes=5)", "vgg", ref.VGG16_ARCH, num_classes=5)
-    if five["output"] != [1, 5]:
-        fail(f"`vgg(VGG-16's arch, num_classes=5)` returns shape {five['output']}; expected [1, 5]: pass "
+    five = _describe(p, "vgg(VGG-16's arch, num_classes=5)", "vgg", vgg16, num_classes=5)
+    if five["output"] != five_classes:
+        fail(f"`vgg(VGG-16's arch, num_classes=5)` returns shape {five['output']}; expected {five_classes}: pass "
              "num_classes on to the last dense layer.")
     return "; ".join(shown)
 
@@ -197,12 +212,13 @@ def _convs_before_each_downsampling(description: dict) -> list[int]:
        expected="VGGSmall(s) maps 2×1×s×s to (2, 10) for s = 56 and s = 84")
 def small_shapes(p):
     shown = []
+    wanted = {size: reference(ref, "VGGSmall", size, input_shape=(2, 1, size, size))["output"] for size in SMALL_SIZES}
     for size in SMALL_SIZES:
         got = _describe(p, f"VGGSmall({size})", "VGGSmall", size, input_shape=(2, 1, size, size))
         shown.append(f"VGGSmall({size}): {got['output']}")
         p.answer = "; ".join(shown)
-        if got["output"] != [2, 10]:
-            fail(f"`VGGSmall({size})` maps 2×1×{size}×{size} to {got['output']}; expected [2, 10].")
+        if got["output"] != wanted[size]:
+            fail(f"`VGGSmall({size})` maps 2×1×{size}×{size} to {got['output']}; expected {wanted[size]}.")
     return "; ".join(shown)
 
 

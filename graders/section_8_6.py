@@ -8,21 +8,45 @@ Every figure they are compared with is measured on the reference (reference/sect
 ResNeXt: in the book's `ResNeXtBlock(num_channels, groups, bot_mul, ...)` the argument `groups` is the WIDTH
 of one group (channels per group), and the 3×3 convolution has `bot_channels // groups` groups; messages
 say "groups of width g" or "n groups" to keep the two apart.
+
+The reference's measurements and constants come through d2lgrade.expected: a student kit holds only the
+recorded figures.
 """
 import torch
 
 from d2lgrade.checks import StudentError, check, fail
+from d2lgrade.expected import NotRecorded, computed
+from d2lgrade.expected import reference as reference_of
 from graders.architecture import describe_student, magnitude, reference
 from graders.probes import section_8_6 as probes
-from reference import section_8_6 as ref
+
+ref = reference_of("8.6")
 
 IMAGE = (1, 1, 224, 224)            # the paper's resolution, measured on meta (no arithmetic)
 BOOK_INPUT = (2, 1, 96, 96)         # the book's layer_summary input, with a batch of two
-BOOK_STAGES = [[64, 24, 24], [64, 24, 24], [128, 12, 12], [256, 6, 6], [512, 3, 3], [10]]
 BATCH_OF_ONE = "Expected more than 1 value per channel when training"
 
 
 # -- plumbing ------------------------------------------------------------------------------------------------
+def _shown(name: str) -> str:
+    """A reference constant for an `expected=` text (a kit that never recorded it says so instead)."""
+    try:
+        return repr(getattr(ref, name))
+    except NotRecorded:
+        return "as in the reference"
+
+
+def _stage_shapes(module, name: str, input_shape: tuple) -> list:
+    """(Course folder only, through `computed`.) The shape after each stage of the reference's `name().net`."""
+    reply = probes.stage_shapes(vars(module), name, {}, list(input_shape))
+    return [shape[1:] for _, shape in reply["stages"]]
+
+
+def _output(name: str, *args, input_shape, **kwargs) -> list:
+    """The output shape of the reference's `name(*args, **kwargs)` on `input_shape`."""
+    return reference(ref, name, *args, input_shape=input_shape, **kwargs)["output"]
+
+
 def _explain(call: str, reply: dict) -> str:
     """One sentence for an error the probe caught while building or running `call`, naming the student's line."""
     where = f" at `{reply['line']}`" + (f" (in {reply['function']})" if reply.get("function") else "") \
@@ -91,13 +115,16 @@ def _expect_shape(call, output, shape):
 
 # -- 8.6/2: the book's Residual and ResNet-18, then the paper's table ----------------------------------------
 @check("8.6/2", name="residual", points=1, title="The section's Residual block", uses=("Residual",),
-       expected="Residual(3) keeps (4, 3, 6, 6); Residual(6, use_1x1conv=True, strides=2) gives (4, 6, 3, 3); "
-                "with its convolutions zeroed, Residual(3) returns ReLU(X)")
+       expected="Residual(3) keeps the shape of (4, 3, 6, 6); Residual(6, use_1x1conv=True, strides=2) gives the "
+                "reference's shape; with its convolutions zeroed, Residual(3) returns ReLU(X)")
 def residual_block(p):
-    X = torch.randn(4, 3, 6, 6, generator=p.rng)
+    shape = (4, 3, 6, 6)
+    same = _output("Residual", 3, input_shape=shape)
+    projected = _output("Residual", 6, use_1x1conv=True, strides=2, input_shape=shape)
+    X = torch.randn(*shape, generator=p.rng)
     call, reply = _block(p, "Residual", [3], X, zeroed=True)
-    if reply["shape"] != [4, 3, 6, 6]:
-        fail(f"{call} returns shape {tuple(reply['shape'])} for X of shape (4, 3, 6, 6); expected (4, 3, 6, 6).")
+    if reply["shape"] != same:
+        fail(f"{call} returns shape {tuple(reply['shape'])} for X of shape (4, 3, 6, 6); expected {tuple(same)}.")
     zeroed = reply["zeroed"]
     if not torch.allclose(zeroed, torch.relu(X), atol=1e-5):
         hint = " without the final ReLU" if torch.allclose(zeroed, X, atol=1e-5) else ""
@@ -105,23 +132,24 @@ def residual_block(p):
              f"applies ReLU){hint}; it returns something else" + (": the ReLU after the addition is missing." if hint
                                                                   else ": does the block add its input?"))
     call, reply = _block(p, "Residual", [6], X, {"use_1x1conv": True, "strides": 2})
-    if reply["shape"] != [4, 6, 3, 3]:
-        fail(f"{call} returns shape {tuple(reply['shape'])}; expected (4, 6, 3, 3) (stride 2 on both paths, "
+    if reply["shape"] != projected:
+        fail(f"{call} returns shape {tuple(reply['shape'])}; expected {tuple(projected)} (stride 2 on both paths, "
              "6 channels from the 1×1 convolution).")
     return "identity and 1×1-projection blocks have the book's shapes; the shortcut adds the input"
 
 
 @check("8.6/2", name="book", points=2, title="The section's ResNet-18", uses=("ResNet18",),
-       expected="ResNet18() on (2, 1, 96, 96): 64×24×24 → 64×24×24 → 128×12×12 → 256×6×6 → 512×3×3 → 10")
+       expected="ResNet18() on (2, 1, 96, 96): the shapes the book's layer_summary prints, stage by stage")
 def book_resnet18(p):
+    book_stages = computed(ref, "ResNet18 stage shapes", _stage_shapes, "ResNet18", BOOK_INPUT)
     reply = p.run(probes.stage_shapes, "ResNet18", {}, list(BOOK_INPUT), timeout=60)
     if "error" in reply:
         raise StudentError(_explain("ResNet18()", reply))
     shapes = [shape[1:] for _, shape in reply["stages"]]
-    if shapes != BOOK_STAGES:
+    if shapes != book_stages:
         chain = " → ".join("×".join(map(str, s)) for s in shapes)
         fail(f"`ResNet18().net` on (2, 1, 96, 96) gives {chain}; the book's gives "
-             f"{' → '.join('×'.join(map(str, s)) for s in BOOK_STAGES)}.")
+             f"{' → '.join('×'.join(map(str, s)) for s in book_stages)}.")
     note = ""
     if "batch_of_one" in reply:
         note = (f"; note: on a batch of ONE image in training mode (what layer_summary does) it fails "
@@ -135,8 +163,8 @@ def _arch(value):
 
 
 @check("8.6/2", name="table", points=1, title="ResNet-18 and ResNet-34 from the paper's table",
-       uses=("RESNET18_ARCH", "RESNET34_ARCH"), expected="((2, 64), (2, 128), (2, 256), (2, 512)) and "
-                                                         "((3, 64), (4, 128), (6, 256), (3, 512))")
+       uses=("RESNET18_ARCH", "RESNET34_ARCH"),
+       expected=f"{_shown('RESNET18_ARCH')} and {_shown('RESNET34_ARCH')}")
 def architecture_table(p):
     for name, expected in (("RESNET18_ARCH", ref.RESNET18_ARCH), ("RESNET34_ARCH", ref.RESNET34_ARCH)):
         got = _arch(p.value(name))
@@ -148,10 +176,11 @@ def architecture_table(p):
 
 def _resnet_check(p, arch, block, depth):
     call = f"resnet({depth}, block={block!r})".replace(str(depth), f"RESNET{depth}_ARCH")
-    got = _describe(p, "resnet", arch, block=block, input_shape=IMAGE)
     expected = reference(ref, "resnet", arch, block=block, input_shape=IMAGE)
-    if got["output"] != [1, 10]:
-        fail(f"`{call}` returns shape {got['output']} for one 224×224 image; expected [1, 10].")
+    three_classes = _output("resnet", arch, block=block, num_classes=3, input_shape=IMAGE)
+    got = _describe(p, "resnet", arch, block=block, input_shape=IMAGE)
+    if got["output"] != expected["output"]:
+        fail(f"`{call}` returns shape {got['output']} for one 224×224 image; expected {expected['output']}.")
     for size in (3, 1):
         have, want = len(_kernel_convs(got, size)), len(_kernel_convs(expected, size))
         if have != want:
@@ -168,26 +197,26 @@ def _resnet_check(p, arch, block, depth):
              "place (the stem and max pooling downsample by 4, the first stage keeps that resolution, and each "
              "later stage halves it in its first block).")
     other = _describe(p, "resnet", arch, block=block, num_classes=3, input_shape=IMAGE)
-    if other["output"] != [1, 3]:
-        fail(f"`resnet(..., num_classes=3)` returns shape {other['output']}; the last layer must have num_classes outputs.")
+    if other["output"] != three_classes:
+        fail(f"`resnet(..., num_classes=3)` returns shape {other['output']}; expected {three_classes}: the last layer "
+             "must have num_classes outputs.")
     return f"{got['params']:,} parameters ({bias} convolution biases) and the paper's layers; output (1, 10)"
 
 
 @check("8.6/2", name="resnet18", points=2, title="resnet(RESNET18_ARCH): blocks, shape, parameters", uses=("resnet",),
-       expected="the reference's layers and parameter count (11.2 M with convolution biases) at 224×224")
+       expected="the reference's layers and parameter count (with or without convolution biases) at 224×224")
 def resnet18(p):
     return _resnet_check(p, ref.RESNET18_ARCH, "basic", 18)
 
 
 @check("8.6/2", name="resnet34", points=1, title="resnet(RESNET34_ARCH)", uses=("resnet",),
-       expected="the reference's layers and parameter count (21.3 M with convolution biases)")
+       expected="the reference's layers and parameter count (with or without convolution biases)")
 def resnet34(p):
     return _resnet_check(p, ref.RESNET34_ARCH, "basic", 34)
 
 
 @check("8.6/2", name="resnet50", points=1, title="ResNet-50 with bottleneck blocks", uses=("resnet",),
-       expected="resnet(((3, 64), (4, 128), (6, 256), (3, 512)), block='bottleneck'): 23.5 M parameters with "
-                "convolution biases")
+       expected=f"resnet({_shown('RESNET50_ARCH')}, block='bottleneck'): the reference's layers and parameter count")
 def resnet50(p):
     return _resnet_check(p, ref.RESNET50_ARCH, "bottleneck", 50)
 
@@ -199,9 +228,10 @@ BOTTLENECKS = ((64, 16, 1), (64, 16, 2), (32, 16, 1), (24, 8, 2))      # (in_cha
 @check("8.6/3", name="shapes", points=1, title="Bottleneck output shapes", uses=("Bottleneck",),
        expected="Bottleneck(c_in, m, s) maps (N, c_in, H, W) to (N, 4m, ⌈H/s⌉, ⌈W/s⌉)")
 def bottleneck_shapes(p):
-    for c_in, mid, stride in BOTTLENECKS:
+    wanted = [_output("Bottleneck", c_in, mid, stride=stride, input_shape=(2, c_in, 9, 9))
+              for c_in, mid, stride in BOTTLENECKS]
+    for (c_in, mid, stride), want in zip(BOTTLENECKS, wanted):
         got = _describe(p, "Bottleneck", c_in, mid, stride=stride, input_shape=(2, c_in, 9, 9))
-        want = [2, 4 * mid, -(-9 // stride), -(-9 // stride)]
         if got["output"] != want:
             fail(f"`Bottleneck({c_in}, {mid}, stride={stride})` returns {got['output']} for (2, {c_in}, 9, 9); "
                  f"expected {want}: 4 × mid_channels out, the stride on the spatial size.")
@@ -212,10 +242,11 @@ def bottleneck_shapes(p):
        expected="1×1 to m → 3×3 (m) → 1×1 to 4m with batch norm; a 1×1 projection only when the shape changes; "
                 "the reference's parameter count, fewer than a basic block at width 4m")
 def bottleneck_layers(p):
-    for c_in, mid, stride in BOTTLENECKS:
+    wanted = [(reference(ref, "Bottleneck", c_in, mid, stride=stride, input_shape=(2, c_in, 9, 9)),
+               reference(ref, "Residual", 4 * mid, input_shape=(2, 4 * mid, 9, 9))) for c_in, mid, stride in BOTTLENECKS]
+    for (c_in, mid, stride), (expected, basic) in zip(BOTTLENECKS, wanted):
         call = f"Bottleneck({c_in}, {mid}, stride={stride})"
         got = _describe(p, "Bottleneck", c_in, mid, stride=stride, input_shape=(2, c_in, 9, 9))
-        expected = reference(ref, "Bottleneck", c_in, mid, stride=stride, input_shape=(2, c_in, 9, 9))
         threes = _kernel_convs(got, 3)
         if len(threes) != 1 or threes[0][2]["out_channels"] != mid:
             fail(f"`{call}` has {len(threes)} 3×3 convolution(s) with {[r[2]['out_channels'] for r in threes]} "
@@ -226,7 +257,6 @@ def bottleneck_layers(p):
                 "no projection: input and output shapes agree, so the shortcut is the identity"
             fail(f"`{call}` has {ones} 1×1 convolutions; it needs {want_ones}: reduce, expand, and {shortcut}.")
         bias = _expect_params(got, expected, f"`{call}`")
-        basic = reference(ref, "Residual", 4 * mid, input_shape=(2, 4 * mid, 9, 9))
         if c_in == 4 * mid and not got["params"] < basic["params"]:
             fail(f"`{call}` has {got['params']:,} parameters, not fewer than a basic block at width {4 * mid} "
                  f"({basic['params']:,}).")
@@ -253,11 +283,12 @@ RESNEXT_CASES = ((32, 16, 1, False, 1, (2, 32, 8, 8)), (64, 8, 0.5, True, 2, (2,
        expected="ResNeXtBlock(32, 16, 1) keeps (2, 32, 8, 8) with 32 // 16 = 2 groups of width 16; "
                 "ResNeXtBlock(64, 8, 0.5, True, 2) gives (2, 64, 4, 4) with 4 groups of width 8")
 def resnext_block(p):
-    for channels, width, bot_mul, projection, stride, shape in RESNEXT_CASES:
-        args = (channels, width, bot_mul) + ((projection, stride) if projection else ())
+    cases = [(channels, width, bot_mul, shape, (channels, width, bot_mul) + ((projection, stride) if projection else ()))
+             for channels, width, bot_mul, projection, stride, shape in RESNEXT_CASES]
+    wanted = [reference(ref, "ResNeXtBlock", *args, input_shape=shape) for *_, shape, args in cases]
+    for (channels, width, bot_mul, shape, args), expected in zip(cases, wanted):
         call = f"ResNeXtBlock({', '.join(map(repr, args))})"
         got = _describe(p, "ResNeXtBlock", *args, input_shape=shape)
-        expected = reference(ref, "ResNeXtBlock", *args, input_shape=shape)
         if got["output"] != expected["output"]:
             fail(f"`{call}` returns {got['output']} for {list(shape)}; expected {expected['output']}.")
         bottleneck = int(round(channels * bot_mul))
@@ -277,10 +308,12 @@ def resnext_block(p):
 
 # -- 8.6/4: the pre-activation block ---------------------------------------------------------------------------
 @check("8.6/4", name="shapes", points=1, title="Pre-activation block shapes", uses=("PreActResidual",),
-       expected="PreActResidual(c) keeps (N, c, H, W); PreActResidual(c2, True, 2) gives (N, c2, ⌈H/2⌉, ⌈W/2⌉)")
+       expected="PreActResidual(c) keeps (N, c, H, W); PreActResidual(c2, True, 2) gives the reference's shape")
 def preact_shapes(p):
-    X = torch.randn(2, 4, 7, 7, generator=p.rng)
-    for args, want in (([4], [2, 4, 7, 7]), ([6, True, 2], [2, 6, 4, 4])):
+    shape, cases = (2, 4, 7, 7), ([4], [6, True, 2])
+    wanted = [_output("PreActResidual", *args, input_shape=shape) for args in cases]
+    X = torch.randn(*shape, generator=p.rng)
+    for args, want in zip(cases, wanted):
         call, reply = _block(p, "PreActResidual", args, X)
         if reply["shape"] != want:
             fail(f"{call} returns {reply['shape']} for (2, 4, 7, 7); expected {want}.")

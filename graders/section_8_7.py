@@ -3,18 +3,24 @@
 Architectures are measured in the runtime on the `meta` device (graders/probes/architecture.py) and
 compared with the reference's networks measured the same way here; no count is typed in. The dense MLP
 (8.7/5) is trained in the runtime on the grader's batches (graders/probes/section_8_7.py), and its trained
-weights are evaluated in the grader's own copy of the network; the reference's run that sets the
-threshold takes the same pinned CPU code path (d2lgrade/pinned.py).
+weights are evaluated in the grader's own forward pass of the contract (inputs first, then each hidden
+layer's ReLU output, concatenated); the reference's run that sets the threshold takes the same pinned CPU
+code path (d2lgrade/pinned.py). The reference's measurements, its layer widths and that run go through
+d2lgrade.expected: a student kit holds only their figures.
 """
 from pathlib import Path
 
 import torch
+from torch.nn import functional as F
 
 from d2lgrade import pinned
 from d2lgrade.checks import StudentError, check, fail
+from d2lgrade.expected import computed
+from d2lgrade.expected import reference as reference_of
 from graders import architecture as arch
 from graders.probes import section_8_7 as probes
-from reference import section_8_7 as ref
+
+ref = reference_of("8.7")
 
 INPUT = (1, 1, 64, 64)          # dense blocks at 16, 8, 4 and 2 pixels: each block has its own resolution
 BOOK_INPUT = (2, 1, 96, 96)     # the book's resolution for its DenseNet and ResNet-18
@@ -24,11 +30,12 @@ BOOK_INPUT = (2, 1, 96, 96)     # the book's resolution for its DenseNet and Res
 @check("8.7/2", points=2, title="Parameter counts of the book's DenseNet and ResNet-18", uses=("param_counts",),
        expected="the exact parameter counts of DenseNet() and ResNet18() for 1-channel images and 10 classes")
 def book_parameter_counts(p):
+    wanted = {key: arch.reference(ref, name, input_shape=BOOK_INPUT)["params"]
+              for key, name in (("densenet", "DenseNet"), ("resnet18", "ResNet18"))}
     answer = p.value("param_counts")
     if not isinstance(answer, dict) or set(answer) != {"densenet", "resnet18"}:
         fail(f"`param_counts` should be a dictionary with the keys \"densenet\" and \"resnet18\", not {answer!r:.80}.")
-    for key, name in (("densenet", "DenseNet"), ("resnet18", "ResNet18")):
-        expected = arch.reference(ref, name, input_shape=BOOK_INPUT)["params"]
+    for key, expected in wanted.items():
         conv_in = 64 * 7 * 7      # the stem's weights per input channel: what 3-channel images add, per channel
         arch.expect_count(answer[key], expected, f"param_counts[{key!r}]", rel=0,
                           hints={"the count for 3-channel (RGB) images": expected + 2 * conv_in})
@@ -42,10 +49,10 @@ def _call_text(blocks, growth_rate, num_classes):
 
 
 def _measure(p, blocks, growth_rate=32, num_classes=10):
-    student = arch.describe_student(p, "densenet", list(blocks), input_shape=INPUT, growth_rate=growth_rate,
-                                    num_classes=num_classes)
     reference = arch.reference(ref, "densenet", tuple(blocks), input_shape=INPUT, growth_rate=growth_rate,
                                num_classes=num_classes)
+    student = arch.describe_student(p, "densenet", list(blocks), input_shape=INPUT, growth_rate=growth_rate,
+                                    num_classes=num_classes)
     return student, reference
 
 
@@ -94,10 +101,11 @@ def _expect_structure(student, blocks, growth_rate, num_classes):
 @check("8.7/4", name="table", points=1, title="The paper's table", uses=("DENSENET_BLOCKS",),
        expected="DENSENET_BLOCKS maps 121, 169 and 201 to the dense layers of their four blocks")
 def table(p):
+    table = ref.DENSENET_BLOCKS
     answer = p.value("DENSENET_BLOCKS")
     if not isinstance(answer, dict):
         fail(f"`DENSENET_BLOCKS` should be a dictionary from depth to blocks, not {type(answer).__name__}.")
-    for depth, blocks in ref.DENSENET_BLOCKS.items():
+    for depth, blocks in table.items():
         got = answer.get(depth, answer.get(str(depth)))
         if got is None:
             fail(f"`DENSENET_BLOCKS` has no entry for DenseNet-{depth} (keys: {sorted(answer, key=str)}).")
@@ -109,11 +117,12 @@ def table(p):
 
 @check("8.7/4", name="structure", points=2, title="DenseNet-121: blocks, bottlenecks, transitions, output",
        uses=("densenet",),
-       expected="densenet((6, 12, 24, 16)): a 7×7 stem with 64 channels, 6/12/24/16 dense layers per block, each with "
-                "a 1×1 bottleneck to 128 channels, three transitions halving the channels, shape (N, 10)")
+       expected="densenet(DENSENET_BLOCKS[121]): a 7×7 stem with 64 channels, the paper's dense layers per block, each "
+                "with a 1×1 bottleneck to 128 channels, three transitions halving the channels, shape (N, 10)")
 def structure(p):
-    student, _ = _measure(p, ref.DENSENET_BLOCKS[121])
-    per_block = _expect_structure(student, ref.DENSENET_BLOCKS[121], 32, 10)
+    blocks = ref.DENSENET_BLOCKS[121]
+    student, _ = _measure(p, blocks)
+    per_block = _expect_structure(student, blocks, 32, 10)
     return f"dense layers per block {per_block}, bottlenecks and transitions in place, output {student['output']}"
 
 
@@ -129,8 +138,8 @@ def _expect_parameters(student, reference, call):
 @check("8.7/4", name="parameters", points=2, title="DenseNet-121/169/201: parameter counts", uses=("densenet",),
        expected="as many parameters as the reference's DenseNet-121, -169 and -201 (convolution biases allowed)")
 def parameters(p):
-    found = []
-    for depth, blocks in ref.DENSENET_BLOCKS.items():
+    found, table = [], ref.DENSENET_BLOCKS
+    for depth, blocks in table.items():
         student, reference = _measure(p, blocks)
         biases = _expect_parameters(student, reference, f"DenseNet-{depth}, {_call_text(blocks, 32, 10)},")
         found.append(f"DenseNet-{depth} {student['params']:,}")
@@ -152,26 +161,36 @@ def other_growth_rate(p):
 MLP_CONFIGS = ({"num_inputs": 10}, {"num_inputs": 7, "num_layers": 4, "growth": 5, "num_outputs": 2})
 STEPS, BATCH, LR, ORDER_SEED = 150, 32, 0.01, 87
 RMSE_SLACK = 1.15          # the held-out RMSE may be this many times the reference's
-_DECIDING_SOURCES = (Path(probes.__file__), Path(ref.__file__))
 
 
 def _mlp_call(kwargs):
     return "DenseMLP(" + ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ")"
 
 
+def _reference_linears(module, kwargs: dict) -> list:
+    """(Course folder only, through `computed`.) [in, out] of the reference DenseMLP(**kwargs)'s Linear layers
+    in the order a forward pass runs them."""
+    model = probes._build(vars(module), kwargs)
+    linears, _ = probes._linears_in_order(model, torch.zeros(2, kwargs["num_inputs"]))
+    return [[m.in_features, m.out_features] for m in linears]
+
+
+def _linears(kwargs: dict) -> list:
+    return computed(ref, "DenseMLP layers", _reference_linears, dict(kwargs))
+
+
 @check("8.7/5", name="shapes", points=1, title="Layer widths grow by `growth`", uses=("DenseMLP",),
        expected="hidden Linear layers from num_inputs + i·growth to growth features, the output layer from "
                 "num_inputs + num_layers·growth; output (N, num_outputs)")
 def mlp_shapes(p):
-    for kwargs in MLP_CONFIGS:
-        full = {"num_layers": 3, "growth": 32, "num_outputs": 1, **kwargs}
-        X = torch.randn(6, full["num_inputs"], generator=p.rng)
+    wanted = [_linears(kwargs) for kwargs in MLP_CONFIGS]
+    for kwargs, expected in zip(MLP_CONFIGS, wanted):
+        d, outputs = kwargs["num_inputs"], expected[-1][1]
+        X = torch.randn(6, d, generator=p.rng)
         reply = p.run(probes.structure, kwargs, X)
         call = _mlp_call(kwargs)
-        d, g, L = full["num_inputs"], full["growth"], full["num_layers"]
-        expected = [[d + i * g, g] for i in range(L)] + [[d + L * g, full["num_outputs"]]]
-        if reply["output"] != [6, full["num_outputs"]]:
-            fail(f"{call} maps a batch of shape (6, {d}) to {reply['output']}; expected [6, {full['num_outputs']}].")
+        if reply["output"] != [6, outputs]:
+            fail(f"{call} maps a batch of shape (6, {d}) to {reply['output']}; expected [6, {outputs}].")
         if reply["linears"] != expected:
             fail(f"the Linear layers of {call} map {[tuple(l) for l in reply['linears']]} features (in, out), in the "
                  f"order they run; expected {[tuple(l) for l in expected]}: each layer sees the inputs and every "
@@ -214,25 +233,37 @@ def house_data():
 
 
 def reference_mlp_training(kwargs, X_train, y_train, order, X_eval, recipe) -> dict:
-    """The reference DenseMLP trained with the student's recipe; runs in a pinned child (d2lgrade/pinned)."""
-    return probes.train_mlp(vars(ref), kwargs, X_train, y_train, order, X_eval, recipe)
+    """The reference DenseMLP trained with the grader's recipe; runs in a pinned child (d2lgrade/pinned), in the
+    course folder only."""
+    return probes.train_mlp(vars(ref.module), kwargs, X_train, y_train, order, X_eval, recipe)
 
 
-def _grader_predictions(weights, kwargs, X):
-    """The student's trained weights in the grader's own DenseMLP; None when their shapes differ from it."""
-    model = ref.DenseMLP(**kwargs)
-    linears = list(model.hidden) + [model.out]
-    if not isinstance(weights, list) or len(weights) != len(linears):
+def _train_reference(module, kwargs, X_train, y_train, order, X_eval, y_eval, recipe) -> dict:
+    """(Course folder only, through `computed`.) The held-out RMSE of the reference DenseMLP trained with
+    `recipe` on the grader's batches, in a pinned child, cached (d2lgrade/pinned)."""
+    sources = (Path(probes.__file__), Path(module.__file__))
+    run = pinned.call("graders.section_8_7:reference_mlp_training", kwargs, X_train, y_train, order, X_eval, recipe,
+                      sources=sources)
+    return {"rmse": _rmse(run["final"], y_eval)}
+
+
+def _grader_predictions(weights, shapes, X):
+    """The student's trained weights run through the grader's own forward pass of the contract (each hidden
+    layer sees the inputs and every earlier hidden layer's ReLU output, concatenated in that order; the
+    output layer sees all of them); None when their [in, out] shapes are not `shapes`."""
+    if not isinstance(weights, list) or len(weights) != len(shapes):
         return None
+    for pair, (fan_in, fan_out) in zip(weights, shapes):
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], torch.Tensor)
+                and tuple(pair[0].shape) == (fan_out, fan_in) and isinstance(pair[1], torch.Tensor)
+                and tuple(pair[1].shape) == (fan_out,)):
+            return None
+    *hidden, (W_out, b_out) = [(W.detach().float(), b.detach().float()) for W, b in weights]
     with torch.no_grad():
-        for layer, pair in zip(linears, weights):
-            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], torch.Tensor)
-                    and pair[0].shape == layer.weight.shape and isinstance(pair[1], torch.Tensor)
-                    and pair[1].shape == layer.bias.shape):
-                return None
-            layer.weight.copy_(pair[0])
-            layer.bias.copy_(pair[1])
-        return model(X)
+        seen = X
+        for W, b in hidden:
+            seen = torch.cat([seen, F.relu(F.linear(seen, W, b))], dim=1)
+        return F.linear(seen, W_out, b_out)
 
 
 def _rmse(predictions, y) -> float:
@@ -246,6 +277,9 @@ def mlp_training(p):
     X_train, y_train, X_test, y_test = house_data()
     order = torch.randint(0, len(y_train), (STEPS, BATCH), generator=torch.Generator().manual_seed(ORDER_SEED))
     kwargs, recipe = {"num_inputs": X_train.shape[1]}, {"lr": LR, "threads": 1, "seed": 0}
+    shapes = _linears(kwargs)
+    target = computed(ref, "train DenseMLP", _train_reference, kwargs, X_train, y_train, order, X_test, y_test,
+                      recipe)["rmse"]
     reply = p.run(probes.train_mlp, kwargs, X_train, y_train, order, X_test, recipe, timeout=60)
     if not isinstance(reply, dict):
         raise StudentError("the runtime gave no readable answer for the training of `DenseMLP(10)`.")
@@ -253,10 +287,11 @@ def mlp_training(p):
         fail("no parameter of `DenseMLP(10)` requires a gradient, so training cannot change it.")
     if reply.get("stopped") == "diverged":
         fail(f"training `DenseMLP(10)` diverged: the loss became NaN or infinite at step {reply.get('steps')}.")
-    own = _grader_predictions(reply.get("weights"), kwargs, X_test)
+    own = _grader_predictions(reply.get("weights"), shapes, X_test)
     if own is None:
-        fail("the trained `DenseMLP(10)` does not have the Linear layers of the contract (10→32, 42→32, 74→32, "
-             "106→1), so the grader cannot evaluate it in its own copy of the network.")
+        fail(f"the trained `DenseMLP(10)` does not have the Linear layers of the contract "
+             f"({', '.join(f'{a}→{b}' for a, b in shapes)}), so the grader cannot evaluate it in its own copy of the "
+             "network.")
     reported = reply.get("final")
     if not isinstance(reported, torch.Tensor) or reported.numel() != own.numel() or \
             not torch.allclose(reported.double().reshape(-1), own.double().reshape(-1), rtol=1e-3, atol=1e-3):
@@ -264,9 +299,6 @@ def mlp_training(p):
              "which concatenates the inputs first and then the hidden layers' outputs in order and applies a ReLU "
              "after each hidden layer; keep that order (torch.cat((X, Y), dim=1)) and no other computation.")
     rmse = _rmse(own, y_test)
-    reference = pinned.call("graders.section_8_7:reference_mlp_training", kwargs, X_train, y_train, order, X_test,
-                            recipe, sources=_DECIDING_SOURCES)
-    target = _rmse(reference["final"], y_test)
     baseline = _rmse(torch.full_like(y_test, y_train.mean().item()), y_test)
     p.answer = (f"held-out RMSE of log-targets {rmse:.3f} (reference {target:.3f}, predicting the mean "
                 f"{baseline:.3f}), your weights evaluated by the grader")

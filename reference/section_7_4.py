@@ -144,6 +144,36 @@ block_speedup = "b"
 # A dense c × c matrix times a vector takes c² multiply-adds; b diagonal blocks of size (c/b) × (c/b)
 # take b·(c/b)² = c²/b. The speed-up is b (the comparison is with c², not with c³).
 
+# %% Grader-side expected values (not part of the answer): the other accepted forms of 7.4/2's counts, the
+# mistakes the grader names whose formulas are too close to an answer to be written in the grader, and each
+# of them with the input's size h·w where the output's h_o·w_o belongs (a mistake named on its own). They
+# live here so that a student kit, which holds their values at sample points and never their text, does
+# not hold them either.
+_accepted_forms = {
+    "forward_memory with bias": f"{forward_memory} + c_o",
+    "backward_memory, everything held": f"2*({forward_memory})",
+    "backward_memory with bias": f"{backward_memory} + c_o",
+    "backward_memory, everything held, with bias": f"2*({forward_memory}) + 2*c_o",
+    "backward_cost with additions": f"2*({forward_mults} + {forward_adds})",
+}
+_mistakes = {
+    "composed size without - 1": "k1 + k2",
+    "additions per channel": f"c_o*{_h_o}*{_w_o}*(c_i - 1)*k_h*k_w",
+    "memory without the input": f"c_o*c_i*k_h*k_w + c_o*{_h_o}*{_w_o}",
+    "multiplications without floor": "c_o*((h + 2*p_h - k_h)/s_h + 1)*((w + 2*p_w - k_w)/s_w + 1)*c_i*k_h*k_w",
+    "forward cost": f"{forward_mults} + {forward_adds}",
+    "block speed-up against c cubed": "b*c",
+    "block-diagonal cost": "c**2/b",
+    "block speed-up inverted": "1/b",
+}
+_input_size_for_output = {
+    name: formula.replace(_h_o, "h").replace(_w_o, "w")
+    for name, formula in {"forward_mults": forward_mults, "forward_adds": forward_adds,
+                          "forward_memory": forward_memory, "backward_memory": backward_memory,
+                          "backward_cost": backward_cost, **_accepted_forms, **_mistakes}.items()
+    if _h_o in formula or _w_o in formula}
+
+
 # %% [markdown] 7.4/7.2
 # Channels in different blocks never interact, so each output sees only a 1/b share of the inputs and
 # the layer loses expressiveness. Shuffling (permuting) the channels between layers, as ShuffleNet does,

@@ -85,6 +85,21 @@ relu_levels_3x3 = 4
 # %% 7.5/4
 pool_cost = "c*p_h*p_w*(floor((h + p_h)/s_h) + 1)*(floor((w + p_w)/s_w) + 1)"
 
+# %% Grader-side expected values (not part of the answer): the other accepted form of 7.5/4 and the mistake
+# the grader names that is too close to the answer to be written in the grader, and the other layer count
+# 7.5/3.3 accepts. They live here so that a student kit, which holds the formulas' values at sample points
+# and never their text, does not hold them either.
+_accepted_forms = {
+    "pool_cost, p_h*p_w - 1 comparisons": "c*(p_h*p_w - 1)*(floor((h + p_h)/s_h) + 1)*(floor((w + p_w)/s_w) + 1)",
+}
+_mistakes = {
+    "pooling outputs": "c*(floor((h + p_h)/s_h) + 1)*(floor((w + p_w)/s_w) + 1)",
+    "ceiling, no window work": "c*ceiling((h + 2*p_h - p_h)/s_h)*ceiling((w + 2*p_w - p_w)/s_w)",
+    "ceiling": "c*p_h*p_w*ceiling((h + p_h)/s_h)*ceiling((w + p_w)/s_w)",
+}
+_relu_levels_3x3_clever = 3   # a known construction cleverer than the pairwise tree
+
+
 # %% [markdown] 7.5/5
 # Max pooling keeps the strongest response in each window and discards the rest: it reports whether a
 # feature occurred anywhere in the window, and its gradient reaches only the winning input. Average

@@ -135,3 +135,24 @@ def test_replaying_the_kits_recordings_gains_nothing_in_the_final_grade(kit, tmp
     final = {c.id: c for c in grade(find_section("7.3"), cheat, selector="7.3/3").checks}   # the course secret's inputs
     assert final["7.3/3"].points == 0 and final["7.3/3:batched"].points == 0
     assert final["7.3/3"].status == R.FAILED
+
+
+def test_the_in_notebook_check_works_in_the_kit(kit, tmp_path):
+    """d2lgrade.check in a kernel started in the kit shows what the kit's grade.py says (feedback, no answers)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from d2lgrade.selfcheck import JSON_MIME
+    from tests.test_selfcheck import displayed, notebook_from_reference
+
+    dest, _ = kit
+    nb = notebook_from_reference()
+    nb.cells.insert(0, nbformat.v4.new_code_cell(f"import sys\nsys.path.insert(0, {str(dest)!r})"))
+    path = tmp_path / "7.3.ipynb"
+    nbformat.write(nb, path)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(dest)}}).execute()
+    shown = displayed(nb.cells[-3])[JSON_MIME]
+    graded = grade_in_kit(dest, "7.3", [path])[0]
+    automatic = [c for c in graded["checks"] if c["status"] != R.MANUAL]
+    assert [(c["id"], c["points"], c["status"], c["message"]) for c in shown["checks"]] == \
+           [(c["id"], c["points"], c["status"], c["message"]) for c in automatic]
+    assert {c["id"]: c for c in shown["checks"]}["7.3/3"]["status"] == R.FAILED

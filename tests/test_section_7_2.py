@@ -32,6 +32,26 @@ def test_starter_is_not_attempted_everywhere():
 
 
 # -- 7.2/1 ------------------------------------------------------------------------------------------
+def _which_edges(K) -> str:
+    """The edges a difference kernel responds to, measured on one horizontal and one vertical step."""
+    import torch
+    from graders.section_7_2 import _xcorr
+    step_down = torch.zeros(6, 6)
+    step_down[3:] = 1            # brightness changes from one row to the next: a horizontal edge
+    step_right = step_down.T     # ... from one column to the next: a vertical edge
+    horizontal, vertical = _xcorr(step_down, K).abs().sum() > 0, _xcorr(step_right, K).abs().sum() > 0
+    return "horizontal" if horizontal and not vertical else "vertical" if vertical and not horizontal else "both"
+
+
+def test_transposed_kernel_answer_matches_a_measurement():
+    """The grader takes the expected answer from the reference (the kit has no reference): measured on two
+    step edges, K = [[1, -1]] sees the vertical one and K.T the one the reference names."""
+    from graders.section_7_2 import EDGE_K
+    from reference import section_7_2 as reference_module
+    assert _which_edges(EDGE_K) == "vertical"
+    assert _which_edges(EDGE_K.T) == reference_module.kernel_t_detects
+
+
 def test_seed_reverses_which_edges_the_transposed_kernel_detects(runner):
     # the seed: "transposing K changes from detecting horizontal edges to detecting vertical edges"
     result = one(runner, 'kernel_t_detects = "vertical"', "7.2/1:transpose_k")

@@ -327,8 +327,10 @@ class ImprovedLeNet(nn.Module):
      ["learning rate", "too large"]),     # it collapses (same scores everywhere) or diverges (NaN loss)
     (plain_lenet().replace("ModernLeNet", "ImprovedLeNet").replace("(self, num_classes=10)", "(self, channels, num_classes=10)"),
      ["`ImprovedLeNet`", "TypeError", "channels"]),
-    (RIGHT_IMPROVED[0].replace("self.classifier = nn.Linear(32 * 7 * 7, num_classes)",
-                               "self.classifier = nn.Sequential(nn.Linear(32 * 7 * 7, num_classes), nn.Softmax(dim=1))"),
+    # The modern LeNet with a softmax before the loss, trained with SGD (lr 0.1): its gradients almost vanish and
+    # it stays at chance whatever the initialisation. (With batch normalisation and Adam, a softmax network's
+    # accuracy depends on its initial weights, 23 % to 82 % across seeds, so it cannot show a failure.)
+    (plain_lenet(tail="nn.Linear(84, num_classes), nn.Softmax(dim=1)").replace("ModernLeNet", "ImprovedLeNet"),
      ["ends with a softmax", "cross-entropy loss", "logits"]),
 ], ids=["sigmoid-lenet", "learning-rate-0", "learning-rate-50", "needs-arguments", "softmax-before-the-loss"])
 def test_improved_lenet_wrong(runner, source, words):

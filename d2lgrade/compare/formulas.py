@@ -35,14 +35,15 @@ def expect_formula(answer: str, expected: str, *, what: str, domains: dict | Non
 
 
 def expect_formula_among(answer, accepted, *, what, domains, constraint=None, symbols=None, functions=None,
-                         shorthands=None, diagnoses=(), time_budget=3.0):
+                         shorthands=None, diagnoses=(), mistakes=(), time_budget=3.0):
     """Pass when `answer` equals one of the `accepted` (formula, note) pairs; return that note.
 
     Extends expect_formula for answers with several accepted forms or a restricted vocabulary.
 
     shorthands: {name: formula} substituted into the student's formula before comparing.
     diagnoses: (formula, sentence) pairs, or callables expr -> sentence | None, consulted when the
-    answer is wrong; the first that applies is added to the counterexample."""
+    answer is wrong; the first that applies is added to the counterexample.
+    mistakes: more known wrong formulas, used only at release (record_every_form)."""
     from d2lgrade.compare import symbolic   # sympy loads on first use, not when graders are imported
     import sympy
 
@@ -56,6 +57,8 @@ def expect_formula_among(answer, accepted, *, what, domains, constraint=None, sy
         expr = expr.xreplace({sympy.Symbol(k, real=True): symbolic.parse_answer(v, max_length=10_000)
                               for k, v in shorthands.items()})
     sdomains = {k: symbolic.Domain(d.kind, d.low, d.high, d.wide) for k, d in domains.items()}
+    record_every_form(accepted, [*diagnoses, *((m, "") for m in mistakes)], sdomains, constraint, names, funcs,
+                      shorthands)
 
     def compare(formula, budget=time_budget):
         return symbolic.compare_expressions(expr, formula, domains=sdomains, constraint=constraint,
@@ -79,3 +82,28 @@ def expect_formula_among(answer, accepted, *, what, domains, constraint=None, sy
         if why:
             break
     fail(f"{what} is not right: {different[0].message}" + (f" {why}" if why else ""))
+
+
+def record_every_form(accepted, diagnoses, domains, constraint, names, functions, shorthands) -> None:
+    """At release only: a right answer stops at the first accepted form, so record every reference formula here
+    (each against itself), and each named mistake against each accepted form, so that in a kit a student who
+    makes that mistake meets the course folder's counterexample."""
+    from d2lgrade import expected
+    if expected.mode() != "record":
+        return
+    from d2lgrade.compare import symbolic
+    import sympy
+    forms = [f for f, _ in accepted] + [d[0] for d in diagnoses if not callable(d)]
+    allowed = tuple(dict.fromkeys((*names, *domains)))
+    for form in forms:
+        if isinstance(form, expected.RecordingFormula):
+            symbolic.compare_expressions(form, form, domains=domains, constraint=constraint, symbols=allowed,
+                                         functions=functions, time_budget=60)
+    for mistake in (d[0] for d in diagnoses if not callable(d)):
+        wrong = symbolic.parse_answer(str(mistake), symbols=allowed, functions=functions, max_length=100_000)
+        if shorthands:
+            wrong = wrong.xreplace({sympy.Symbol(k, real=True): symbolic.parse_answer(v, max_length=10_000)
+                                    for k, v in shorthands.items()})
+        for form in (f for f, _ in accepted if isinstance(f, expected.RecordingFormula)):
+            symbolic.compare_expressions(wrong, form, domains=domains, constraint=constraint, symbols=allowed,
+                                         functions=functions, time_budget=60)

@@ -27,8 +27,11 @@ class RecordingEvaluator:
 
     def __init__(self, inner, names: list[str], seen: dict):
         self.inner, self.names, self.seen = inner, names, seen
+        self.visited: list | None = None      # every env asked for, while the release samples
 
     def __call__(self, env):
+        if self.visited is not None:
+            self.visited.append(dict(env))
         key = _key(env, self.names)
         try:
             value = self.inner(env)
@@ -64,31 +67,44 @@ def expected_names(expected_expr) -> list[str]:
 
 
 def record_points(expected_expr, domains, constraint, samples: int, seed: int, seen: dict) -> None:
-    """Evaluate the expected formula at every point a comparison could visit, writing each value into `seen`."""
+    """Evaluate the expected formula at every point a comparison could visit, writing each value into `seen`:
+    over its own symbols, and over its symbols plus any one other declared symbol (a student's formula that
+    uses one symbol too many is sampled over both, as in the course folder)."""
     names = expected_names(expected_expr)
-    source = S._PointSource(names, [domains.get(n, S.DEFAULT_DOMAIN) for n in names], seed)
     evaluator = RecordingEvaluator(S._Evaluator(expected_expr), names, seen)
-    deadline = S._Deadline(120.0)
+    deadline = S._Deadline(300.0)
     with deadline:
-        S._sample(evaluator, evaluator, source, constraint, samples, deadline)
-        candidates = []
-        simplest = [sp[:4] for sp in source.specials]
-        if math.prod(len(v) for v in simplest) <= 256:
-            grid = [()]
-            for values in simplest:
-                grid = [p + (v,) for p in grid for v in values]
-            candidates += grid
-        sampled = [tuple(Fraction(x) for x in k.split(",")) for k in list(seen)[:SHRINK_FROM]] if names else []
-        for point in sampled:
-            for i in range(len(point)):
-                candidates += [point[:i] + (v,) + point[i + 1:] for v in source.simpler_values(i, point[i])]
-        for point in candidates:
-            env = dict(zip(names, point))
-            try:
-                if constraint is None or constraint(S._named(names, point)):
-                    evaluator(env)
-            except (S._Undefined, S._Skip, ArithmeticError):
-                pass
+        for extra in [()] + [(n,) for n in sorted(domains) if n not in names]:
+            union = sorted({*names, *extra})
+            source = S._PointSource(union, [domains.get(n, S.DEFAULT_DOMAIN) for n in union], seed)
+            evaluator.visited = []
+            found = S._sample(evaluator, evaluator, source, constraint, samples, deadline)
+            if not extra:
+                seen["#sampled"] = found.checked   # how many valid points the sampling finds (few in a small domain)
+            starts = list(dict.fromkeys(tuple(env[n] for n in union) for env in evaluator.visited))[:SHRINK_FROM]
+            evaluator.visited = None
+            for point in _shrink_candidates(source, starts):
+                try:
+                    if constraint is None or constraint(S._named(union, point)):
+                        evaluator(dict(zip(union, point)))
+                except (S._Undefined, S._Skip, ArithmeticError):
+                    pass
+
+
+def _shrink_candidates(source, starts) -> list:
+    """Where a counterexample found at one of `starts` can shrink to: the simplest grid, and every
+    one-coordinate simplification."""
+    candidates = []
+    simplest = [sp[:4] for sp in source.specials]
+    if math.prod(len(v) for v in simplest) <= 256:
+        grid = [()]
+        for values in simplest:
+            grid = [p + (v,) for p in grid for v in values]
+        candidates += grid
+    for point in starts:
+        for i in range(len(point)):
+            candidates += [point[:i] + (v,) + point[i + 1:] for v in source.simpler_values(i, point[i])]
+    return candidates
 
 
 def compare_recorded(student, formula, domains, constraint, samples, seed, deadline, symbols, functions):
@@ -100,15 +116,17 @@ def compare_recorded(student, formula, domains, constraint, samples, seed, deadl
     allowed = S._merge(symbols, domains, names)
     student_expr = S._as_expression(student, allowed, functions, reference=False)
     extra = sorted({s.name for s in student_expr.free_symbols} - set(names))
-    source = S._PointSource(names, [domains.get(n, S.DEFAULT_DOMAIN) for n in names], seed)
     student_eval = S._Evaluator(student_expr)
-    if extra:   # symbols the expected formula does not have: give them values of their domains in turn
+    if len(extra) == 1 and extra[0] in domains:   # recorded over the union too (record_points): as in the course folder
+        names, extra = sorted({*names, *extra}), []
+    source = S._PointSource(names, [domains.get(n, S.DEFAULT_DOMAIN) for n in names], seed)
+    if extra:   # more symbols the expected formula does not have: give them values of their domains in turn
         extra_source = S._PointSource(extra, [domains.get(n, S.DEFAULT_DOMAIN) for n in extra], seed)
         turn = [0]
 
         def student_eval(env, inner=student_eval):
             turn[0] += 1
-            bound = {n: sp[turn[0] % len(sp)] for n, sp in zip(extra, extra_source.specials)}
+            bound = {n: sp[turn[0] % len(sp)] for n, sp in zip(extra, extra_source.specials)}  # noqa: B023
             return inner({**env, **bound})
     found = S._sample(student_eval, ReplayedEvaluator(formula), source, constraint, samples, deadline)
     if found.difference is not None:
@@ -120,9 +138,10 @@ def compare_recorded(student, formula, domains, constraint, samples, seed, deadl
             f"at {S.format_assignment(S._named(names, point))} your formula is undefined (it divides by zero) "
             f"but the correct value is {S.format_value(expected_value)}.",
             counterexample=S._named(names, point), student_value=None, expected_value=S._plain(expected_value))
-    enough = found.checked >= samples or (found.exhaustive and found.checked > 0 and not found.unevaluable)
-    if enough or found.checked >= min(samples, 50):
-        where = "every point of the (small) domain" if found.exhaustive and enough else \
+    # The release's own sampling found this many valid points; a small domain (one integer symbol) has few.
+    available = int(formula.points.get("#sampled", samples))
+    if found.checked > 0 and found.checked >= min(samples, available):
+        where = "every point of the (small) domain" if found.exhaustive else \
             "sampled points, book sizes and large and small values included"
         return S.Comparison("equal", f"your formula agrees with the expected values at {found.checked} {where} "
                                      "(the student kit checks samples, not a proof; the instructor's grading "

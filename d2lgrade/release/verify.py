@@ -18,7 +18,7 @@ from pathlib import Path
 
 # A formula's "equal" message differs on purpose: the course folder proves, the kit samples.
 FORMULA_AGREES = re.compile(r"(proved: your formula is equivalent[^.]*\.|your formula agrees with the expected "
-                            r"(formula|values) at \d+ [^()]*\((not proved symbolically|the student kit checks samples"
+                            r"(formula|values) at \d+ .*?\((not proved symbolically|the student kit checks samples"
                             r"[^)]*)\)\.?)")
 
 RUNNER = """
