@@ -6,6 +6,7 @@ lists of such functions; their order is the order of the report.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Callable
@@ -72,9 +73,16 @@ class Check:
 
     @property
     def seed(self) -> int:
-        """Stable across runs and machines (unlike hash()), different for each check and each course secret."""
+        """The seed of the grader's inputs: stable across runs and machines (unlike hash()), different for each
+        check and each course secret."""
         from d2lgrade.course import check_seed
         return check_seed(self.id)
+
+    @property
+    def runtime_seed(self) -> int:
+        """The seed the runtime sets before each call (a student's network's initial weights): the same in every
+        course and kit, so that a verdict that depends on an initialisation does not vary by installation."""
+        return int.from_bytes(hashlib.sha256(self.id.encode()).digest()[:4], "little")
 
     def matches(self, selector: str | None) -> bool:
         if not selector or "/" not in selector:

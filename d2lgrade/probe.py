@@ -116,7 +116,7 @@ class Probe:
             self.implemented((name,), implement)
         self._calls += 1
         request = {"op": "call", "name": name, "calls": [[list(a), dict(k)] for a, k in calls],
-                   "seed": self.check.seed + self._calls, "trace": bool(forbid or implement),
+                   "seed": self.check.runtime_seed + self._calls, "trace": bool(forbid or implement),
                    "call_seconds": self.options.limits.call_seconds}
         timeout = self.options.limits.call_seconds * max(1, len(calls)) + 5   # backstop for the agent's alarm
         reply = self._request(request, timeout, name)
@@ -155,7 +155,7 @@ class Probe:
         self._calls += 1
         request = {"op": "probe", "module": module.__name__, "source": _source_of(module),
                    "func": function.__name__, "args": list(args), "kwargs": dict(kwargs),
-                   "seed": self.check.seed + self._calls, "call_seconds": timeout or self.options.limits.call_seconds}
+                   "seed": self.check.runtime_seed + self._calls, "call_seconds": timeout or self.options.limits.call_seconds}
         reply = self._request(request, (timeout or self.options.limits.call_seconds) + 5, function.__name__)
         if not reply.get("ok"):
             message = reply.get("message", "")

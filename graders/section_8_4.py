@@ -3,7 +3,8 @@
 Blocks and networks are built in the student runtime on PyTorch's `meta` device
 (graders/probes/architecture.py) and compared with the same measurement of the reference's, made here;
 the residual block's outputs come from graders/probes/section_8_4.py. Every expected figure (shapes,
-parameter counts, FLOPs, the smallest input) is measured on the reference's models, never typed in.
+parameter counts, FLOPs, the smallest input) is measured on the reference's models, never typed in; those
+measurements and the reference's training run go through d2lgrade.expected: a student kit holds only their figures.
 """
 from __future__ import annotations
 
@@ -18,12 +19,15 @@ from torch.nn import functional as F
 from d2lgrade import data, pinned
 from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, check, fail
 from d2lgrade.compare.tensors import describe, expect_diagnosed, expect_tensor, same_values
+from d2lgrade.expected import computed
+from d2lgrade.expected import reference as reference_of
 from graders.architecture import (MEASURE_TIMEOUT, as_count, call_text, describe_student, expect_count, magnitude,
                                   reference, run_naming)
 from graders.probes import architecture as architecture_probes
 from graders.probes import section_7_6 as training_probes
 from graders.probes import section_8_4 as probes
-from reference import section_8_4 as ref
+
+ref = reference_of("8.4")
 
 FACTORY = "_d2lgrade_inception_net"     # the 8.4/1.1 training network's factory, put into the runtime
 # (channel arguments, input shape): the book's first Inception block, and a small odd-sized one in which
@@ -133,7 +137,6 @@ TRAIN_LIMIT, EVAL_LIMIT = 4096, 1000
 RECIPE = {"init": "xavier", "optimizer": "sgd", "lr": LR, "threads": 1}
 TRAIN_SOFT, TRAIN_TIMEOUT = 90, 100      # a safety stop only: the step budget decides how long training runs
 LOSS_RATIO = 0.95                        # held-out loss below 0.95 × the plain blocks' (which stay at ~ln 10)
-_DECIDING_SOURCES = (Path(training_probes.__file__), Path(probes.__file__), Path(ref.__file__))
 
 
 def _training_data(p):
@@ -146,9 +149,19 @@ def _training_data(p):
 def reference_training(block_name: str, train_X, train_y, order, test_X, recipe) -> dict:
     """The small network of reference.section_8_4.<block_name> blocks, trained; runs in a pinned child."""
     torch.manual_seed(0)
-    model = training_probes.make_model({"net": lambda: probes.inception_net(getattr(ref, block_name))}, "net", {},
-                                       train_X)
+    block = getattr(ref.module, block_name)
+    model = training_probes.make_model({"net": lambda: probes.inception_net(block)}, "net", {}, train_X)
     return training_probes.train_model(model, train_X, train_y, order, test_X, recipe)
+
+
+def _train_reference(module, block_name: str, train, test, order, recipe) -> dict:
+    """(Course folder only, through `computed`.) The held-out loss and accuracy of the small network of the
+    reference's `block_name` blocks trained with `recipe`: in a pinned child, cached (d2lgrade/pinned)."""
+    sources = (Path(training_probes.__file__), Path(probes.__file__), Path(module.__file__))
+    run = pinned.call("graders.section_8_4:reference_training", block_name, train.X, train.y, order, test.X,
+                      dict(recipe), sources=sources)
+    loss, accuracy = _held_out(run, test, f"the network of the reference's {block_name} blocks")
+    return {"loss": loss, "accuracy": accuracy}
 
 
 def _held_out(reply, test, what: str) -> tuple[float, float]:
@@ -180,13 +193,12 @@ def _held_out(reply, test, what: str) -> tuple[float, float]:
 def inception_bn_training(p):
     train, test, order = _training_data(p)
     what = "a small network of `InceptionBN` blocks"
+    plain = computed(ref, "train Inception", _train_reference, "Inception", train, test, order, dict(RECIPE))
+    plain_loss, plain_accuracy = plain["loss"], plain["accuracy"]
     _run(p, probes.install_inception_net, "InceptionBN", "InceptionBN", "InceptionBN", FACTORY)
     reply = _run(p, training_probes.train_contract, "InceptionBN", "InceptionBN", FACTORY, {}, train.X, train.y,
                  order, test.X, dict(RECIPE, seconds=TRAIN_SOFT), timeout=TRAIN_TIMEOUT)
     loss, accuracy = _held_out(reply, test, what)
-    plain = pinned.call("graders.section_8_4:reference_training", "Inception", train.X, train.y, order, test.X,
-                        dict(RECIPE), sources=_DECIDING_SOURCES)
-    plain_loss, plain_accuracy = _held_out(plain, test, "the book's Inception blocks")
     p.answer = (f"held-out loss {loss:.3f}, accuracy {accuracy:.1%} (book's blocks: {plain_loss:.3f}, "
                 f"{plain_accuracy:.1%}) on {test.source}")
     if not loss < LOSS_RATIO * plain_loss:
@@ -301,13 +313,19 @@ def residual_identity(p):
 
 # -- 8.4/2 ----------------------------------------------------------------------------------------------
 @lru_cache(maxsize=None)
-def smallest_googlenet_input(largest: int = 256) -> int:
-    """The smallest side s for which the reference's GoogleNet runs on 1×s×s (meta device)."""
+def _smallest_input(module, largest: int) -> int:
+    """(Course folder only, through `computed`.) The smallest side s for which the reference's GoogleNet runs
+    on 1×s×s (meta device)."""
     for side in range(1, largest + 1):
-        shapes = architecture_probes.output_shapes(vars(ref), "GoogleNet", (), {}, [[1, 1, side, side]])
+        shapes = architecture_probes.output_shapes(vars(module), "GoogleNet", (), {}, [[1, 1, side, side]])
         if shapes[str([1, 1, side, side])] == [1, 10]:
             return side
-    raise RuntimeError("the reference's GoogleNet runs on no input up to 256×256")
+    raise RuntimeError(f"the reference's GoogleNet runs on no input up to {largest}×{largest}")
+
+
+def smallest_googlenet_input(largest: int = 256) -> int:
+    """The smallest side s for which the reference's GoogleNet runs on 1×s×s (in a student kit: recorded)."""
+    return computed(ref, "smallest GoogleNet input", _smallest_input, largest)
 
 
 @check("8.4/2", points=2, title="The smallest input GoogLeNet accepts", uses=("googlenet_min_size",),

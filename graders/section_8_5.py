@@ -10,7 +10,10 @@ Training (8.5/2) follows 7.6: the grader's batches, held-out labels kept here, r
 child (d2lgrade/pinned), a step budget instead of the clock. Its own short trainer (probes.train_bn) scores
 the held-out images with batch statistics: after 100 steps at learning rate 1 the running averages lag the
 weights, and evaluation-mode losses of one network swung from 1.6 to 2.5 with the initial seed (training-mode
-scoring: 1.27 to 1.45), too noisy for a threshold.
+scoring: 1.27 to 1.45), too noisy for a threshold. The reference runs, and the layers of the section's
+BNLeNet in which the grader scores the student's trained parameters, go through d2lgrade.expected: a
+student kit holds their figures and the layer description, which the grader rebuilds with torch.nn
+(d2lgrade/compare/rebuild.py).
 """
 from pathlib import Path
 
@@ -19,10 +22,14 @@ from torch.nn import functional as F
 
 from d2lgrade import data, pinned
 from d2lgrade.checks import StudentError, check, fail
+from d2lgrade.compare import rebuild
 from d2lgrade.compare.inputs import randint
+from d2lgrade.expected import computed, reference
 from graders.architecture import as_count, describe_student
+from graders.probes import layers as layer_probes
 from graders.probes import section_8_5 as probes
-from reference import section_8_5 as ref
+
+ref = reference("8.5")
 
 EPS, MOMENTUM = 1e-5, 0.1
 # 8.5/2: a short seeded run at a learning rate the sigmoid LeNet cannot use (measured: it stays at chance).
@@ -240,20 +247,24 @@ def _order(n_train: int) -> torch.Tensor:
     return torch.randint(0, n_train, (STEPS, BATCH), generator=torch.Generator().manual_seed(ORDER_SEED))
 
 
-_DECIDING_SOURCES = (Path(probes.__file__), Path(ref.__file__))
-
-
 def reference_training(factory_name: str, train_X, train_y, order, test_X) -> dict:
     """Train reference.section_8_5.<factory_name>() like the student's; runs in a pinned child (d2lgrade/pinned)."""
     torch.manual_seed(0)
-    return probes.train_bn({factory_name: getattr(ref, factory_name)}, factory_name, train_X, train_y, order,
+    return probes.train_bn({factory_name: getattr(ref.module, factory_name)}, factory_name, train_X, train_y, order,
                            test_X, HIGH_LR)
 
 
-def _reference_loss(factory_name, train, test, order) -> float:
+def _train_reference(module, factory_name: str, train, test, order) -> float:
+    """(Course folder only, through `computed`.) The held-out loss of the reference's `factory_name()` trained
+    like the student's, in a pinned child, cached (d2lgrade/pinned)."""
     run = pinned.call("graders.section_8_5:reference_training", factory_name, train.X, train.y, order, test.X,
-                      sources=_DECIDING_SOURCES)
+                      sources=(Path(probes.__file__), Path(module.__file__)))
     return F.cross_entropy(run["final"].double(), test.y).item()
+
+
+def _reference_loss(factory_name, train, test, order) -> float:
+    """The held-out loss of the reference's `factory_name()` (in a student kit: recorded at release)."""
+    return computed(ref, f"train {factory_name}", _train_reference, factory_name, train, test, order)
 
 
 @check("8.5/2", name="training", points=2, title="Batch norm learns at a learning rate the plain LeNet cannot use",
@@ -263,6 +274,8 @@ def _reference_loss(factory_name, train, test, order) -> float:
 def bn_lenet_training(p):
     train, test = _data(p)
     order = _order(len(train))
+    plain, best = _reference_loss("LeNet", train, test, order), _reference_loss("BNLeNet", train, test, order)
+    layers = _section_bn_lenet()
     try:
         reply = p.run(probes.train_bn, "BNLeNet", train.X, train.y, order, test.X, HIGH_LR, timeout=TRAIN_TIMEOUT)
     except StudentError as exc:
@@ -281,13 +294,12 @@ def bn_lenet_training(p):
     # Where the trained parameters fit the section's BNLeNet, the grader scores them in its own copy and
     # judges the worse of the two: a forward pass that recognises the (public) held-out images gains nothing.
     how = "your network's held-out scores"
-    own = _grader_scores(reply.get("weights"), test.X)
+    own = _grader_scores(layers, reply.get("weights"), test.X)
     if own is not None:
         how = "your trained parameters, scored by the grader in its own BNLeNet"
         own_loss = F.cross_entropy(own.double(), test.y).item() if torch.isfinite(own).all() else float("inf")
         if own_loss > loss + 1e-3:
             loss, how = own_loss, how + " (your network's own scores differ and look better: they are not used)"
-    plain, best = _reference_loss("LeNet", train, test, order), _reference_loss("BNLeNet", train, test, order)
     bar = plain - MARGIN * (plain - best)
     p.answer = f"held-out loss {loss:.3f} after {STEPS} steps at lr {HIGH_LR:g} (plain LeNet {plain:.3f}, reference BNLeNet {best:.3f})"
     if not loss <= bar:
@@ -298,22 +310,47 @@ def bn_lenet_training(p):
             f"judged on {how}")
 
 
-def _grader_scores(weights, X):
-    """Held-out scores of the student's trained parameters in the grader's own BNLeNet (batch statistics of
-    each chunk, as the probe scores them), or None when the parameters do not fit its layers in order."""
+def _describe_bn_lenet(module) -> dict:
+    """(Course folder only, through `computed`.) The section's BNLeNet as plain data: its layers in call order
+    (graders/probes/layers.py) and its state_dict's entries [name, shape, is a parameter] in order."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = module.BNLeNet()
+        model.train()
+        with layer_probes.LayerRecorder(model) as calls, torch.no_grad():
+            model(torch.zeros(2, 1, 28, 28))
+    parameters = {name for name, _ in model.named_parameters()}
+    return {"layers": layer_probes.describe_calls(model, calls),
+            "state": [[name, list(t.shape), name in parameters] for name, t in model.state_dict().items()]}
+
+
+def _section_bn_lenet() -> dict:
+    """The section's BNLeNet as plain data (in a student kit: recorded at release)."""
+    return computed(ref, "layers of BNLeNet", _describe_bn_lenet)
+
+
+def _grader_scores(network: dict, weights, X):
+    """Held-out scores of the student's trained parameters in the grader's own copy of the section's BNLeNet,
+    rebuilt from `network` with torch.nn (batch statistics of each chunk, as the probe scores them), or None
+    when the parameters do not fit its layers in order."""
     if not isinstance(weights, list) or not weights or not all(isinstance(w, torch.Tensor) for w in weights):
         return None
-    torch.manual_seed(0)
-    model = ref.BNLeNet()
-    model(torch.zeros(2, 1, 28, 28))
-    slots = list(model.parameters())
-    if [tuple(w.shape) for w in weights] != [tuple(q.shape) for q in slots]:
+    slots = [(name, shape) for name, shape, is_parameter in network["state"] if is_parameter]
+    if [tuple(w.shape) for w in weights] != [tuple(shape) for _, shape in slots]:
         return None
+    trained = dict(zip((name for name, _ in slots), weights))
+    # the buffers (running averages) are not used: the grader scores with batch statistics
+    state = [[name, trained[name] if name in trained else
+              torch.zeros(shape, dtype=torch.long) if name.endswith("num_batches_tracked") else
+              torch.ones(shape) if name.endswith("running_var") else torch.zeros(shape)]
+             for name, shape, _ in network["state"]]
+    try:
+        model = rebuild.rebuild(network["layers"], state)
+    except rebuild.RebuildError:
+        return None
+    model.train()
     with torch.no_grad():
-        for q, w in zip(slots, weights):
-            q.copy_(w.to(q.dtype))
-        model.train()
-        return torch.cat([model(X[i:i + probes.CHUNK]) for i in range(0, len(X), probes.CHUNK)])
+        return torch.cat([model(X[i:i + probes.CHUNK].double()) for i in range(0, len(X), probes.CHUNK)])
 
 
 def _source(images) -> str:

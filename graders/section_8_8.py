@@ -5,6 +5,9 @@ compared with the reference's networks measured the same way here. The four-stag
 configuration: the grader builds it with the REFERENCE's `regnetx` and trains it in a pinned child
 process (d2lgrade/pinned.py), so the accuracy it judges is neither computed nor reported by student code
 and does not depend on the CPU. Sampled AnyNet configurations (8.8/3) are plain data judged here.
+The reference's measurements and training runs go through d2lgrade.expected: a student kit holds their figures,
+and the design check of 8.8/1 can replay only designs the release recorded (any other design is trained with the
+reference's code, which a kit does not hold: there the instructor's grading decides).
 
 Group widths: the book's `d2l.ResNeXtBlock(num_channels, groups, bot_mul)` passes
 `groups=bot_channels // groups`, so its `groups` is a group's width; the contract calls it `group_width`.
@@ -12,13 +15,16 @@ Group widths: the book's `d2l.ResNeXtBlock(num_channels, groups, bot_mul)` passe
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from d2lgrade import data, pinned
 from d2lgrade.checks import StudentError, check, fail
+from d2lgrade.expected import NotRecorded, computed, reference
 from graders import architecture as arch
 from graders import regnet_training
 from graders.probes import section_7_6 as training
-from reference import section_8_8 as ref
+
+ref = reference("8.8")
 
 INPUT = (1, 1, 96, 96)            # the book's resolution: stem 48, then one halving per stage
 FOUR_STAGES = {"depths": (1, 1, 2, 2), "widths": (32, 64, 96, 128), "group_width": 16, "bot_mul": 0.5}
@@ -117,7 +123,6 @@ MAX_PARAMS = 1_000_000
 # At 28×28 a fourth stage works on 2×2 and 1×1 maps, so four stages do not beat RegNetX32's two in 100 steps
 # (measured: 52-61% against 79%); the bar is the reference's own four-stage design, less SLACK.
 SLACK = 0.10
-_DECIDING_SOURCES = (Path(training.__file__), Path(ref.__file__), Path(regnet_training.__file__))
 
 
 def _images(p):
@@ -126,10 +131,18 @@ def _images(p):
     return train, test
 
 
-def _accuracy(factory, kwargs, train, test, order) -> float:
+def _train_design(module, factory: str, kwargs: dict, train, test, order) -> float:
+    """(Course folder only, through `computed`.) The held-out accuracy of the reference's `factory(**kwargs)`
+    trained in a pinned child, cached (d2lgrade/pinned)."""
+    sources = (Path(training.__file__), Path(module.__file__), Path(regnet_training.__file__))
     reply = pinned.call("graders.regnet_training:design_training", factory, kwargs, train.X, train.y, order, test.X,
-                        sources=_DECIDING_SOURCES)
+                        sources=sources)
     return (reply["final"].argmax(1) == test.y).double().mean().item()
+
+
+def _accuracy(factory, kwargs, train, test, order) -> float:
+    """The held-out accuracy of the reference's `factory(**kwargs)` (in a student kit: recorded at release)."""
+    return computed(ref, f"train {factory}", _train_design, factory, dict(kwargs), train, test, order)
 
 
 def _design(p) -> dict:
@@ -164,18 +177,21 @@ def _design_of(design) -> dict:
                 f"the reference's four-stage design's minus {SLACK:.0%}")
 def deeper_design(p):
     design = _design(p)
+    train, test = _images(p)
+    order = torch.randint(0, len(train), (STEPS, BATCH), generator=torch.Generator().manual_seed(ORDER_SEED))
+    # the bars first: they do not depend on the answer (a student kit holds them for every design)
+    bar = _accuracy("regnetx", _design_of(ref.DEEPER_REGNETX), train, test, order)
+    book = _accuracy("RegNetX32", {}, train, test, order)
     try:
         size = arch.reference(ref, "regnetx", input_shape=(2, 1, 28, 28), **design)["params"]
+    except NotRecorded:
+        raise
     except Exception as exc:
         raise StudentError(f"the grader cannot build regnetx(**DEEPER_REGNETX) = {_call_text(design)}: "
                            f"{type(exc).__name__}: {str(exc)[:160]}") from None
     if size > MAX_PARAMS:
         fail(f"{_call_text(design)} has {size:,} parameters, above the budget of {MAX_PARAMS:,}.")
-    train, test = _images(p)
-    order = torch.randint(0, len(train), (STEPS, BATCH), generator=torch.Generator().manual_seed(ORDER_SEED))
     accuracy = _accuracy("regnetx", design, train, test, order)
-    bar = _accuracy("regnetx", _design_of(ref.DEEPER_REGNETX), train, test, order)
-    book = _accuracy("RegNetX32", {}, train, test, order)
     p.answer = (f"held-out accuracy {accuracy:.1%} for {_call_text(design)} ({size:,} parameters); the reference's "
                 f"four-stage design {bar:.1%}, RegNetX32 {book:.1%}; after {STEPS} steps on {test.source}")
     if accuracy < bar - SLACK:
@@ -263,16 +279,28 @@ def _broken(stages) -> set[str]:
     return broken
 
 
+def _build_stages(stages) -> None:
+    """The convolutions of each stage's ResNeXt blocks (1×1 down to the bottleneck, grouped 3×3, 1×1 back up),
+    built with torch.nn on the meta device: raises where a stage's blocks cannot be built."""
+    c_in = 32                                       # regnetx's stem
+    for _, width, group_width, bot_mul in stages:
+        bottleneck = round(width * bot_mul)
+        nn.Conv2d(c_in, bottleneck, 1, device="meta")
+        nn.Conv2d(bottleneck, bottleneck, 3, padding=1, groups=bottleneck // group_width, device="meta")
+        nn.Conv2d(bottleneck, width, 1, device="meta")
+        c_in = width
+
+
 @check("8.8/3", name="valid", points=1, title="Valid, buildable configurations", uses=("sample_anynet",),
        expected="for 8 seeds of each kind: four stages of positive depths and widths whose bottleneck channels "
-                "are multiples of the group width; the grader's AnyNet builds each")
+                "are multiples of the group width; the grader builds each stage's grouped convolutions")
 def valid_samples(p):
     for label, config in _samples(p):
         stages = _stages_of(label, config)
         try:
-            arch.reference(ref, "anynet", *[tuple(c) for c in zip(*stages)], input_shape=(1, 1, 64, 64))
+            _build_stages(stages)
         except Exception as exc:
-            fail(f"the grader's AnyNet cannot be built from {label} = {config}: {type(exc).__name__}: {str(exc)[:120]}")
+            fail(f"the grader cannot build the blocks of {label} = {config}: {type(exc).__name__}: {str(exc)[:120]}")
     return f"{len(KINDS) * len(SEEDS)} configurations, all buildable"
 
 
