@@ -26,14 +26,17 @@ from d2lgrade.checks import Verdict
 RECORDINGS = course.ROOT / "recorded"
 
 
-class NotRecorded(Verdict):
+class NotRecorded(BaseException):
     """The kit holds no expected value for this input: the student's answer took a path the release did not
-    record. Not the student's fault, and no verdict: the instructor's grading scores it."""
+    record. Not the student's fault, and no verdict: the instructor's grading scores it. A BaseException, so
+    that a grader's `except Exception` around a student's call cannot turn it into the student's error."""
     status = results.MANUAL
 
     def __init__(self, what: str):
-        super().__init__(f"the student kit cannot check this ({what} was not recorded when the kit was built); "
-                         "the instructor's grading will score it")
+        self.message = (f"the student kit cannot check this ({what} was not recorded when the kit was built); "
+                        "the instructor's grading will score it")
+        self.detail = ""
+        super().__init__(self.message)
 
 
 class LeftOut(Verdict):

@@ -58,7 +58,7 @@ def run_check(check: Check, runtime: Runtime, options: RuntimeOptions,
     try:
         with expected.checking(check.id):
             outcome = expected.guard(check) or check.run(probe)
-    except Verdict as verdict:
+    except (Verdict, expected.NotRecorded) as verdict:
         result.status, result.message, result.detail = verdict.status, verdict.message, verdict.detail
     except Exception as exc:  # a bug in the grader, not the student's fault: say so loudly
         result.status = R.ERROR

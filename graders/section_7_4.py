@@ -30,9 +30,10 @@ CONV_DOMAINS = {"c_i": Domain("int", 1, 6), "c_o": Domain("int", 1, 6), "h": Dom
                 "w": Domain("int", 1, 20), "k_h": Domain("int", 1, 7), "k_w": Domain("int", 1, 7),
                 "p_h": Domain("int", 0, 3), "p_w": Domain("int", 0, 3), "s_h": Domain("int", 1, 4),
                 "s_w": Domain("int", 1, 4)}
-# The exercise's own shorthands: its prompt defines h_o and w_o as exactly these expressions (question, not answer).
+# The exercise's own shorthands: its prompt defines h_o as exactly this expression, "and likewise for the
+# width" (question, not answer).
 H_O = "(floor((h + 2*p_h - k_h)/s_h) + 1)"
-W_O = "(floor((w + 2*p_w - k_w)/s_w) + 1)"
+W_O = H_O.replace("h", "w")
 SHORTHANDS = {"h_o": H_O, "w_o": W_O}
 
 
@@ -42,7 +43,7 @@ def _kernel_fits(v):
 
 
 INPUT_FOR_OUTPUT = ("That uses the input's size h·w where the output's belongs: the output has one value per "
-                    "window position, h_o·w_o = (floor((h + 2*p_h - k_h)/s_h) + 1)·(floor((w + 2*p_w - k_w)/s_w) + 1).")
+                    f"window position, h_o·w_o = {H_O}·{W_O}.")
 
 
 def _formula(key: str):

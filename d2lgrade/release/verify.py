@@ -33,13 +33,27 @@ print(json.dumps([grade(section, Path(p)).to_json() for p in sys.argv[2:]]))
 
 def grade_in_kit(kit: Path, section: str, answers: list[Path], timeout: float = 1800) -> list[dict]:
     """The kit's JSON reports for `answers`, graded by the kit's own code (a child process started in the kit)."""
+    return start_grading_in_kit(kit, section, answers)(timeout)
+
+
+def start_grading_in_kit(kit: Path, section: str, answers: list[Path]):
+    """Start grading `answers` in the kit and return a function that waits for the reports: the caller can
+    grade the same answers in the course folder meanwhile (on another core)."""
     env = {**os.environ, "PYTHONPATH": str(kit)}
     env.pop("D2LGRADE_HELDOUT_KEY", None)
-    done = subprocess.run([sys.executable, "-c", RUNNER, section, *map(str, answers)], cwd=kit, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    if done.returncode:
-        raise RuntimeError(f"grading {section} in the kit failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    child = subprocess.Popen([sys.executable, "-c", RUNNER, section, *map(str, answers)], cwd=kit, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def reports(timeout: float = 1800) -> list[dict]:
+        try:
+            out, err = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            raise
+        if child.returncode:
+            raise RuntimeError(f"grading {section} in the kit failed:\n{err[-4000:]}")
+        return json.loads(out.strip().splitlines()[-1])
+    return reports
 
 
 def differences(course_report: dict, kit_report: dict) -> list[str]:
