@@ -22,7 +22,7 @@ from d2lgrade.compare import symbolic
 from d2lgrade.grading import grade, written_ids
 from d2lgrade.release import layout
 from d2lgrade.release.build import build_kit
-from d2lgrade.release.verify import differences, grade_in_kit, start_grading_in_kit
+from d2lgrade.release.verify import differences, grade_in_kit, start_grading_jobs_in_kit
 from d2lgrade.sections import ROOT, all_sections, find_section
 
 ANSWERS = ROOT / "tests" / "kit_answers"
@@ -109,16 +109,31 @@ def reference_formulas() -> list[str]:
     return found
 
 
+@pytest.fixture(scope="module")
+def verdicts(kit):
+    """{section: (course folder's reports, kit's reports)} for the reference and the section's kit answers: the
+    kit grades every section in one child while this process grades the same answers (two cores, one start-up)."""
+    dest, summary = kit
+    jobs = {section_id: [find_section(section_id).reference_path, *sorted((ANSWERS / section_id).glob("*.py"))]
+            for section_id in SECTIONS}
+    in_kit = start_grading_jobs_in_kit(dest, [(s, path) for s, paths in jobs.items() for path in paths])
+    ours = {}
+    with course.using_key(kit_key(dest)):
+        for section_id, (reference, *answers) in jobs.items():
+            recorded = next(r for r in summary.reports[section_id] if r.submission == str(reference))
+            ours[section_id] = [recorded.to_json()] + [grade(find_section(section_id), a).to_json() for a in answers]
+    theirs, out = iter(in_kit(3600)), {}
+    for section_id, paths in jobs.items():
+        out[section_id] = (paths, ours[section_id], [next(theirs) for _ in paths])
+    return out
+
+
 @pytest.mark.parametrize("section_id", SECTIONS)
-def test_the_kit_gives_the_course_folders_verdicts(kit, section_id):
+def test_the_kit_gives_the_course_folders_verdicts(kit, verdicts, section_id):
     dest, summary = kit
     section = find_section(section_id)
-    answers = sorted((ANSWERS / section_id).glob("*.py"))
-    kit_reports = start_grading_in_kit(dest, section_id, [section.reference_path, *answers])   # on the other core
-    reference_course = next(r for r in summary.reports[section_id] if r.submission == str(section.reference_path))
-    with course.using_key(kit_key(dest)):
-        course_reports = [reference_course.to_json()] + [grade(section, a).to_json() for a in answers]
-    kit_reports = kit_reports()
+    paths, course_reports, kit_reports = verdicts[section_id]
+    answers = paths[1:]
     for path, ours, theirs in zip([section.reference_path, *answers], course_reports, kit_reports):
         assert differences(ours, theirs) == [], path
     written = written_ids(section)

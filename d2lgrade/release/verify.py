@@ -26,8 +26,8 @@ import json, sys
 from pathlib import Path
 from d2lgrade.grading import grade
 from d2lgrade.sections import find_section
-section = find_section(sys.argv[1])
-print(json.dumps([grade(section, Path(p)).to_json() for p in sys.argv[2:]]))
+jobs = [arg.partition("=") for arg in sys.argv[1:]]     # SECTION=PATH
+print(json.dumps([grade(find_section(section), Path(path)).to_json() for section, _, path in jobs]))
 """
 
 
@@ -39,9 +39,15 @@ def grade_in_kit(kit: Path, section: str, answers: list[Path], timeout: float = 
 def start_grading_in_kit(kit: Path, section: str, answers: list[Path]):
     """Start grading `answers` in the kit and return a function that waits for the reports: the caller can
     grade the same answers in the course folder meanwhile (on another core)."""
+    return start_grading_jobs_in_kit(kit, [(section, answer) for answer in answers])
+
+
+def start_grading_jobs_in_kit(kit: Path, jobs: list[tuple[str, Path]]):
+    """Like start_grading_in_kit, for (section, answer) pairs of any sections, in one child (one start-up)."""
     env = {**os.environ, "PYTHONPATH": str(kit)}
     env.pop("D2LGRADE_HELDOUT_KEY", None)
-    child = subprocess.Popen([sys.executable, "-c", RUNNER, section, *map(str, answers)], cwd=kit, env=env,
+    section = ", ".join(dict.fromkeys(s for s, _ in jobs))
+    child = subprocess.Popen([sys.executable, "-c", RUNNER, *(f"{s}={a}" for s, a in jobs)], cwd=kit, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def reports(timeout: float = 1800) -> list[dict]:
