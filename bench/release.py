@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def timed(command: list[str], cwd: Path, env=None) -> float:
     started = time.monotonic()
-    subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"{' '.join(command[1:])} failed:\n{done.stderr[-3000:]}")
     return time.monotonic() - started
 
 

@@ -9,7 +9,6 @@ and constants come through d2lgrade.expected: a student kit holds only the recor
 from __future__ import annotations
 
 from d2lgrade.checks import check, fail
-from d2lgrade.expected import NotRecorded
 from d2lgrade.expected import reference as reference_of
 from graders import book_code
 from graders.architecture import as_count, expect_count, magnitude, reference
@@ -23,14 +22,6 @@ SMALL_SIZES = (56, 84)
 SMALL_COST = 0.1          # 8.2/4: VGGSmall may cost at most this fraction of VGG-11's compute at 224×224
 SHAPE_KEEPING = {"ReLU", "LeakyReLU", "GELU", "SiLU", "ELU", "Tanh", "Sigmoid", "Dropout", "Dropout2d", "Identity"}
 DOWNSAMPLING = {"MaxPool2d", "AvgPool2d", "LPPool2d", "FractionalMaxPool2d"}
-
-
-def _shown(name: str) -> str:
-    """A reference constant for an `expected=` text (a kit that never recorded it says so instead)."""
-    try:
-        return repr(getattr(ref, name))
-    except NotRecorded:
-        return "as in the reference"
 
 
 def _describe(p, call: str, name: str, *args, input_shape=BOOK_INPUT, **kwargs) -> dict:
@@ -144,7 +135,7 @@ def _as_arch(value):
 
 
 @check("8.2/3", name="arch", points=1, title="VGG-16 and VGG-19 from the paper's table", uses=("VGG16_ARCH", "VGG19_ARCH"),
-       expected=f"VGG16_ARCH = {_shown('VGG16_ARCH')}; VGG19_ARCH = {_shown('VGG19_ARCH')}")
+       expected=f"VGG16_ARCH = {ref.shown('VGG16_ARCH')}; VGG19_ARCH = {ref.shown('VGG19_ARCH')}")
 def deep_archs(p):
     shown = []
     for name, expected in (("VGG16_ARCH", ref.VGG16_ARCH), ("VGG19_ARCH", ref.VGG19_ARCH)):

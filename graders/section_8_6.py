@@ -15,7 +15,7 @@ recorded figures.
 import torch
 
 from d2lgrade.checks import StudentError, check, fail
-from d2lgrade.expected import NotRecorded, computed
+from d2lgrade.expected import computed
 from d2lgrade.expected import reference as reference_of
 from graders.architecture import describe_student, magnitude, reference
 from graders.probes import section_8_6 as probes
@@ -28,14 +28,6 @@ BATCH_OF_ONE = "Expected more than 1 value per channel when training"
 
 
 # -- plumbing ------------------------------------------------------------------------------------------------
-def _shown(name: str) -> str:
-    """A reference constant for an `expected=` text (a kit that never recorded it says so instead)."""
-    try:
-        return repr(getattr(ref, name))
-    except NotRecorded:
-        return "as in the reference"
-
-
 def _stage_shapes(module, name: str, input_shape: tuple) -> list:
     """(Course folder only, through `computed`.) The shape after each stage of the reference's `name().net`."""
     reply = probes.stage_shapes(vars(module), name, {}, list(input_shape))
@@ -164,7 +156,7 @@ def _arch(value):
 
 @check("8.6/2", name="table", points=1, title="ResNet-18 and ResNet-34 from the paper's table",
        uses=("RESNET18_ARCH", "RESNET34_ARCH"),
-       expected=f"{_shown('RESNET18_ARCH')} and {_shown('RESNET34_ARCH')}")
+       expected=f"{ref.shown('RESNET18_ARCH')} and {ref.shown('RESNET34_ARCH')}")
 def architecture_table(p):
     for name, expected in (("RESNET18_ARCH", ref.RESNET18_ARCH), ("RESNET34_ARCH", ref.RESNET34_ARCH)):
         got = _arch(p.value(name))
@@ -216,7 +208,7 @@ def resnet34(p):
 
 
 @check("8.6/2", name="resnet50", points=1, title="ResNet-50 with bottleneck blocks", uses=("resnet",),
-       expected=f"resnet({_shown('RESNET50_ARCH')}, block='bottleneck'): the reference's layers and parameter count")
+       expected=f"resnet({ref.shown('RESNET50_ARCH')}, block='bottleneck'): the reference's layers and parameter count")
 def resnet50(p):
     return _resnet_check(p, ref.RESNET50_ARCH, "bottleneck", 50)
 

@@ -101,6 +101,9 @@ def main(argv: list[str]) -> int:
     from d2lgrade.sections import find_section
     unseen = "--unseen" in argv
     argv = [a for a in argv if a != "--unseen"]
+    if not argv:
+        print("usage: python -m d2lgrade.release.verify SECTION [--unseen] [ANSWER ...]", file=sys.stderr)
+        return 2
     section_id, answers = argv[0], [Path(a).resolve() for a in argv[1:]]
     section = find_section(section_id)
     with tempfile.TemporaryDirectory(prefix="d2lgrade-kit-") as tmp:
