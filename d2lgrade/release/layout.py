@@ -72,12 +72,16 @@ def _is_hidden_check(decorator: ast.expr) -> bool:
             and any(k.arg == "hidden" and isinstance(k.value, ast.Constant) and k.value.value for k in decorator.keywords))
 
 
+def squash(text: str) -> str:
+    """Without white space: a copied body is found whatever its indentation and line breaks."""
+    return re.sub(r"\s+", "", text)
+
+
 def reference_bodies(root: Path, min_chars: int = 60) -> dict[str, str]:
     """{"section_7_3.mirror_pad": body text} for every function and method in reference/: what must never be
     found in a kit. Bodies shorter than `min_chars` (a bare `return x`) say too little to be a leak, and the
     book's code that the starters already give (exercises/) is public."""
     found = {}
-    squash = lambda text: re.sub(r"\s+", "", text)   # noqa: E731
     public = "".join(squash(p.read_text()) for p in sorted((root / "exercises").glob("*.*")))   # the book's code
     for path in sorted((root / "reference").glob("section_*.py")):
         source = path.read_text()
@@ -100,6 +104,5 @@ def kit_text(path: Path) -> str:
 
 def leaks(dest: Path, bodies: dict[str, str]) -> list[str]:
     """Which reference bodies appear (whitespace aside) in any text file of the kit."""
-    squash = lambda text: re.sub(r"\s+", "", text)   # noqa: E731
     texts = [squash(kit_text(p)) for p in dest.rglob("*") if p.is_file()]
     return [name for name, body in bodies.items() if any(squash(body) in text for text in texts)]
