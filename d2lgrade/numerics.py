@@ -1,22 +1,39 @@
-"""Pinned CPU numerics: the same floating-point results on every x86-64 machine.
+"""Pinned CPU numerics: the same floating-point results on every x86-64 machine, Intel or AMD.
 
 A training run of a few hundred SGD steps is chaotic: reductions summed in another order (AVX-512 adds
 16 floats at a time, AVX2 8), another BLAS kernel, or another thread split move the weights by an ulp,
 and after 300 steps held-out accuracy differs by several points (docs/NUMERICS.md has the figures).
 Verdicts of training checks must not depend on the CPU, so every process that trains for a verdict (the
-student runtime and the reference runs) starts with these variables set *before* torch is imported:
-ATen's vectorised kernels, MKL (conditional numerical reproducibility) and oneDNN all take the AVX2
-code path, and each uses one thread. AVX2 is on every x86-64 CPU sold since 2013-2015; where it is
-missing, everything falls back to the portable code path and the report says verdicts may differ.
+student runtime and the reference runs) takes one code path whose order of operations is fixed by code:
+
+- environment, set before torch starts (`pinned_environment`): ATen's vectorised kernels on AVX2, MKL on its
+  COMPATIBLE branch (SSE2: MKL ignores every other branch on AMD processors and takes its own dispatch, which
+  is how the AVX2 branch gave other bits on an EPYC than on a Xeon), one thread, no dynamic thread counts;
+- in the process (`run/agent.py: pin_numerics`, which the runtime's setup and the pinned child both call):
+  oneDNN and NNPACK off, since both choose kernels and blocking from the cache sizes and core count.
+
+Where AVX2 is missing, ATen falls back to its portable path and the report says verdicts may differ.
+
+`python -m d2lgrade.numerics --fingerprint` trains a small fixed network on fixed data along that path and
+compares the digest of its weights with the one committed here (FINGERPRINT): a machine that computes
+anything else fails loudly.
 """
 from __future__ import annotations
 
-import os
+import argparse
+import hashlib
+import json
 import platform
+import sys
 
-PINNED_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2,STRICT", "ONEDNN_MAX_CPU_ISA": "AVX2"}
-PINNED_PORTABLE = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "SSE41"}
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+PINNED_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE"}
+PINNED_PORTABLE = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "MKL_DYNAMIC": "FALSE", "OMP_DYNAMIC": "FALSE"}
+# What the in-process half does (run/agent.py: pin_numerics); part of every reference run's cache key.
+IN_PROCESS = "oneDNN off, NNPACK off, 1 thread"
+# The digest of `fingerprint_run()` on the pinned path (measured on an AMD EPYC, Zen 4; see docs/NUMERICS.md).
+FINGERPRINT = "d3db0301e528ca1ce1fbfff4d32f2e07b27f479533c1aa1ebf83ae32e3b27d7c"
 
 
 def cpu_has_avx2() -> bool:
@@ -27,11 +44,40 @@ def cpu_has_avx2() -> bool:
         return False
 
 
+def cpu_name() -> str:
+    """The CPU's model name as the kernel reports it (e.g. "AMD EPYC", "Intel(R) Xeon(R) Processor")."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def pinned_environment() -> dict[str, str]:
-    """The variables a training process starts with (x86-64 Linux); empty elsewhere, see `note()`."""
+    """The variables a training process starts with (x86-64 Linux); one thread only elsewhere, see `note()`."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return dict(ONE_THREAD)
     return {**(PINNED_AVX2 if cpu_has_avx2() else PINNED_PORTABLE), **ONE_THREAD}
+
+
+# Prefixes of variables that steer a math library's code path or threads: a pinned child starts without any
+# the grader's own environment holds, then takes the pinned ones.
+STEERING = ("ATEN_", "MKL_", "ONEDNN_", "DNNL_", "OMP_", "GOMP_", "KMP_", "OPENBLAS_", "TORCH_MKLDNN")
+
+
+def child_environment(base: dict[str, str]) -> dict[str, str]:
+    """`base` without any variable that steers numerics, plus the pinned ones."""
+    return {**{k: v for k, v in base.items() if not k.startswith(STEERING)}, **pinned_environment()}
+
+
+def describe_path() -> str:
+    """The pinned path in words (reports, the fingerprint, cache keys)."""
+    env = pinned_environment()
+    aten = env.get("ATEN_CPU_CAPABILITY", "the machine's choice")
+    return f"ATen {aten}, MKL {env.get('MKL_CBWR', 'the machine’s choice')}, {IN_PROCESS}"
 
 
 def note() -> str:
@@ -43,3 +89,66 @@ def note() -> str:
         return ("this CPU has no AVX2: training checks ran on the portable code path, whose figures may "
                 "differ slightly from the course's grading machines.")
     return ""
+
+
+# -- the fingerprint -----------------------------------------------------------------------------------------
+def fingerprint_run() -> str:
+    """Runs in a pinned child (d2lgrade/pinned.py): two small networks trained by the training probe that every
+    training check uses, on the offline stand-in's first images, and the digest of everything they end with.
+    One is a LeNet with batch norm under SGD with momentum (convolutions, pooling, batch statistics, the
+    recalibration of running averages), the other a dense network under Adam (matrix products, sqrt, division)."""
+    import torch
+    from torch import nn
+
+    from d2lgrade import data
+    from graders.probes import section_7_6 as training
+
+    images = data.load_images("fashion_mnist", "train", None, limit=512)
+    order = torch.randint(0, len(images), (60, 32), generator=torch.Generator().manual_seed(21))
+    digest = hashlib.sha256(images.X.numpy().tobytes())
+
+    class DenseAdam(nn.Sequential):
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+    def bn_lenet():
+        return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16), nn.Sigmoid(), nn.AvgPool2d(2), nn.Flatten(),
+                             nn.Linear(400, 84), nn.BatchNorm1d(84), nn.ReLU(), nn.Linear(84, 10))
+
+    def dense():
+        return DenseAdam(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+
+    runs = [(bn_lenet, {"init": "xavier", "optimizer": "sgd", "lr": 0.1, "threads": 1}),
+            (dense, {"optimizer": "own", "threads": 1})]
+    for factory, recipe in runs:
+        torch.manual_seed(0)
+        model = training.make_model({"net": factory}, "net", {}, images.X)
+        reply = training.train_model(model, images.X, images.y, order, images.X[:256], recipe)
+        for value in [*model.state_dict().values(), reply["final"], reply["losses"]]:
+            digest.update(value.detach().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def fingerprint() -> dict:
+    """The fingerprint of this machine's pinned path, computed afresh in a pinned child (never cached)."""
+    from d2lgrade import pinned
+    digest = pinned.call("d2lgrade.numerics:fingerprint_run", cached=False)
+    return {"digest": digest, "expected": FINGERPRINT, "same": digest == FINGERPRINT, "cpu": cpu_name(),
+            "path": describe_path()}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m d2lgrade.numerics",
+                                     description="Check that this machine computes training checks bit for bit "
+                                                 "as the course's grading machines do.")
+    parser.add_argument("--fingerprint", action="store_true", required=True,
+                        help="train a fixed small network on the pinned path and compare its digest")
+    parser.parse_args(argv)
+    result = fingerprint()
+    print(json.dumps(result))
+    return 0 if result["same"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -46,16 +46,20 @@ def cache_key(target: str, args: tuple, sources: tuple[Path, ...]) -> str:
     digest = hashlib.sha256(target.encode())
     digest.update(torch.__version__.encode())
     digest.update(repr(sorted(numerics.pinned_environment().items())).encode())
+    digest.update(numerics.IN_PROCESS.encode())
     for path in sources:
         digest.update(path.read_bytes())
     _digest(list(args), digest)
     return digest.hexdigest()[:32]
 
 
-def call(target: str, *args, sources: tuple[Path, ...] = (), timeout: float = 600):
+def call(target: str, *args, sources: tuple[Path, ...] = (), timeout: float = 600, cached: bool = True):
     """`module:function(*args)` computed in a pinned child process (or read from the cache).
 
-    `sources` are the files whose code decides the result: a change to any of them is a new key."""
+    `sources` are the files whose code decides the result: a change to any of them is a new key.
+    `cached=False` computes it afresh and keeps it nowhere (the numerics fingerprint)."""
+    if not cached:
+        return _computed(target, args, timeout)
     key = cache_key(target, args, sources)
     if key not in _MEMORY:
         _MEMORY[key] = _computed_or_cached(key, target, args, timeout)
@@ -69,16 +73,7 @@ def _computed_or_cached(key: str, target: str, args: tuple, timeout: float):
             return torch.load(cached, weights_only=True)
         except Exception:      # a torn or foreign file: compute it again
             cached.unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory(prefix="d2lgrade-pinned-") as folder:
-        inputs, output = Path(folder) / "in.pt", Path(folder) / "out.pt"
-        torch.save({"target": target, "args": list(args)}, inputs)
-        env = {**os.environ, **numerics.pinned_environment()}
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        done = subprocess.run([sys.executable, "-m", "d2lgrade.pinned", str(inputs), str(output)], env=env,
-                              cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-        if done.returncode != 0:
-            raise RuntimeError(f"the pinned reference run {target} failed: {done.stderr.strip()[-2000:]}")
-        result = torch.load(output, weights_only=True)
+    result = _computed(target, args, timeout)
     CACHE.mkdir(parents=True, exist_ok=True)
     partial = CACHE / f"{key}.{os.getpid()}.tmp"
     torch.save(result, partial)
@@ -86,7 +81,22 @@ def _computed_or_cached(key: str, target: str, args: tuple, timeout: float):
     return result
 
 
+def _computed(target: str, args: tuple, timeout: float):
+    with tempfile.TemporaryDirectory(prefix="d2lgrade-pinned-") as folder:
+        inputs, output = Path(folder) / "in.pt", Path(folder) / "out.pt"
+        torch.save({"target": target, "args": list(args)}, inputs)
+        env = numerics.child_environment(dict(os.environ))
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        done = subprocess.run([sys.executable, "-m", "d2lgrade.pinned", str(inputs), str(output)], env=env,
+                              cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"the pinned reference run {target} failed: {done.stderr.strip()[-2000:]}")
+        return torch.load(output, weights_only=True)
+
+
 def _main(inputs: str, output: str) -> None:
+    from d2lgrade.run.agent import pin_numerics
+    pin_numerics()                     # the in-process half of the path the student runtime takes
     request = torch.load(inputs, weights_only=True)
     module, _, name = request["target"].partition(":")
     result = getattr(importlib.import_module(module), name)(*request["args"])

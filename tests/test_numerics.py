@@ -1,9 +1,14 @@
 """Training verdicts do not depend on the CPU: the runtime and the reference runs take one pinned code path.
 
-The machine's own choice is emulated with ATEN_CPU_CAPABILITY in the grader's environment (what a machine
-with or without AVX-512 would run by default): whatever it says, a short LeNet training in the student
-runtime, and a reference run in the pinned child, give bit-identical results. docs/NUMERICS.md has the
-spread measured without the pin (bench/numerics_spread.py)."""
+The machine's own choice is emulated with ATEN_CPU_CAPABILITY (and MKL_CBWR, ONEDNN_MAX_CPU_ISA, thread
+counts) in the grader's environment: whatever they say, a short LeNet training in the student runtime, and a
+reference run in the pinned child, give bit-identical results, and the same bits in both. Across machines the
+committed fingerprint is the check: every CI run, on an Intel Xeon or an AMD EPYC, compares this machine's
+digest with the one in d2lgrade/numerics.py. docs/NUMERICS.md has the spread measured without the pin."""
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,7 +34,16 @@ for step in range(40):
 _digest = hashlib.sha1(b"".join(p.detach().numpy().tobytes() for p in net.parameters())).hexdigest()
 _capability = torch.backends.cpu.get_cpu_capability()
 _threads = torch.get_num_threads()
+_onednn = torch.backends.mkldnn.enabled or torch._C._get_nnpack_enabled()
 """
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def train_as_the_runtime_does() -> str:
+    """TRAIN in a pinned child: the path reference runs take. Its digest must equal the runtime's."""
+    namespace = {}
+    exec(TRAIN, namespace)
+    return namespace["_digest"]
 
 pytestmark = pytest.mark.skipif(not numerics.cpu_has_avx2(), reason="the pinned AVX2 path needs an x86-64 CPU with AVX2")
 
@@ -39,25 +53,58 @@ def _train_in_runtime() -> dict:
     with get_executor("kernel").start(Submission(Path("<numerics>"), [setup]), RuntimeOptions()) as runtime:
         run = runtime.run_source(TRAIN)
         assert run.status == "ok", (run.error, run.traceback)
-        reply = runtime.request({"op": "get", "names": ["_digest", "_capability", "_threads"]}, 30)
-    return {name: wire.unwrap(reply[name]["value"]) for name in ("_digest", "_capability", "_threads")}
+        names = ["_digest", "_capability", "_threads", "_onednn"]
+        reply = runtime.request({"op": "get", "names": names}, 30)
+    return {name: wire.unwrap(reply[name]["value"]) for name in names}
 
 
-def test_runtime_training_is_bit_identical_whatever_the_machine_would_pick(monkeypatch):
-    seen = {}
-    for capability in ("default", "avx2", "avx512"):
-        monkeypatch.setenv("ATEN_CPU_CAPABILITY", capability)
-        seen[capability] = _train_in_runtime()
-    assert {s["_capability"] for s in seen.values()} == {"AVX2"}
-    assert {s["_threads"] for s in seen.values()} == {1}
-    assert len({s["_digest"] for s in seen.values()}) == 1, seen
+AMBIENT = [{"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "AUTO", "OMP_NUM_THREADS": "2"},
+           {"ATEN_CPU_CAPABILITY": "avx2"},
+           {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE", "MKL_CBWR": "AVX512,STRICT"}]
+
+
+def test_runtime_training_is_bit_identical_whatever_the_machine_would_pick(monkeypatch, tmp_path):
+    seen = []
+    for ambient in AMBIENT:
+        for name, value in ambient.items():
+            monkeypatch.setenv(name, value)
+        seen.append(_train_in_runtime())
+    assert {s["_capability"] for s in seen} == {"AVX2"}
+    assert {s["_threads"] for s in seen} == {1}
+    assert {s["_onednn"] for s in seen} == {False}
+    assert len({s["_digest"] for s in seen}) == 1, seen
+    # ... and the reference runs' child computes the same bits: thresholds and students share one path.
+    monkeypatch.setattr(pinned, "CACHE", tmp_path)
+    assert pinned.call("tests.test_numerics:train_as_the_runtime_does", cached=False) == seen[0]["_digest"]
+
+
+def test_the_fingerprint_matches_the_committed_one_whatever_the_environment():
+    """Fails on a machine whose pinned path computes other bits than the machine that committed the digest."""
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "AVX512", "OMP_NUM_THREADS": "2",
+           "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}
+    done = subprocess.run([sys.executable, "-m", "d2lgrade.numerics", "--fingerprint"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(result) == {"digest", "expected", "same", "cpu", "path"}
+    assert result["same"] and done.returncode == 0, (
+        f"this machine ({result['cpu']}) computes the pinned path differently: digest {result['digest']}, "
+        f"committed {result['expected']}; see docs/NUMERICS.md before changing the committed value")
+
+
+def test_a_different_digest_exits_one(monkeypatch, capsys):
+    from d2lgrade import numerics as module
+    monkeypatch.setattr(module, "fingerprint", lambda: {"digest": "x", "expected": "y", "same": False,
+                                                       "cpu": "c", "path": "p"})
+    assert module.main(["--fingerprint"]) == 1
+    assert json.loads(capsys.readouterr().out)["same"] is False
 
 
 def capability_and_sum(n: int):
     """Runs in the pinned child: which code path it took, and a float32 reduction whose bits depend on it."""
     g = torch.Generator().manual_seed(n)
     x = torch.rand(100_003, generator=g)
-    return [torch.backends.cpu.get_cpu_capability(), torch.get_num_threads(), x.sum(), (x.exp() * x).sum()]
+    a, b = torch.rand(97, 301, generator=g), torch.rand(301, 53, generator=g)
+    return [torch.backends.cpu.get_cpu_capability(), torch.get_num_threads(), x.sum(), (x.exp() * x).sum(), a @ b]
 
 
 def test_reference_runs_take_the_pinned_path_whatever_the_ambient_setting(monkeypatch, tmp_path):
@@ -66,6 +113,7 @@ def test_reference_runs_take_the_pinned_path_whatever_the_ambient_setting(monkey
     results = []
     for capability in ("default", "avx512"):
         monkeypatch.setenv("ATEN_CPU_CAPABILITY", capability)
+        monkeypatch.setenv("MKL_CBWR", "AVX512" if capability == "avx512" else "AUTO")
         results.append(pinned.call("tests.test_numerics:capability_and_sum", 7))
         for cached in tmp_path.glob("*.pt"):       # compute again: the cache must not hide a difference
             cached.unlink()

@@ -34,8 +34,21 @@ def setup(config):
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
+    pin_numerics()
     reseed(_CONFIG["seed"])
     install_data_patch(_CONFIG.get("data_dir"))
+
+
+def pin_numerics():
+    """The in-process half of the pinned CPU path (d2lgrade/numerics.py sets the environment half).
+
+    oneDNN picks its convolution kernels and blocking from the cache sizes and core count of the machine, and
+    NNPACK (which torch takes for no-grad convolutions once oneDNN is off) from the same: both would make the
+    order of a sum depend on the CPU model. Without them, convolutions are ATen's im2col and a matrix product in
+    MKL, whose COMPATIBLE branch runs one code path on every x86-64 vendor. Called before any student code."""
+    torch.backends.mkldnn.enabled = False
+    torch.backends.nnpack.set_flags(False)
+    torch.set_num_threads(1)
 
 
 def reseed(seed):
@@ -339,15 +352,27 @@ def standin_digits():
         raise RuntimeError("no local copy of the dataset was given, and the offline stand-in needs "
                            "scikit-learn, which cannot be imported here (%s)" % exc) from None
     digits = load_digits()
-    images = torch.as_tensor(digits.images, dtype=torch.float32).div(16.0).unsqueeze(1)   # (1797, 1, 8, 8)
-    images = F.interpolate(images, size=(20, 20), mode="bilinear", align_corners=False)
-    images = F.pad(images, (4, 4, 4, 4)).squeeze(1).clamp(0, 1)
-    data = images.mul(255).round().to(torch.uint8)
+    data = F.pad(_bilinear_8_to_20(torch.as_tensor(digits.images, dtype=torch.int64)), (4, 4, 4, 4))
     targets = torch.as_tensor(digits.target, dtype=torch.int64)
     generator = torch.Generator().manual_seed(STANDIN_SEED)
     shifts = torch.randint(-STANDIN_SHIFT, STANDIN_SHIFT + 1, (len(data), 2), generator=generator)
     order = torch.randperm(len(data), generator=generator)
     return data, targets, shifts, order
+
+
+def _bilinear_8_to_20(images):
+    """8×8 digits of 0..16 → 20×20 uint8 images of 0..255, as F.interpolate(mode="bilinear",
+    align_corners=False) would scale them, but in integers: the float version rounds ties (x.5) by whichever
+    way the last bit of its sums fell, which differs between CPU code paths, and so did the data.
+
+    Each output pixel d reads source position 0.4·d − 0.3 (clamped at 0); in tenths, 4·d − 3, so every weight
+    is a whole number of tenths and a pixel is S/1600 of 16·(the brightest value), S an integer."""
+    tenths = (4 * torch.arange(20) - 3).clamp(min=0)
+    low, frac = tenths // 10, tenths % 10
+    high = (low + 1).clamp(max=7)
+    rows = images[:, low] * (10 - frac)[:, None] + images[:, high] * frac[:, None]           # (N, 20, 8), ×10
+    sums = rows[:, :, low] * (10 - frac) + rows[:, :, high] * frac                          # (N, 20, 20), ×100
+    return ((sums * 255 * 2 + 1600) // 3200).clamp(0, 255).to(torch.uint8)                 # round half up
 
 
 def shift_digits(data, shifts):
