@@ -40,7 +40,14 @@ TRAIN_SOFT = 120                          # the probe stops training here and sa
 BOOK_RECIPE = {"init": "xavier", "optimizer": "sgd", "lr": LR, "threads": 1}  # the book's init_cnn + SGD
 OWN_RECIPE = {"optimizer": "own", "lr": LR, "threads": 1}   # the student's configure_optimizers()
 LOSS_RATIO = 0.75        # 7.6/1: the modern LeNet's held-out loss must be below 3/4 of the sigmoid LeNet's
-SLACK = 0.04             # 7.6/2-3: accuracy may fall this far below the reference's
+# 7.6/2-3: full marks from the reference's held-out accuracy less SLACK. Over 8 batch orders and initial seeds
+# (bench/seed_spread.py, docs/NUMERICS.md) a correct network only a little better than the modern LeNet lands
+# 4.0-9.3 points below the reference of the same seed, a network without convolutions 9.6-13.2 points below:
+# no single run separates them. A run that lands within BAND of a line is judged on the mean of two runs
+# (another batch order and initial seed, for the student and the reference alike), whose spread is smaller.
+SLACK = 0.085
+HALF_SLACK = 0.04        # half marks from the modern LeNet's accuracy (trained the book's way) less this
+BAND = 0.025
 SUMMARY_SHAPES = "6×28×28 → 6×14×14 → 16×10×10 → 16×5×5 → 400 → 120 → 84 → 10"
 
 SIGMOID_OPS = {"sigmoid", "sigmoid_"}
@@ -70,14 +77,15 @@ def _data(p, name):
     return train, test
 
 
-def _order(n_train):
-    """Which training images make up each of the STEPS batches: fixed, and shared with the references."""
-    return torch.randint(0, n_train, (STEPS, BATCH), generator=torch.Generator().manual_seed(ORDER_SEED))
+def _order(n_train, run=0):
+    """Which training images make up each of the STEPS batches of training run `run` (0, or 1 for a second
+    opinion): fixed, and shared with the references."""
+    return torch.randint(0, n_train, (STEPS, BATCH), generator=torch.Generator().manual_seed(ORDER_SEED + run))
 
 
 def reference_training(factory_name: str, train_X, train_y, order, test_X, recipe) -> dict:
     """Train reference.section_7_6.<factory_name>() with `recipe`; runs in a pinned child (d2lgrade/pinned)."""
-    torch.manual_seed(0)
+    torch.manual_seed(recipe.get("run", 0))
     model = probes.make_model({"reference": getattr(ref.module, factory_name)}, "reference", {}, train_X)
     return probes.train_model(model, train_X, train_y, order, test_X, recipe)
 
@@ -384,9 +392,8 @@ SOFTMAX_MESSAGE = ("`{call}` ends with a softmax, so the cross-entropy loss (whi
                    "Linear layer's outputs.")
 
 
-def _accuracy_check(p, dataset: str, contract: str, reference_factory: str):
-    train, test = _data(p, dataset)
-    order = _order(len(train))
+def _student_run(p, contract: str, train, test, order) -> dict:
+    """One training run of the student's `contract()` on `order`: {loss, accuracy, start, judged, reply}."""
     call = f"{contract}()"
     reply = _run(p, probes.train_contract, contract, contract, {}, train.X, train.y, order, test.X,
                  dict(OWN_RECIPE, seconds=TRAIN_SOFT, weights=True), timeout=TRAIN_TIMEOUT)
@@ -402,38 +409,64 @@ def _accuracy_check(p, dataset: str, contract: str, reference_factory: str):
     else:
         judged = (f"judged on the outputs your runtime computed (weaker evidence: the grader could not rebuild "
                   f"the network, because {how})")
-    best = _reference_run(reference_factory, train, test, order, OWN_RECIPE)[1]
-    modern = _reference_run("ModernLeNet", train, test, order, BOOK_RECIPE)[1]
+    return {"loss": loss, "accuracy": accuracy, "start": start, "judged": judged, "reply": reply}
+
+
+def _lines(reference_factory: str, train, test, run: int) -> tuple[float, float, float, float]:
+    """(the reference's accuracy, the modern LeNet's, full-marks line, half-marks line) for training run `run`."""
+    order = _order(len(train), run)
+    best = _reference_run(reference_factory, train, test, order, dict(OWN_RECIPE, run=run))[1]
+    modern = _reference_run("ModernLeNet", train, test, order, dict(BOOK_RECIPE, run=run))[1]
     full = best - SLACK
-    half = min(modern - SLACK, full)
-    trained = f"{STEPS} steps of {BATCH} images with {reply.get('optimizer')}"
-    p.answer = f"held-out accuracy {accuracy:.1%} (loss {loss:.3f}) after {trained}, on {_data_note(test)}; {judged}"
+    return best, modern, full, min(modern - HALF_SLACK, full)
+
+
+def _accuracy_check(p, dataset: str, contract: str, reference_factory: str):
+    train, test = _data(p, dataset)
+    call = f"{contract}()"
+    first = _student_run(p, contract, train, test, _order(len(train)))
+    # Both runs' reference figures are always computed (cached): a student kit replays what the release met.
+    lines = [_lines(reference_factory, train, test, run) for run in (0, 1)]
+    best, modern, full, half = lines[0]
+    accuracy, loss, judged = first["accuracy"], first["loss"], first["judged"]
+    trained = f"{STEPS} steps of {BATCH} images with {first['reply'].get('optimizer')}"
+    twice = ""
+    if min(abs(accuracy - full), abs(accuracy - half)) < BAND:
+        second = _student_run(p, contract, train, test, _order(len(train), 1))
+        best, modern, full, half = (sum(pair) / 2 for pair in zip(*lines))
+        twice = (f"; judged on the mean of two training runs with different batches and initial weights, because "
+                 f"the first ({accuracy:.1%}) landed within {BAND:.1%} of a line (second run: {second['accuracy']:.1%})")
+        accuracy, loss = (first["accuracy"] + second["accuracy"]) / 2, (first["loss"] + second["loss"]) / 2
+    p.answer = (f"held-out accuracy {accuracy:.1%} (loss {loss:.3f}) after {trained}, on {_data_note(test)}; "
+                f"{judged}{twice}")
     if accuracy >= full:
         return (f"held-out accuracy {accuracy:.1%} after {trained}: at least {full:.1%} (the reference's improved "
-                f"network reaches {best:.1%} with the same budget); {judged}")
+                f"network reaches {best:.1%} with the same budget); {judged}{twice}")
+    reply = first["reply"]
     softmax = " " + SOFTMAX_MESSAGE.format(call=call) if _softmaxed(reply["final"], reply.get("layers")) else ""
     if accuracy >= half:
         return partial(0.5, f"held-out accuracy {accuracy:.1%} after {trained}: as good as the modernised LeNet "
                             f"({modern:.1%}) but below {full:.1%}, which the reference's improved network "
-                            f"({best:.1%}) shows is within reach of the same budget.{softmax}")
-    stuck = (f" The held-out loss barely moved ({start:.3f} before training, {loss:.3f} after): the network did "
-             "not learn; check the learning rate (is it 0?) and that the parameters are trainable.") \
-        if abs(start - loss) < 0.1 and not softmax else ""
+                            f"({best:.1%}) shows is within reach of the same budget{twice}.{softmax}")
+    stuck = (f" The held-out loss barely moved ({first['start']:.3f} before training, {first['loss']:.3f} after): "
+             "the network did not learn; check the learning rate (is it 0?) and that the parameters are trainable.") \
+        if abs(first["start"] - first["loss"]) < 0.1 and not softmax else ""
     fail(f"held-out accuracy {accuracy:.1%} after {trained} is below {half:.1%} (the modernised LeNet trained the "
-         f"book's way reaches {modern:.1%}, the reference's improved network {best:.1%}).{softmax}{stuck}")
+         f"book's way reaches {modern:.1%}, the reference's improved network {best:.1%}){twice}.{softmax}{stuck}")
 
 
 @check("7.6/2", points=3, title="A better LeNet: held-out accuracy after a fixed budget", uses=("ImprovedLeNet",),
        expected=f"trained by the grader for {STEPS} steps of {BATCH} images with your configure_optimizers() "
-                f"(or SGD with lr {LR}): held-out accuracy within {SLACK:.0%} of the reference's improved network "
-                f"(half marks down to {SLACK:.0%} below the modernised LeNet)")
+                f"(or SGD with lr {LR}): held-out accuracy at most {SLACK * 100:g} points below the reference's improved "
+                f"network (half marks down to {HALF_SLACK * 100:g} points below the modernised LeNet); a run within "
+                f"{BAND * 100:g} points of a line is judged on the mean of two runs")
 def improved_accuracy(p):
     return _accuracy_check(p, "fashion_mnist", "ImprovedLeNet", "ImprovedLeNet")
 
 
 @check("7.6/3", points=2, title="The improved network on MNIST", uses=("mnist_model",),
        expected=f"mnist_model() trained by the grader on MNIST for {STEPS} steps of {BATCH} images: held-out accuracy "
-                f"within {SLACK:.0%} of the reference's improved network")
+                f"at most {SLACK * 100:g} points below the reference's improved network (two runs near the line)")
 def mnist_accuracy(p):
     return _accuracy_check(p, "mnist", "mnist_model", "mnist_model")
 

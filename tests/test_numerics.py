@@ -131,3 +131,18 @@ def test_reference_runs_are_cached_by_what_decides_them(monkeypatch, tmp_path):
     assert torch.equal(pinned.call("tests.test_numerics:capability_and_sum", 3)[2], first[2])
     pinned.call("tests.test_numerics:capability_and_sum", 4)
     assert len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_no_setting_in_the_graders_environment_changes_a_training_verdict():
+    """7.6's training checks graded in three graders whose environments ask the math libraries for other code
+    paths and thread counts: every check gives the same status, points and message (its figures included)."""
+    verdicts = []
+    for ambient in AMBIENT:
+        env = {**os.environ, **ambient, "PYTHONPATH": str(ROOT)}
+        done = subprocess.run([sys.executable, "-m", "tests.ambient_grading", str(ROOT / "reference/section_7_6.py")],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        verdicts.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert [v["id"] for v in verdicts[0]] == ["7.6/1:training", "7.6/2", "7.6/3"]
+    assert all(v["status"] == "passed" for v in verdicts[0]), verdicts[0]
+    assert verdicts[1] == verdicts[0] and verdicts[2] == verdicts[0], verdicts
