@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--sections", nargs="+", metavar="S", help="only these sections, e.g. --sections 7.2 7.3")
     g.add_argument("--students", nargs="+", metavar="ID", help="only these students (folder names)")
     g.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: the machine's cores)")
-    g.add_argument("--gradebook", type=Path, default=Path("reports/gradebook.sqlite"), help="the SQLite gradebook (default: reports/gradebook.sqlite)")
+    g.add_argument("--gradebook", type=Path, help="the class's SQLite gradebook (default: <out>/gradebook.sqlite)")
     g.add_argument("--out", type=Path, default=Path("reports"), help="where exports and reports go (default: reports/)")
     g.add_argument("--regrade", action="store_true", help="grade again even what is unchanged since the last batch")
     g.add_argument("--quiet", action="store_true", help="one log line per submission instead of a progress bar")

@@ -25,7 +25,7 @@ class BatchConfig:
     sections: list[str] | None = None          # default: every section someone handed in
     students: list[str] | None = None
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    gradebook: Path = Path("reports/gradebook.sqlite")
+    gradebook: Path | None = None               # default: <out>/gradebook.sqlite, the class's own
     out: Path = Path("reports")
     executor: str = DEFAULT_EXECUTOR
     # Made only when something is graded: resolving the device imports torch, which a rerun with
@@ -40,17 +40,23 @@ class BatchConfig:
     dask: str | None = None                    # a Dask scheduler's address: grade on its workers
 
 
+def gradebook_path(config: BatchConfig) -> Path:
+    return Path(config.gradebook) if config.gradebook is not None else Path(config.out) / "gradebook.sqlite"
+
+
 def run_batch(config: BatchConfig) -> dict:
     if config.workers < 1:
         raise UserError(f"--workers must be at least 1 (got {config.workers}).")
+    book_path = gradebook_path(config)
     summary = {"students": 0, "submissions": 0, "graded": 0, "skipped": 0, "missing": 0, "invalid": 0,
-               "errors": 0, "gradebook": str(config.gradebook), "reports": {}, "workers": {}}
-    if config.root is None and not Path(config.gradebook).exists():
-        raise UserError(f"there is no gradebook at {config.gradebook} yet; grade the class first "
-                        "(`python grade.py --batch`), or give its path with --gradebook.")
+               "errors": 0, "gradebook": str(book_path), "reports": {}, "workers": {}}
+    if config.root is None and not book_path.exists():
+        raise UserError(f"there is no gradebook at {book_path} yet; grade the class first "
+                        "(`python grade.py --batch`), or give its path with --gradebook or --out.")
     changed: set[tuple[str, str]] = set()      # (student, section) whose pages must be written again
-    with Gradebook(config.gradebook, lock=True) as book:
+    with Gradebook(book_path, lock=True) as book:
         if config.root is not None:
+            book.bind(config.root)             # another class's gradebook: refused before anything is written
             changed |= grade_class(config, book, summary)
         if config.import_review:
             scored = review.import_sheet(book, config.import_review)
