@@ -320,3 +320,43 @@ def test_identical_copies_of_the_reference_answers_are_flagged_but_a_shared_answ
     reference = (ROOT / "reference" / "section_7_3.py").read_text()
     pairs = similarity.find_pairs({"7.3": {"a": cells(reference), "b": cells(reference), "c": cells(reference[:2000])}})
     assert [p["students"] for p in pairs] == [["a", "b"]]
+
+
+# -- the review sheet ------------------------------------------------------------------------
+UNVERIFIED = '''# %% 7.2/1
+def corr2d(X, K):
+    return my_own_loop(X, K)      # the grader could not tell how
+# %% [markdown] 7.2/1
+My kernel finds horizontal edges.
+'''
+
+
+def test_unverified_code_goes_to_the_sheet_with_the_code_and_a_refused_sheet_counts_rows_like_a_spreadsheet(tmp_path):
+    from d2lgrade.batch import review
+    path = write(tmp_path / "ana" / "7.2.py", UNVERIFIED)
+    checks = [R.CheckResult("7.2/1", "7.2/1", "corr2d", 0, 3, R.MANUAL, "could not verify", answer=""),
+              R.CheckResult("7.2/1:written", "7.2/1", "edges", 0, 1, R.MANUAL, "waiting", answer="My kernel finds\nhorizontal edges.")]
+    with Gradebook(tmp_path / "gb.sqlite") as book:
+        book.record("ana", "7.2", GRADED, path=str(path), content_hash="h", report=R.GradeReport("7.2", str(path), checks))
+        sheet_path, count = review.write_sheet(book, tmp_path / "review.csv")
+        with open(sheet_path, newline="") as f:
+            sheet = {r["exercise"]: r for r in csv.DictReader(f)}
+        assert count == 2 and "return my_own_loop(X, K)" in sheet["7.2/1"]["answer"]
+        assert sheet["7.2/1:written"]["answer"] == "My kernel finds\nhorizontal edges."      # text, not code
+        sheet["7.2/1:written"]["points"], sheet["7.2/1"]["points"] = "1", "4"              # 4 > 3: refused
+        with open(sheet_path, "w", newline="") as f:
+            out = csv.DictWriter(f, fieldnames=review.COLUMNS)
+            out.writeheader()
+            out.writerows([sheet["7.2/1:written"], sheet["7.2/1"]])                        # rows 2 and 3
+        with pytest.raises(UserError, match=r"row 3 \(ana, 7.2/1\): points 4 is outside 0..3"):
+            review.import_sheet(book, sheet_path)                   # the file's line 4: row 2 spans two
+
+
+def test_a_batch_of_some_sections_keeps_the_similar_pairs_of_the_others(tmp_path):
+    pair = {"section": "7.2", "students": ["ada", "fay"], "similarity": 1.0, "fragments": []}
+    with Gradebook(tmp_path / "gb.sqlite") as book:
+        book.save_similar([pair], ["7.2"])
+        book.save_similar([], ["7.3"])
+        assert [p["students"] for p in book.similar()] == [["ada", "fay"]]
+        book.save_similar([], ["7.2"])
+        assert book.similar() == []

@@ -282,9 +282,10 @@ class Gradebook:
         self.db.execute("UPDATE submissions SET late_days = ?, penalty = ?, final_score = ? "
                         "WHERE student = ? AND section = ?", (late_days, penalty, final_score, student, section))
 
-    def save_similar(self, pairs: list[dict]) -> None:
+    def save_similar(self, pairs: list[dict], sections: list[str]) -> None:
+        """Replace the flagged pairs of `sections` (a batch of other sections keeps theirs)."""
         with self.transaction():
-            self.db.execute("DELETE FROM similar")
+            self.db.executemany("DELETE FROM similar WHERE section = ?", [(s,) for s in sections])
             self.db.executemany("INSERT INTO similar VALUES (?, ?, ?, ?, ?)",
                                 [(p["section"], *p["students"], p["similarity"], json.dumps(p["fragments"]))
                                  for p in pairs])

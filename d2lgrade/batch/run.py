@@ -66,7 +66,8 @@ def run_batch(config: BatchConfig) -> dict:
             book.bind(config.root)             # another class's gradebook: refused before anything is written
             changed |= grade_class(config, book, summary, the_term)
             term.record(book, the_term)
-            book.save_similar(similarity.find_pairs(similarity.sources(the_term.work)))
+            book.save_similar(similarity.find_pairs(similarity.sources(the_term.everyone)),
+                              sorted({w.section for w in the_term.everyone}))
         if config.import_review:
             scored = review.import_sheet(book, config.import_review)
             summary["reviews_imported"] = len(scored)

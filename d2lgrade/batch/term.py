@@ -28,7 +28,8 @@ class Term:
     roster: list[roster_file.Student] | None = None     # None: the class has no roster
     policy: late.Policy = field(default_factory=late.Policy)
     times: dict[tuple[str, str], datetime] = field(default_factory=dict)   # from submitted.csv
-    files: dict[str, str] = field(default_factory=dict)                    # which file each part came from
+    files: dict[str, str] = field(default_factory=dict)                    # which term files were read
+    everyone: list[Work] = field(default_factory=list)                     # the whole class's work
 
 
 def load(root: Path, sections: list[Section], students: list[str] | None = None,
@@ -43,6 +44,8 @@ def load(root: Path, sections: list[Section], students: list[str] | None = None,
     if (path := late.find(root, course_path)) is not None:
         term.policy, files["course"] = late.read(path, course_sections, ids), str(path)
     term.work = discover(root, sections, students, term.roster)
+    # Similarity compares the whole class, also when --students grades a few of it.
+    term.everyone = discover(root, sections, None, term.roster) if students else term.work
     if (path := Path(root) / SUBMITTED).is_file():
         known = set(known_students(root, term.roster))
         term.times, files["submitted"] = read_submitted(path, known, course_sections), str(path)
