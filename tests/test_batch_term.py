@@ -360,3 +360,18 @@ def test_a_batch_of_some_sections_keeps_the_similar_pairs_of_the_others(tmp_path
         assert [p["students"] for p in book.similar()] == [["ada", "fay"]]
         book.save_similar([], ["7.2"])
         assert book.similar() == []
+
+
+def test_the_similarity_report_is_computed_again_only_when_a_submission_changed(tmp_path, monkeypatch):
+    from d2lgrade.batch import run
+    calls = []
+    monkeypatch.setattr(similarity, "find_pairs", lambda sources: calls.append(sorted(sources)) or [])
+    for student in ("ada", "bo"):
+        write(tmp_path / "class" / student / "7.2.py", f"x = '{student}'")
+    with Gradebook(tmp_path / "gb.sqlite") as book:
+        for _ in range(2):
+            run.compare_class(book, discover(tmp_path / "class", [find_section("7.2")]))
+        assert len(calls) == 1
+        write(tmp_path / "class" / "bo" / "7.2.py", "x = 'changed'")
+        run.compare_class(book, discover(tmp_path / "class", [find_section("7.2")]))
+        assert len(calls) == 2

@@ -12,9 +12,8 @@ from pathlib import Path
 from d2lgrade import results as R
 from d2lgrade.batch.gradebook import GRADED, Gradebook
 from d2lgrade.errors import SubmissionError, UserError
-from d2lgrade.grading import written_ids
+from d2lgrade.batch.class_report import written_checks
 from d2lgrade.load import load_submission
-from d2lgrade.sections import Section
 
 COLUMNS = ["student", "section", "exercise", "answer", "rubric", "max_points", "points", "comment"]
 REQUIRED = ("student", "exercise", "points")
@@ -34,7 +33,7 @@ def written_answers(book: Gradebook) -> dict[tuple[str, str], dict]:
             points, comment = reviews.get((row.student, c.id), ("", ""))
             # A code check the grader could not verify ("implement it yourself") has no text answer:
             # the instructor judges the student's code for that exercise instead.
-            answer = c.answer if c.id in written_ids(Section(row.section)) else \
+            answer = c.answer if c.id in written_checks(row.section) else \
                 "\n\n".join(filter(None, [c.answer, student_code(row.path, c.exercise)]))
             out[row.student, c.id] = {"student": row.student, "section": row.section, "exercise": c.id,
                                       "answer": answer, "rubric": "\n".join(f"- {r}" for r in c.rubric),

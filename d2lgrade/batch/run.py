@@ -1,13 +1,15 @@
 """`python grade.py --batch [DIR]`: grade a class, keep the gradebook, write exports and reports."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from d2lgrade.batch import class_report, exports, review, similarity, term
-from d2lgrade.batch.discover import INVALID, MISSING, handed_in_sections
+from d2lgrade.batch.discover import FOUND, INVALID, MISSING, handed_in_sections
 from d2lgrade.batch.gradebook import ERROR, GRADED, Gradebook, report_from_dict
 from d2lgrade.batch.progress import BatchProgress
 from d2lgrade.batch.version import grader_version
@@ -66,8 +68,7 @@ def run_batch(config: BatchConfig) -> dict:
             book.bind(config.root)             # another class's gradebook: refused before anything is written
             changed |= grade_class(config, book, summary, the_term)
             term.record(book, the_term)
-            book.save_similar(similarity.find_pairs(similarity.sources(the_term.everyone)),
-                              sorted({w.section for w in the_term.everyone}))
+            compare_class(book, the_term.everyone)
         if config.import_review:
             scored = review.import_sheet(book, config.import_review)
             summary["reviews_imported"] = len(scored)
@@ -80,6 +81,18 @@ def run_batch(config: BatchConfig) -> dict:
             {k: p[k] for k in ("section", "students", "similarity")} for p in book.similar()]
         summary["not_on_roster"] = not_on_roster(book)
     return summary
+
+
+def compare_class(book: Gradebook, work: list) -> None:
+    """The similarity report, computed again only when some submission changed: a rerun with nothing
+    new stays quick."""
+    key = hashlib.sha256(json.dumps([similarity.SETTINGS] + sorted(
+        [w.student, w.section, w.content_hash] for w in work if w.state == FOUND)).encode()).hexdigest()
+    if book.info("similarity_of") == key:
+        return
+    book.save_similar(similarity.find_pairs(similarity.sources(work)), sorted({w.section for w in work}))
+    with book.transaction():
+        book.set_info("similarity_of", key)
 
 
 def _term_state(book: Gradebook) -> dict[tuple[str, str], tuple]:

@@ -38,6 +38,7 @@ THRESHOLD = 0.7        # share of the smaller submission's own fingerprints that
 MIN_TOKENS = 80        # and at least this many tokens in common (about six lines of code)
 COMMON = 0.5           # a fingerprint in more than this share of a section's submissions is no evidence
 COMMON_AT_LEAST = 4    # ... and in more than this many (a small class: three copies stay evidence)
+SETTINGS = {"k": K, "w": W, "threshold": THRESHOLD, "min_tokens": MIN_TOKENS, "common": [COMMON, COMMON_AT_LEAST]}
 BUILTINS = frozenset(dir(builtins))
 SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT}
 
