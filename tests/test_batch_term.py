@@ -127,11 +127,13 @@ def test_an_extension_moves_the_deadline_for_that_student_and_section_only(tmp_p
     assert late.assess(p, "bo", "7.2", when, 9, 13).late_days == 2
     assert late.assess(p, "ana", "7.3", when, 9, 13).late_days is None        # 7.3 has no deadline
     text = late.describe(p, late.assess(p, "ana", "7.2", when + timedelta(days=2), 9, 13), 9, 13)
-    assert text.startswith("1 day late for the extended deadline 2026-12-04 23:59 UTC: −1.3 points")
+    assert text.startswith("1 day late for the extended deadline 2026-12-04 23:59 UTC: −1.3 points (10% of 13 per started day)")
+    floor = late.describe(p, late.assess(p, "ana", "7.2", when + timedelta(days=4), 1, 13), 1, 13)
+    assert "−1 points (10% of 13 per started day; a score does not go below 0); final score 0 of 13" in floor
 
 
 @pytest.mark.parametrize("text, words", [
-    ('[deadlines]\n"7.2" = 2026-12-01T23:59:00Z\n"7.2" = 2026-12-02T23:59:00Z\n', "does not parse as TOML"),
+    ('[deadlines]\n"7.2" = 2026-12-01T23:59:00Z\n"7.2" = 2026-12-02T23:59:00Z\n', "does not parse as TOML (Cannot overwrite a value (at line 3"),
     ('[deadlines]\n"7.2" = 2026-12-01T23:59:00Z\n"7.9" = 2026-12-01T23:59:00Z\n', "line 3: '7.9' is not a section"),
     ('[late]\nper_day = 0.1\n[deadlines]\n"7.2" = 2026-12-01T23:59:00\n', "line 4: 2026-12-01T23:59:00 has no time zone"),
     ('[deadlines]\n"7.3" = 2026-12-01\n', "line 2: 2026-12-01 has no time zone"),
@@ -140,7 +142,7 @@ def test_an_extension_moves_the_deadline_for_that_student_and_section_only(tmp_p
     ('[late]\nper_week = 0.1\n', "line 2: unknown key per_week"),
     ('[deadline]\n"7.2" = 2026-12-01T23:59:00Z\n', "line 1: unknown table [deadline]"),
     ('[extensions]\nana = { "7.2" = 2026-12-04T23:59:00Z }\nzed = { "7.2" = 2026-12-04T23:59:00Z }\n',
-     "line 3: extension for zed, who is not on the roster"),
+     "line 3: extension for zed, who is not on the roster nor a folder"),
     ('[extensions]\nana = { "8.9" = 2026-12-04T23:59:00Z }\n', "line 2: '8.9' is not a section"),
 ])
 def test_a_bad_course_file_is_refused_naming_file_and_line(tmp_path, text, words):

@@ -26,7 +26,7 @@ from d2lgrade.errors import UserError
 
 FILE = "course.toml"
 LATE_KEYS = {"per_day", "max_days", "grace_minutes"}
-TABLES = {"deadlines", "late", "extensions", "feedback"}    # feedback levels: DESIGN.md, not read yet
+TABLES = {"deadlines", "late", "extensions"}
 
 
 @dataclass
@@ -95,7 +95,8 @@ def describe(policy: Policy, late: Lateness, score: float, max_score: float) -> 
     if policy.max_days is not None and late.late_days > policy.max_days:
         return (f"{days} for {when}, more than the {policy.max_days} days accepted: final score 0 of {max_score:g} "
                 f"(graded {score:g}; the feedback stands).")
-    return (f"{days} for {when}: −{late.penalty:g} points ({policy.per_day:.0%} of {max_score:g} per started day); "
+    floor = "; a score does not go below 0" if late.penalty < round(late.late_days * policy.per_day * max_score, 4) else ""
+    return (f"{days} for {when}: −{late.penalty:g} points ({policy.per_day:.0%} of {max_score:g} per started day{floor}); "
             f"final score {late.final_score:g} of {max_score:g} (graded {score:g}).")
 
 
@@ -113,7 +114,7 @@ def find(root: Path, given: Path | None) -> Path | None:
 
 
 def read(path: Path, sections: set[str], students: set[str] | None = None) -> Policy:
-    """The policy of `path`; `sections` are the course's, `students` the roster's (None: no roster)."""
+    """The policy of `path`; `sections` are the course's, `students` the class's (None: anyone)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
         data = tomllib.loads(text)
@@ -125,7 +126,7 @@ def read(path: Path, sections: set[str], students: set[str] | None = None) -> Po
     for table in data:
         if table not in TABLES:
             raise UserError(f"{path} line {_line(lines, table)}: unknown table [{table}]; "
-                            f"use {', '.join(f'[{t}]' for t in sorted(TABLES - {'feedback'}))}.")
+                            f"use {', '.join(f'[{t}]' for t in sorted(TABLES))}.")
     policy = Policy()
     for section, moment in _table(path, data, "deadlines").items():
         policy.deadlines[_section(path, lines, section, sections)] = _moment(path, lines, section, moment)
@@ -141,8 +142,8 @@ def read(path: Path, sections: set[str], students: set[str] | None = None) -> Po
     policy.grace_minutes = float(late.get("grace_minutes", 0.0))
     for student, granted in _table(path, data, "extensions").items():
         if students is not None and student not in students:
-            raise UserError(f"{path} line {_line(lines, student)}: extension for {student}, who is not on the roster; "
-                            "use the student's id from roster.csv.")
+            raise UserError(f"{path} line {_line(lines, student)}: extension for {student}, who is not on the roster "
+                            "nor a folder of the class; use the student's id.")
         if not isinstance(granted, dict):
             raise UserError(f'{path} line {_line(lines, student)}: give {student}\'s extensions as {{ "7.2" = 2026-12-04T23:59:00Z }}.')
         policy.extensions[student] = {_section(path, lines, s, sections, student): _moment(path, lines, student, m)

@@ -40,14 +40,13 @@ def load(root: Path, sections: list[Section], students: list[str] | None = None,
     if (path := roster_file.find(root, roster_path)) is not None:
         term.roster, files["roster"] = roster_file.read(path), str(path)
     course_sections = {s.id for s in all_sections()}
-    ids = {s.id for s in term.roster} if term.roster is not None else None
+    known = set(known_students(root, term.roster))
     if (path := late.find(root, course_path)) is not None:
-        term.policy, files["course"] = late.read(path, course_sections, ids), str(path)
+        term.policy, files["course"] = late.read(path, course_sections, known), str(path)
     term.work = discover(root, sections, students, term.roster)
     # Similarity compares the whole class, also when --students grades a few of it.
     term.everyone = discover(root, sections, None, term.roster) if students else term.work
     if (path := Path(root) / SUBMITTED).is_file():
-        known = set(known_students(root, term.roster))
         term.times, files["submitted"] = read_submitted(path, known, course_sections), str(path)
     term.files = files
     return term
