@@ -92,10 +92,12 @@ def choose(student: str, section: str, present: list[Path]) -> Work:
     if not present:
         return work
     # Newest first; among files of the same time a later copy ("7.2 (2)") before an earlier one.
-    ranked = sorted(present, key=lambda p: (_mtime(p), lms.copy_number(p.name), p.name), reverse=True)
+    order = lambda p: (_mtime(p), lms.copy_number(p.name))      # noqa: E731
+    ranked = sorted(present, key=lambda p: (*order(p), p.name), reverse=True)
     work.path, work.others, work.mtime = ranked[0], ranked[1:], _mtime(ranked[0])
-    if len(ranked) > 1 and (_mtime(ranked[1]), lms.copy_number(ranked[1].name)) == (work.mtime, lms.copy_number(ranked[0].name)):
-        return _invalid(work, f"both {ranked[0].name} and {ranked[1].name} were handed in at the same time; keep one of them")
+    if len(ranked) > 1 and order(ranked[1]) == order(ranked[0]):
+        return _invalid(work, f"both {ranked[0].name} and {ranked[1].name} were handed in at the same time; "
+                              "keep one of them")
     if not work.path.is_file():
         return _invalid(work, f"{work.path.name} is not a regular file")
     try:

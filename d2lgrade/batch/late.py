@@ -133,7 +133,8 @@ def read(path: Path, sections: set[str], students: set[str] | None = None) -> Po
     late = _table(path, data, "late")
     for key, value in late.items():
         if key not in LATE_KEYS:
-            raise UserError(f"{path} line {_line(lines, key)}: unknown key {key} in [late]; use {', '.join(sorted(LATE_KEYS))}.")
+            raise UserError(f"{path} line {_line(lines, key)}: unknown key {key} in [late]; "
+                            f"use {', '.join(sorted(LATE_KEYS))}.")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (key == "per_day" and value > 1):
             limit = "a fraction from 0 to 1" if key == "per_day" else "a number of at least 0"
             raise UserError(f"{path} line {_line(lines, key)}: {key} = {value!r} must be {limit}.")
@@ -145,7 +146,8 @@ def read(path: Path, sections: set[str], students: set[str] | None = None) -> Po
             raise UserError(f"{path} line {_line(lines, student)}: extension for {student}, who is not on the roster "
                             "nor a folder of the class; use the student's id.")
         if not isinstance(granted, dict):
-            raise UserError(f'{path} line {_line(lines, student)}: give {student}\'s extensions as {{ "7.2" = 2026-12-04T23:59:00Z }}.')
+            raise UserError(f"{path} line {_line(lines, student)}: give {student}'s extensions as "
+                            '{ "7.2" = 2026-12-04T23:59:00Z }.')
         policy.extensions[student] = {_section(path, lines, s, sections, student): _moment(path, lines, student, m)
                                       for s, m in granted.items()}
     return policy

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from d2lgrade.batch import class_report, exports, review, similarity, term
+from d2lgrade.batch import class_report, exports, late, review, similarity, term
 from d2lgrade.batch.discover import FOUND, INVALID, MISSING, handed_in_sections
 from d2lgrade.batch.gradebook import ERROR, GRADED, Gradebook, report_from_dict
 from d2lgrade.batch.progress import BatchProgress
@@ -63,7 +63,7 @@ def run_batch(config: BatchConfig) -> dict:
     the_term = term.load(config.root, choose_sections(config), config.students, config.roster, config.course) \
         if config.root is not None else None
     with Gradebook(book_path, lock=True) as book:
-        before = _term_state(book)
+        before = term.pages(book)
         if the_term is not None:
             book.bind(config.root)             # another class's gradebook: refused before anything is written
             changed |= grade_class(config, book, summary, the_term)
@@ -74,7 +74,7 @@ def run_batch(config: BatchConfig) -> dict:
             summary["reviews_imported"] = len(scored)
             changed |= {(student, section) for student, section, _ in scored}
         term.apply_penalties(book)
-        after = _term_state(book)
+        after = term.pages(book)
         changed |= {key for key, state in after.items() if before.get(key) != state}
         summary["reports"] = publish(book, config, changed)
         summary["rows"], summary["similar"] = json_rows(book), [
@@ -93,12 +93,6 @@ def compare_class(book: Gradebook, work: list) -> None:
     book.save_similar(similarity.find_pairs(similarity.sources(work)), sorted({w.section for w in work}))
     with book.transaction():
         book.set_info("similarity_of", key)
-
-
-def _term_state(book: Gradebook) -> dict[tuple[str, str], tuple]:
-    """What a page shows beyond its report: a change rewrites the page without grading again."""
-    return {(r.student, r.section): (r.submitted_at, r.time_source, r.file_note, r.late_days, r.penalty, r.final_score)
-            for r in book.submissions()}
 
 
 def not_on_roster(book: Gradebook) -> list[str]:
@@ -202,6 +196,7 @@ def publish(book: Gradebook, config: BatchConfig, changed: set[tuple[str, str]] 
     out = Path(config.out)
     written = {"gradebook_csv": str(exports.write_class_csv(book, out / "gradebook.csv"))}
     pages = 0
+    people, policy = term.names(book), late.Policy.from_dict(book.info("course"))
     for row in book.submissions():
         page, results = out / row.student / f"{row.section}.html", out / row.student / f"{row.section}.results.json"
         if row.status != GRADED:            # e.g. a file withdrawn since: no feedback of an old grading
@@ -212,7 +207,7 @@ def publish(book: Gradebook, config: BatchConfig, changed: set[tuple[str, str]] 
         if changed is not None and (row.student, row.section) not in changed and page.exists() and results.exists():
             continue
         report = book.report(row)
-        shown, notes = term.page(book, row)                           # who, which file, when, any penalty
+        shown, notes = term.page(book, row, people, policy)     # who, which file, when, any penalty
         report.notes = notes + report.notes
         html.write(report, page, shown)
         exports.write_gradescope(row, report, out)

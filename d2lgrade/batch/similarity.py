@@ -169,7 +169,8 @@ def compare(code_a: Code, fp_a: dict[int, int], code_b: Code, fp_b: dict[int, in
     covered_b = {i for h in shared for i in range(fp_b[h], fp_b[h] + K)}
     if score < THRESHOLD or min(len(covered_a), len(covered_b)) < MIN_TOKENS:
         return None
-    return {"similarity": round(score, 3), "fragments": fragments(code_a, code_b, sorted((fp_a[h], fp_b[h]) for h in shared))}
+    matches = sorted((fp_a[h], fp_b[h]) for h in shared)
+    return {"similarity": round(score, 3), "fragments": fragments(code_a, code_b, matches)}
 
 
 def fragments(code_a: Code, code_b: Code, matches: list[tuple[int, int]], most: int = 6) -> list[dict]:

@@ -116,24 +116,33 @@ def apply_penalties(book: Gradebook) -> None:
             book.set_final(row.student, row.section, result.late_days, result.penalty, result.final_score)
 
 
-def page(book: Gradebook, row: Row) -> tuple[dict, list[str]]:
+def page(book: Gradebook, row: Row, people: dict | None = None, policy: late.Policy | None = None) -> tuple[dict, list[str]]:
     """What a student's page shows beyond its report: who, the final score and the penalty line; and
-    notes on which file was graded and when it was handed in (and by which clock)."""
+    notes on which file was graded and when it was handed in (and by which clock). `people` and
+    `policy` spare reading them again for every row."""
+    people = names(book) if people is None else people
+    policy = late.Policy.from_dict(book.info("course")) if policy is None else policy
     notes = []
     if row.file_note:
         notes.append(row.file_note[0].upper() + row.file_note[1:] + ".")
     if row.submitted_at:
-        source = "from submitted.csv" if row.time_source == FROM_CSV else "the file's modification time; no submitted.csv entry"
+        source = "from submitted.csv" if row.time_source == FROM_CSV else \
+            "the file's modification time; no submitted.csv entry"
         notes.append(f"Handed in {late.show(datetime.fromisoformat(row.submitted_at))} ({source}).")
-    policy = late.Policy.from_dict(book.info("course"))
     when = datetime.fromisoformat(row.submitted_at) if row.submitted_at else None
     result = late.assess(policy, row.student, row.section, when, row.score, row.max_score)
     line = late.describe(policy, result, row.score or 0, row.max_score or 0)
-    person = names(book).get(row.student)
-    who = f"{person['name'] or row.student} ({row.student})" if person else f"{row.student} (not on the roster)" \
-        if names(book) else row.student
+    person = people.get(row.student)
+    who = f"{person['name'] or row.student} ({row.student})" if person else \
+        f"{row.student} (not on the roster)" if people else row.student
     final = result.final_score if result.final_score is not None else row.score
     return {"who": who, "final": final or 0, "penalty": line}, notes
+
+
+def pages(book: Gradebook) -> dict[tuple[str, str], tuple]:
+    """Every graded submission's page extras: a change rewrites its page without grading again."""
+    people, policy = names(book), late.Policy.from_dict(book.info("course"))
+    return {(r.student, r.section): repr(page(book, r, people, policy)) for r in book.submissions() if r.status == GRADED}
 
 
 def names(book: Gradebook) -> dict[str, dict]:
