@@ -377,3 +377,27 @@ def test_the_similarity_report_is_computed_again_only_when_a_submission_changed(
         write(tmp_path / "class" / "bo" / "7.2.py", "x = 'changed'")
         run.compare_class(book, discover(tmp_path / "class", [find_section("7.2")]))
         assert len(calls) == 2
+
+
+def test_the_command_says_what_is_wrong_in_one_line_without_a_traceback(tmp_path, capsys):
+    from d2lgrade.cli import main
+    write(tmp_path / "class" / "ana" / "7.3.py", "x = 1")
+    write(tmp_path / "class" / "course.toml", '[deadlines]\n"7.3" = 2026-12-01T23:59:00\n')
+    assert main(["--batch", str(tmp_path / "class"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "course.toml line 2: 2026-12-01T23:59:00 has no time zone" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_roster_and_course_may_come_from_elsewhere_and_must_exist(tmp_path):
+    write(tmp_path / "class" / "ana" / "7.3.py", "x = 1")
+    write(tmp_path / "class" / "roster.csv", "id\nnot-used\n")
+    other = write(tmp_path / "term" / "people.csv", "id,name\nana,Ana Lima\nbo,Bo Chen\n")
+    course = write(tmp_path / "term" / "policy.toml", '[deadlines]\n"7.3" = 2026-12-01T23:59:00Z\n')
+    loaded = term.load(tmp_path / "class", [find_section("7.3")], roster_path=other, course_path=course)
+    assert [s.id for s in loaded.roster] == ["ana", "bo"] and "7.3" in loaded.policy.deadlines
+    assert {(w.student, w.state) for w in loaded.work} == {("ana", FOUND), ("bo", MISSING)}
+    with pytest.raises(UserError, match="--course .*nowhere.toml is not a file"):
+        term.load(tmp_path / "class", [find_section("7.3")], course_path=tmp_path / "nowhere.toml")
+    with pytest.raises(UserError, match="--roster .*nowhere.csv is not a file"):
+        term.load(tmp_path / "class", [find_section("7.3")], roster_path=tmp_path / "nowhere.csv")
