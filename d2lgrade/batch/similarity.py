@@ -165,9 +165,11 @@ def compare(code_a: Code, fp_a: dict[int, int], code_b: Code, fp_b: dict[int, in
     if not shared or not fp_a or not fp_b:
         return None
     score = len(shared) / min(len(fp_a), len(fp_b))
+    if score < THRESHOLD:
+        return None
     covered_a = {i for h in shared for i in range(fp_a[h], fp_a[h] + K)}
     covered_b = {i for h in shared for i in range(fp_b[h], fp_b[h] + K)}
-    if score < THRESHOLD or min(len(covered_a), len(covered_b)) < MIN_TOKENS:
+    if min(len(covered_a), len(covered_b)) < MIN_TOKENS:
         return None
     matches = sorted((fp_a[h], fp_b[h]) for h in shared)
     return {"similarity": round(score, 3), "fragments": fragments(code_a, code_b, matches)}
