@@ -120,9 +120,12 @@ def test_runaway_submissions_are_named_in_their_own_rows_and_the_others_are_unaf
 def test_class_csv_has_a_row_per_student_with_exercise_section_and_total_columns(graded):
     with open(graded["tmp"] / "reports" / "gradebook.csv") as f:
         table = {row["student"]: row for row in csv.DictReader(f)}
-    assert set(table) == {"right", "wrong", "hangs", "hog", "loud", "garbled", "absent"}
+    assert set(table) == {"max points", "right", "wrong", "hangs", "hog", "loud", "garbled", "absent"}
+    assert table["max points"]["7.3/1"] == "3" and table["max points"]["7.3 total"] == "13"
     assert table["right"]["7.3/1"] == "3" and table["right"]["7.3 total"] == "9" and table["right"]["total"] == "9"
     assert table["absent"]["7.3/1"] == "" and table["absent"]["7.3 total"] == "0"
+    assert (table["absent"]["7.3 status"], table["garbled"]["7.3 status"], table["wrong"]["7.3 status"]) == \
+        ("missing", "invalid", "graded")
 
 
 def test_gradescope_results_follow_its_format(graded):
@@ -224,6 +227,8 @@ def test_a_bad_review_sheet_is_refused_whole_naming_the_row(graded, tmp_path, st
 def test_a_rerun_skips_what_is_unchanged_and_regrades_a_changed_file(graded, tmp_path):
     tmp = copy_of(graded, tmp_path)
     root = shutil.copytree(graded["root"], tmp / "submissions")
+    with Gradebook(tmp / "reports" / "gradebook.sqlite") as book:     # the copy is the same class, moved
+        book.set_info("folder", str(root.resolve()))
     (root / "wrong" / "7.3.py").write_text(WRONG.replace("s_h + s_w", "s_h*s_w"))
     summary = run_batch(config(tmp, root, students=["wrong", "right", "garbled"]))
     assert (summary["graded"], summary["skipped"], summary["invalid"]) == (1, 1, 1)

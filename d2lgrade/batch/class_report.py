@@ -1,7 +1,9 @@
-"""reports/class.html: how the class did, per section and exercise, and what went wrong where."""
+"""reports/class.html: how the class did, per section and exercise, and what went wrong where; late
+work and unusually similar pairs (with reports/similarity.html for the shared fragments)."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from functools import lru_cache
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -10,7 +12,7 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from d2lgrade import results as R
-from d2lgrade.batch import plots
+from d2lgrade.batch import late, plots, similarity
 from d2lgrade.batch.exports import _section_key, exercise_order
 from d2lgrade.batch.gradebook import ERROR, GRADED, INVALID, MISSING, Gradebook
 from d2lgrade.sections import Section
@@ -29,6 +31,21 @@ def write(book: Gradebook, out: Path) -> Path:
     return path
 
 
+def write_similarity(book: Gradebook, out: Path) -> Path:
+    """similarity.html: each flagged pair's shared fragments, side by side."""
+    path = Path(out) / "similarity.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = {s["id"]: s["name"] for s in book.roster()}
+    pairs = [{**p, "anchor": pair_anchor(p), "names": [names.get(s, "") for s in p["students"]]} for p in book.similar()]
+    path.write_text(_ENV.get_template("similarity.html.j2").render(
+        pairs=pairs, threshold=similarity.THRESHOLD, min_tokens=similarity.MIN_TOKENS), encoding="utf-8")
+    return path
+
+
+def pair_anchor(pair: dict) -> str:
+    return quote(f"{pair['section']}-{pair['students'][0]}-{pair['students'][1]}")
+
+
 def context(book: Gradebook) -> dict:
     rows = book.submissions()
     results = book.results()
@@ -36,6 +53,7 @@ def context(book: Gradebook) -> dict:
     by_student = defaultdict(dict)
     for r in rows:
         by_student[r.student][r.section] = r
+    roster = {s["id"]: s for s in book.roster()}
     sections = [_section(sid, [r for r in rows if r.section == sid], [x for x in results if x["section"] == sid])
                 for sid in section_ids]
     students = []
@@ -44,15 +62,27 @@ def context(book: Gradebook) -> dict:
         for sid in section_ids:
             row = subs.get(sid)
             graded = row is not None and row.status == GRADED
-            cells.append({"status": row.status if row else MISSING, "score": row.score if graded else 0,
+            score = (row.final_score if row.final_score is not None else row.score) if graded else 0
+            cells.append({"status": row.status if row else MISSING, "score": score, "late": bool(graded and row.late_days),
                           "link": quote(f"{name}/{sid}.html") if graded else None})   # ids may hold spaces, #
-        students.append({"name": name, "cells": cells, "total": sum(c["score"] or 0 for c in cells)})
+        students.append({"name": name, "full_name": roster.get(name, {}).get("name", ""), "cells": cells,
+                         "total": sum(c["score"] or 0 for c in cells)})
     counts = Counter(r.status for r in rows)
+    late_work = [{"student": r.student, "name": roster.get(r.student, {}).get("name", ""), "section": r.section,
+                  "submitted": late.show(datetime.fromisoformat(r.submitted_at)) if r.submitted_at else "",
+                  "source": r.time_source or "", "late_days": r.late_days, "penalty": r.penalty or 0,
+                  "score": r.score or 0, "final": r.final_score or 0}
+                 for r in rows if r.status == GRADED and r.late_days]
     return {"sections": sections, "students": students, "gradebook": str(book.path),
             "counts": {"students": len(by_student), "graded": counts[GRADED], "missing": counts[MISSING],
                        "invalid": counts[INVALID], "error": counts[ERROR]},
             "problems": [{"student": r.student, "section": r.section, "status": r.status, "message": r.message}
-                         for r in rows if r.status != GRADED]}
+                         for r in rows if r.status != GRADED],
+            "late_work": late_work,
+            "similar": [{**p, "anchor": pair_anchor(p)} for p in book.similar()],
+            "similarity": {"threshold": similarity.THRESHOLD, "min_tokens": similarity.MIN_TOKENS},
+            "not_on_roster": sorted(set(by_student) - set(roster)) if roster else [],
+            "has_roster": bool(roster)}
 
 
 def _section(section_id: str, rows: list, results: list[dict]) -> dict:

@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import sqlite3
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -49,6 +50,25 @@ MIGRATIONS = [
         content_hash TEXT NOT NULL, reviewed_at TEXT NOT NULL,
         PRIMARY KEY (student, section, check_id));
     """,
+    # Version 3: a gradebook belongs to one class (`class_info`: the folder it grades, the course
+    # policy it applied), knows its roster, keeps when work was handed in next to the raw score and
+    # the final one after a late penalty, and the pairs of submissions that are unusually similar.
+    """
+    CREATE TABLE class_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE roster (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', email TEXT NOT NULL DEFAULT '',
+        sis_id TEXT NOT NULL DEFAULT '', extra TEXT NOT NULL DEFAULT '{}', position INTEGER NOT NULL);
+    ALTER TABLE submissions ADD COLUMN submitted_at TEXT;     -- ISO 8601, UTC
+    ALTER TABLE submissions ADD COLUMN time_source TEXT;      -- submitted.csv | file modified
+    ALTER TABLE submissions ADD COLUMN file_note TEXT;        -- which of several files was graded
+    ALTER TABLE submissions ADD COLUMN late_days INTEGER;
+    ALTER TABLE submissions ADD COLUMN penalty REAL;
+    ALTER TABLE submissions ADD COLUMN final_score REAL;
+    CREATE TABLE similar (
+        section TEXT NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, similarity REAL NOT NULL,
+        fragments TEXT NOT NULL,               -- JSON: [[lines of a, lines of b], ...]
+        PRIMARY KEY (section, a, b));
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -70,6 +90,12 @@ class Row:
     score: float | None
     max_score: float | None
     report: str | None
+    submitted_at: str | None = None
+    time_source: str | None = None
+    file_note: str | None = None
+    late_days: int | None = None
+    penalty: float | None = None
+    final_score: float | None = None
 
     def grade_report(self) -> R.GradeReport | None:
         return report_from_dict(json.loads(self.report)) if self.report else None
@@ -168,7 +194,9 @@ class Gradebook:
         with self.transaction():
             self.db.execute("DELETE FROM submissions WHERE student = ? AND section = ?", (student, section))
             self.db.execute(
-                "INSERT INTO submissions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO submissions (student, section, status, message, path, content_hash, grader_version, "
+                "executor, device, graded_at, seconds, score, max_score, report) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (student, section, status, message, path, content_hash, grader_version,
                  report.executor if report else executor, report.device if report else None, _now(),
                  report.seconds if report else None, report.score if report else None,
@@ -201,6 +229,71 @@ class Gradebook:
             self.db.execute("UPDATE submissions SET score = (SELECT round(sum(points), 4) FROM results r WHERE "
                             "r.student = submissions.student AND r.section = submissions.section) "
                             "WHERE student = ? AND section = ?", (student, section))
+
+    # -- the class it belongs to ------------------------------------------------------------------
+    def class_folder(self) -> str | None:
+        """The class folder this gradebook grades (absolute), or None while it is empty."""
+        if (folder := self.info("folder")) is not None:
+            return folder
+        # Gradebooks from before version 3 did not record it; their rows' paths (<class>/<student>/<file>) do.
+        parents = Counter(str(Path(p).resolve().parent.parent) for (p,) in
+                          self.db.execute("SELECT path FROM submissions WHERE path IS NOT NULL"))
+        return parents.most_common(1)[0][0] if parents else None
+
+    def bind(self, folder: Path) -> None:
+        """Refuse a folder that is not this gradebook's class (before anything of it is written);
+        otherwise record it, so that an upgraded gradebook holds its class from now on."""
+        folder_text, recorded = str(Path(folder).resolve()), self.class_folder()
+        if recorded is not None and recorded != folder_text:
+            raise UserError(f"{self.path} is the gradebook of the class in {recorded}, not of {folder_text}; "
+                            f"grade {folder} into its own folder with --out DIR (or --gradebook FILE).")
+        with self.transaction():
+            self.set_info("folder", folder_text)
+
+    def set_info(self, key: str, value) -> None:
+        self.db.execute("INSERT OR REPLACE INTO class_info VALUES (?, ?)", (key, json.dumps(value)))
+
+    def info(self, key: str, default=None):
+        row = self.db.execute("SELECT value FROM class_info WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return default
+        return json.loads(row[0])
+
+    # -- roster, times, penalties, similarity (the term around the grades) -------------------------
+    def save_roster(self, students: list[dict]) -> None:
+        """Replace the roster (dicts with id, name, email, sis_id, extra), keeping its order."""
+        with self.transaction():
+            self.db.execute("DELETE FROM roster")
+            self.db.executemany("INSERT INTO roster VALUES (?, ?, ?, ?, ?, ?)",
+                                [(s["id"], s.get("name", ""), s.get("email", ""), s.get("sis_id", ""),
+                                  json.dumps(s.get("extra", {})), i) for i, s in enumerate(students)])
+
+    def roster(self) -> list[dict]:
+        rows = self.db.execute("SELECT id, name, email, sis_id, extra FROM roster ORDER BY position").fetchall()
+        return [{"id": i, "name": n, "email": e, "sis_id": s, "extra": json.loads(x)} for i, n, e, s, x in rows]
+
+    def set_times(self, student: str, section: str, submitted_at: str | None, time_source: str | None,
+                  file_note: str | None) -> None:
+        self.db.execute("UPDATE submissions SET submitted_at = ?, time_source = ?, file_note = ? "
+                        "WHERE student = ? AND section = ?", (submitted_at, time_source, file_note, student, section))
+
+    def set_final(self, student: str, section: str, late_days: int | None, penalty: float | None,
+                  final_score: float | None) -> None:
+        self.db.execute("UPDATE submissions SET late_days = ?, penalty = ?, final_score = ? "
+                        "WHERE student = ? AND section = ?", (late_days, penalty, final_score, student, section))
+
+    def save_similar(self, pairs: list[dict], sections: list[str]) -> None:
+        """Replace the flagged pairs of `sections` (a batch of other sections keeps theirs)."""
+        with self.transaction():
+            self.db.executemany("DELETE FROM similar WHERE section = ?", [(s,) for s in sections])
+            self.db.executemany("INSERT INTO similar VALUES (?, ?, ?, ?, ?)",
+                                [(p["section"], *p["students"], p["similarity"], json.dumps(p["fragments"]))
+                                 for p in pairs])
+
+    def similar(self) -> list[dict]:
+        rows = self.db.execute("SELECT section, a, b, similarity, fragments FROM similar "
+                               "ORDER BY section, similarity DESC, a, b").fetchall()
+        return [{"section": s, "students": [a, b], "similarity": x, "fragments": json.loads(f)} for s, a, b, x, f in rows]
 
     # -- reading ------------------------------------------------------------------------------
     def current_status(self, student: str, section: str, content_hash: str, grader_version: str) -> str | None:

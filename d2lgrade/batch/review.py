@@ -11,7 +11,9 @@ from pathlib import Path
 
 from d2lgrade import results as R
 from d2lgrade.batch.gradebook import GRADED, Gradebook
-from d2lgrade.errors import UserError
+from d2lgrade.errors import SubmissionError, UserError
+from d2lgrade.batch.class_report import written_checks
+from d2lgrade.load import load_submission
 
 COLUMNS = ["student", "section", "exercise", "answer", "rubric", "max_points", "points", "comment"]
 REQUIRED = ("student", "exercise", "points")
@@ -29,11 +31,28 @@ def written_answers(book: Gradebook) -> dict[tuple[str, str], dict]:
             if c.status != R.MANUAL:          # the stored report keeps the status grading gave
                 continue
             points, comment = reviews.get((row.student, c.id), ("", ""))
+            # A code check the grader could not verify ("implement it yourself") has no text answer:
+            # the instructor judges the student's code for that exercise instead.
+            answer = c.answer if c.id in written_checks(row.section) else \
+                "\n\n".join(filter(None, [c.answer, student_code(row.path, c.exercise)]))
             out[row.student, c.id] = {"student": row.student, "section": row.section, "exercise": c.id,
-                                      "answer": c.answer, "rubric": "\n".join(f"- {r}" for r in c.rubric),
+                                      "answer": answer, "rubric": "\n".join(f"- {r}" for r in c.rubric),
                                       "max_points": f"{c.max_points:g}",
                                       "points": "" if points == "" else f"{points:g}", "comment": comment}
     return out
+
+
+def student_code(path: str | None, exercise: str) -> str:
+    """The code cells a submission attributes to `exercise` (its parts included), or "" when the file
+    is gone or unreadable."""
+    if not path:
+        return ""
+    try:
+        submission = load_submission(Path(path))
+    except (SubmissionError, OSError):
+        return ""
+    return "\n\n".join(c.source for c in submission.code_cells
+                        if c.exercise and (c.exercise == exercise or c.exercise.startswith(exercise + ".")))
 
 
 def write_sheet(book: Gradebook, path: Path) -> tuple[Path, int]:
@@ -57,7 +76,9 @@ def import_sheet(book: Gradebook, path: Path) -> list[tuple[str, str, str]]:
             if missing:
                 raise UserError(f"{path} has no column {', '.join(missing)}; start from the sheet "
                                 "`--review FILE.csv` writes.")
-            sheet = [(reader.line_num, dict(row)) for row in reader]
+            # Numbered as a spreadsheet shows them (header = row 1), not by file line: an answer's
+            # newlines make a record span several lines of the file.
+            sheet = list(enumerate((dict(row) for row in reader), start=2))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise UserError(f"{path} cannot be read as a CSV review sheet ({exc}); give the sheet --review wrote.") from None
     known = written_answers(book)

@@ -1,13 +1,15 @@
 """`python grade.py --batch [DIR]`: grade a class, keep the gradebook, write exports and reports."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from d2lgrade.batch import class_report, exports, review
-from d2lgrade.batch.discover import INVALID, MISSING, discover
+from d2lgrade.batch import class_report, exports, late, review, similarity, term
+from d2lgrade.batch.discover import FOUND, INVALID, MISSING, handed_in_sections
 from d2lgrade.batch.gradebook import ERROR, GRADED, Gradebook, report_from_dict
 from d2lgrade.batch.progress import BatchProgress
 from d2lgrade.batch.version import grader_version
@@ -25,7 +27,7 @@ class BatchConfig:
     sections: list[str] | None = None          # default: every section someone handed in
     students: list[str] | None = None
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    gradebook: Path = Path("reports/gradebook.sqlite")
+    gradebook: Path | None = None               # default: <out>/gradebook.sqlite, the class's own
     out: Path = Path("reports")
     executor: str = DEFAULT_EXECUTOR
     # Made only when something is graded: resolving the device imports torch, which a rerun with
@@ -38,32 +40,83 @@ class BatchConfig:
     import_review: Path | None = None          # merge an instructor's sheet
     on_start: Callable[[dict, int], None] | None = None   # (task, worker pid): a hook for tests
     dask: str | None = None                    # a Dask scheduler's address: grade on its workers
+    roster: Path | None = None                 # default: <root>/roster.csv when there is one
+    course: Path | None = None                 # default: <root>/course.toml when there is one
+
+
+def gradebook_path(config: BatchConfig) -> Path:
+    return Path(config.gradebook) if config.gradebook is not None else Path(config.out) / "gradebook.sqlite"
 
 
 def run_batch(config: BatchConfig) -> dict:
     if config.workers < 1:
         raise UserError(f"--workers must be at least 1 (got {config.workers}).")
+    book_path = gradebook_path(config)
     summary = {"students": 0, "submissions": 0, "graded": 0, "skipped": 0, "missing": 0, "invalid": 0,
-               "errors": 0, "gradebook": str(config.gradebook), "reports": {}, "workers": {}}
-    if config.root is None and not Path(config.gradebook).exists():
-        raise UserError(f"there is no gradebook at {config.gradebook} yet; grade the class first "
-                        "(`python grade.py --batch`), or give its path with --gradebook.")
+               "errors": 0, "gradebook": str(book_path), "reports": {}, "workers": {}}
+    if config.root is None and not book_path.exists():
+        raise UserError(f"there is no gradebook at {book_path} yet; grade the class first "
+                        "(`python grade.py --batch`), or give its path with --gradebook or --out.")
     changed: set[tuple[str, str]] = set()      # (student, section) whose pages must be written again
-    with Gradebook(config.gradebook, lock=True) as book:
-        if config.root is not None:
-            changed |= grade_class(config, book, summary)
+    # The class folder's files are read and checked first: a bad roster or course.toml stops the
+    # batch before the gradebook is even opened.
+    the_term = term.load(config.root, choose_sections(config), config.students, config.roster, config.course) \
+        if config.root is not None else None
+    with Gradebook(book_path, lock=True) as book:
+        before = term.pages(book)
+        if the_term is not None:
+            book.bind(config.root)             # another class's gradebook: refused before anything is written
+            changed |= grade_class(config, book, summary, the_term)
+            term.record(book, the_term)
+            compare_class(book, the_term.everyone)
         if config.import_review:
             scored = review.import_sheet(book, config.import_review)
             summary["reviews_imported"] = len(scored)
             changed |= {(student, section) for student, section, _ in scored}
+        term.apply_penalties(book)
+        after = term.pages(book)
+        changed |= {key for key, state in after.items() if before.get(key) != state}
         summary["reports"] = publish(book, config, changed)
+        summary["rows"], summary["similar"] = json_rows(book), [
+            {k: p[k] for k in ("section", "students", "similarity")} for p in book.similar()]
+        summary["not_on_roster"] = not_on_roster(book)
     return summary
 
 
+def compare_class(book: Gradebook, work: list) -> None:
+    """The similarity report, computed again only when some submission changed: a rerun with nothing
+    new stays quick."""
+    key = hashlib.sha256(json.dumps([similarity.SETTINGS] + sorted(
+        [w.student, w.section, w.content_hash] for w in work if w.state == FOUND)).encode()).hexdigest()
+    if book.info("similarity_of") == key:
+        return
+    book.save_similar(similarity.find_pairs(similarity.sources(work)), sorted({w.section for w in work}))
+    with book.transaction():
+        book.set_info("similarity_of", key)
+
+
+def not_on_roster(book: Gradebook) -> list[str]:
+    roster = term.names(book)
+    return sorted({r.student for r in book.submissions()} - set(roster)) if roster else []
+
+
+def json_rows(book: Gradebook) -> list[dict]:
+    """The JSON contract: one object per (student, section), roster students without work included."""
+    roster = term.names(book)
+    return [{"student": r.student, "name": roster.get(r.student, {}).get("name", ""), "section": r.section,
+             "status": r.status, "score": r.score if r.status == GRADED else None,
+             "max_score": r.max_score, "late_days": r.late_days, "penalty": r.penalty,
+             "final_score": r.final_score, "submitted_at": r.submitted_at, "time_source": r.time_source,
+             "file": Path(r.path).name if r.path else None} for r in book.submissions()]
+
+
 def choose_sections(config: BatchConfig) -> list[Section]:
+    if not Path(config.root).is_dir():
+        raise UserError(f"{config.root} is not a folder; give the folder that holds one sub-folder per student "
+                        "(submissions/<student-id>/<section>.ipynb).")
     if config.sections:
         return [find_section(s) for s in config.sections]
-    handed_in = {p.stem for p in Path(config.root).glob("*/*") if p.suffix in (".ipynb", ".py")}
+    handed_in = handed_in_sections(Path(config.root))
     sections = [s for s in all_sections() if s.id in handed_in]
     if not sections:
         raise UserError(f"{config.root} holds no <student>/<section>.ipynb or .py files; "
@@ -71,11 +124,10 @@ def choose_sections(config: BatchConfig) -> list[Section]:
     return sections
 
 
-def grade_class(config: BatchConfig, book: Gradebook, summary: dict) -> set[tuple[str, str]]:
+def grade_class(config: BatchConfig, book: Gradebook, summary: dict, the_term: term.Term) -> set[tuple[str, str]]:
     """Grade what is new or changed; returns the (student, section) pairs it recorded."""
-    sections = choose_sections(config)
-    work = discover(Path(config.root), sections, config.students)
-    versions = {s.id: grader_version(s) for s in sections}
+    work = the_term.work
+    versions = {w.section: grader_version(find_section(w.section)) for w in work}
     summary["students"] = len({w.student for w in work})
     summary["submissions"] = sum(w.state != MISSING for w in work)
     tasks = []
@@ -144,6 +196,7 @@ def publish(book: Gradebook, config: BatchConfig, changed: set[tuple[str, str]] 
     out = Path(config.out)
     written = {"gradebook_csv": str(exports.write_class_csv(book, out / "gradebook.csv"))}
     pages = 0
+    people, policy = term.names(book), late.Policy.from_dict(book.info("course"))
     for row in book.submissions():
         page, results = out / row.student / f"{row.section}.html", out / row.student / f"{row.section}.results.json"
         if row.status != GRADED:            # e.g. a file withdrawn since: no feedback of an old grading
@@ -154,13 +207,18 @@ def publish(book: Gradebook, config: BatchConfig, changed: set[tuple[str, str]] 
         if changed is not None and (row.student, row.section) not in changed and page.exists() and results.exists():
             continue
         report = book.report(row)
-        html.write(report, page)
+        shown, notes = term.page(book, row, people, policy)     # who, which file, when, any penalty
+        report.notes = notes + report.notes
+        html.write(report, page, shown)
         exports.write_gradescope(row, report, out)
     written["student_pages"] = pages
     written["gradescope_results"] = pages
     written["class_page"] = str(class_report.write(book, out))
+    written["similarity_page"] = str(class_report.write_similarity(book, out))
     if config.lms_csv:
         written["lms_csv"] = str(exports.write_canvas_csv(book, out / "canvas.csv"))
+        written["moodle_csv"] = str(exports.write_moodle_csv(book, out / "moodle.csv"))
+        written["blackboard"] = str(exports.write_blackboard(book, out / "blackboard.txt"))
     if config.review:
         path, count = review.write_sheet(book, config.review)
         written["review_sheet"], written["written_answers"] = str(path), count
@@ -173,6 +231,13 @@ def summary_line(summary: dict) -> str:
         parts.append(f"{summary['students']} students, {summary['submissions']} submissions: graded {summary['graded']}, "
                      f"skipped {summary['skipped']} (unchanged), missing {summary['missing']}, "
                      f"invalid {summary['invalid']}, errors {summary['errors']}")
+    late_rows = [r for r in summary.get("rows", []) if r["late_days"]]
+    if late_rows:
+        parts.append(f"{len(late_rows)} late (penalties on the class page)")
+    if summary.get("similar"):
+        parts.append(f"{len(summary['similar'])} unusually similar pairs (similarity.html)")
+    if summary.get("not_on_roster"):
+        parts.append(f"not on the roster: {', '.join(summary['not_on_roster'])}")
     if "reviews_imported" in summary:
         parts.append(f"imported the points of {summary['reviews_imported']} written answers")
     if "review_sheet" in reports:

@@ -13,12 +13,14 @@ _ENV = Environment(loader=PackageLoader("d2lgrade.report", "templates"),
 _ENV.filters["num"] = lambda x: f"{x:g}"
 
 
-def render(report: GradeReport) -> str:
-    return _ENV.get_template("report.html.j2").render(report=report, labels=LABELS)
+def render(report: GradeReport, term: dict | None = None) -> str:
+    """`term` (a class's batch only): who (the student's name and id), final (the score after a late
+    penalty) and penalty (the line that explains it)."""
+    return _ENV.get_template("report.html.j2").render(report=report, labels=LABELS, term=term)
 
 
-def write(report: GradeReport, path: Path) -> Path:
+def write(report: GradeReport, path: Path, term: dict | None = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(report), encoding="utf-8")
+    path.write_text(render(report, term), encoding="utf-8")
     return path
