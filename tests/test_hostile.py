@@ -28,8 +28,10 @@ from d2lgrade import results as R
 from d2lgrade.compare.symbolic import SymbolicAnswerError, parse_answer
 from d2lgrade.errors import SubmissionError
 from d2lgrade.grading import grade
-from d2lgrade.load import load_submission
-from d2lgrade.run.executor import RuntimeOptions
+from d2lgrade.load import Cell, Submission, load_submission
+from d2lgrade.run import isolation, wire
+from d2lgrade.run.executor import RuntimeOptions, get_executor
+from d2lgrade.run.kernel import KernelRuntime
 from d2lgrade.run.limits import Limits
 from d2lgrade.sections import find_section
 from d2lgrade.testing import VariantRunner, sandbox_layers
@@ -50,6 +52,7 @@ needs_file_isolation = pytest.mark.skipif(not (LAYERS.get("landlock") or LAYERS.
                                           reason="neither Landlock nor mount namespaces are available here")
 needs_disk_cap = pytest.mark.skipif(not LAYERS.get("mountns"),
                                     reason="no private mount namespace here for the runtime's size-limited tmpfs")
+needs_ipc_namespace = pytest.mark.skipif(not LAYERS.get("ipcns"), reason="no private IPC namespace here")
 needs_no_network = pytest.mark.skipif(not (LAYERS.get("netns") or LAYERS.get("landlock", 0) >= 4),
                                       reason="neither a network namespace nor Landlock TCP rules are available here")
 
@@ -418,3 +421,94 @@ def test_18_the_held_out_images_are_out_of_the_runtimes_reach(executor, tmp_path
                                           data_dir=str(tmp_path / "data")))
     check = next(c for c in report.checks if c.id == "7.6/2")
     assert check.points == 0 and "returns (20, 3) for a batch of 20 images" in check.message, check.message
+
+
+# -- 19. SysV IPC and /dev/shm: shared between runtimes, outliving them ------------------------------
+def _host_ipc_keys() -> set[int]:
+    """Keys of the SysV shared-memory segments and message queues of the grader's IPC namespace."""
+    keys = set()
+    for table in ("shm", "msg"):
+        lines = Path(f"/proc/sysvipc/{table}").read_text().splitlines()[1:]
+        keys |= {int(line.split()[0]) for line in lines if line.split()}
+    return keys
+
+
+def _remove_host_ipc(keys) -> None:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    for key in keys:
+        ident = libc.shmget(key, 0, 0)
+        if ident >= 0:
+            libc.shmctl(ident, 0, None)              # IPC_RMID
+        ident = libc.msgget(key, 0)
+        if ident >= 0:
+            libc.msgctl(ident, 0, None)
+        Path(f"/dev/shm/d2lgrade-plant-{key}").unlink(missing_ok=True)
+
+
+@needs_ipc_namespace
+def test_19_ipc_objects_are_the_runtimes_own_and_die_with_it(executor, tmp_path):
+    import ctypes
+    key = 0x2D100000 + (os.getpid() % 0xFFFF) * 16 + EXECUTORS.index(executor) * 8
+    ours = set(range(key, key + 5))
+    source = (HOSTILE / "ipc.py").read_text().replace("@@KEY@@", str(key))
+    planter, thief = tmp_path / "planter" / "7.3.py", tmp_path / "thief" / "7.3.py"
+    for path, mode in ((planter, "plant"), (thief, "steal")):
+        path.parent.mkdir()
+        path.write_text(source.replace("@@MODE@@", mode))
+    try:
+        # IPC works inside the runtime (the answer is read back from its own segment), and nothing of
+        # it, the 4 GiB of segments included, is left on the host once it is closed.
+        got = graded(planter, executor, selector="7.3/4")
+        assert verdict(got["7.3/4"]) == (R.PASSED, 1), got["7.3/4"]
+        assert not _host_ipc_keys() & ours
+        assert not Path(f"/dev/shm/d2lgrade-plant-{key}").exists()
+        # A later runtime cannot reach what is on the host: an answer planted there stays out of reach.
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.shmat.restype = ctypes.c_void_p
+        segment = libc.shmget(key, 4096, 0o1000 | 0o600)
+        queue = libc.msgget(key, 0o1000 | 0o600)
+        assert segment >= 0 and queue >= 0
+        ctypes.memmove(libc.shmat(segment, None, 0), b"s_h*s_w", 7)
+        Path(f"/dev/shm/d2lgrade-plant-{key}").write_text("s_h*s_w")
+        got = graded(thief, executor, selector="7.3/4")
+        assert got["7.3/4"].status == R.FAILED and got["7.3/4"].points == 0, got["7.3/4"]
+    finally:
+        _remove_host_ipc(ours)
+
+
+def test_19_the_runtimes_dev_shm_is_far_below_its_memory_limit(executor):
+    values = runtime_values(executor, "import os\n_st = os.statvfs('/dev/shm')\n"
+                                      "_shm = _st.f_blocks * _st.f_frsize\n", ["_shm"])
+    if not LAYERS.get("mountns"):
+        pytest.skip("no private mount namespace here for the runtime's /dev/shm")
+    assert 0 < values["_shm"] <= FAST.memory_bytes // 8, values
+
+
+# -- 20. capabilities: the warm child never execs ---------------------------------------------------
+def runtime_values(executor: str, source: str, names: list[str], limits: Limits = FAST, notes=None) -> dict:
+    """Run `source` in a fresh runtime of `executor` and read `names` back from it."""
+    setup = Cell(index=1, kind="code", source="", role="setup")
+    with get_executor(executor).start(Submission(Path("<hostile>"), [setup]), RuntimeOptions(limits=limits)) as runtime:
+        run = runtime.run_source(source)
+        assert run.status == "ok", (run.error, run.traceback)
+        reply = runtime.request({"op": "get", "names": names}, 30)
+        assert all(name in reply for name in names), reply
+        if notes is not None:
+            notes.extend(runtime.notes)
+    return {name: wire.unwrap(reply[name]["value"]) for name in names}
+
+
+def test_20_the_runtime_has_no_capability_even_without_landlock(executor, monkeypatch):
+    """Without Landlock, only the missing capabilities keep the mount namespace's covers in place."""
+    config = KernelRuntime._sandbox_config
+    monkeypatch.setattr(KernelRuntime, "_sandbox_config", lambda self: {**config(self), "layers_off": ["landlock"]})
+    source = (HOSTILE / "capabilities.py").read_text().replace("@@PROJECT@@", str(ROOT))
+    notes = []
+    values = runtime_values(executor, source, ["caps", "attempts"], notes=notes)
+    assert values["caps"]["CapEff"] == values["caps"]["CapPrm"] == values["caps"]["CapInh"] == 0, values
+    assert values["caps"]["CapBnd"] == 0 and values["caps"]["CapAmb"] == 0, values
+    assert not any(values["attempts"].values()), values["attempts"]
+    # The report says what is true of this engine: no Landlock, and the covers that still hold.
+    assert any("Landlock is not available" in n and "still hides the project" in n for n in notes), notes
+    assert not any("capabilities" in n for n in notes), notes

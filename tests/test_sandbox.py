@@ -103,7 +103,7 @@ def denied(result) -> bool:
 def test_status_names_every_layer(box):
     done, status = box.run("print('hello')")
     assert done.returncode == 0 and done.stdout.strip() == "hello", done.stderr
-    assert status["capabilities"] == "dropped"
+    assert status["capabilities"] == "none"
     if LANDLOCK:
         assert status["landlock"] == LANDLOCK and status["exposed"] == []
     if USERNS:
@@ -319,7 +319,8 @@ def test_the_runtime_goes_when_the_grader_goes(box, tmp_path):
 
 
 def test_degraded_layers_become_notes():
-    full = {"landlock": 7, "userns": True, "netns": True, "pidns": True, "processes": 64, "exposed": []}
+    full = {"landlock": 7, "userns": True, "ipcns": True, "netns": True, "pidns": True, "processes": 64,
+            "capabilities": "none", "exposed": []}
     assert isolation.notes_for(full) == []
     no_landlock = isolation.notes_for({**full, "landlock": 0, "landlock_error": "ENOSYS"})
     assert len(no_landlock) == 1 and "reference solutions" in no_landlock[0] and "ENOSYS" in no_landlock[0]
@@ -365,4 +366,4 @@ def test_everything_off_still_runs(box):
                            layers_off=["namespaces", "cgroup", "landlock", "mounts"])
     assert done.returncode == 0 and done.stdout.strip() == str(2**20), done.stderr
     assert not status["userns"] and not status["landlock"]
-    assert len(isolation.notes_for(status)) == 3
+    assert len(isolation.notes_for(status)) == 4
