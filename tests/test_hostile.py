@@ -512,3 +512,22 @@ def test_20_the_runtime_has_no_capability_even_without_landlock(executor, monkey
     # The report says what is true of this engine: no Landlock, and the covers that still hold.
     assert any("Landlock is not available" in n and "still hides the project" in n for n in notes), notes
     assert not any("capabilities" in n for n in notes), notes
+
+
+# -- 21. an answer that costs the grader more than it cost the runtime --------------------------------
+def _peak_rss_since_reset() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
+def test_21_a_stride_0_answer_is_refused_not_copied(executor):
+    """16000x16000 from one element: refused by the wire, and the grader's peak memory stays put."""
+    Path("/proc/self/clear_refs").write_text("5")            # resets this process's peak resident size
+    before = _peak_rss_since_reset()
+    report = grade(find_section("7.2"), HOSTILE / "stride.py", options=RuntimeOptions(limits=FAST), executor=executor)
+    grown = _peak_rss_since_reset() - before
+    checks = {c.id: c for c in report.checks}
+    assert grown < 256 * 2**20, f"the grader's peak grew by {grown / 2**20:.0f} MiB"
+    stride_0 = checks["7.2/2.2"]
+    assert stride_0.status == R.ERROR and stride_0.points == 0 and "overlap" in stride_0.message, stride_0.message
+    assert verdict(checks["7.2/2.4"]) == (R.PASSED, 1), checks["7.2/2.4"].message
