@@ -531,3 +531,34 @@ def test_21_a_stride_0_answer_is_refused_not_copied(executor):
     stride_0 = checks["7.2/2.2"]
     assert stride_0.status == R.ERROR and stride_0.points == 0 and "overlap" in stride_0.message, stride_0.message
     assert verdict(checks["7.2/2.4"]) == (R.PASSED, 1), checks["7.2/2.4"].message
+
+
+# -- 22. terminal escape sequences -------------------------------------------------------------------
+CONTROL = [chr(c) for c in range(32) if chr(c) not in "\n"] + ["\x7f", "\x9b", "\u202e"]
+
+
+def test_22_no_escape_sequence_reaches_the_terminal(executor, tmp_path):
+    done = subprocess.run([sys.executable, "grade.py", "7.3", str(HOSTILE / "terminal.py"), "--executor", executor,
+                           "--call-timeout", "10", "--html", str(tmp_path / "report.html")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    for stream in (done.stdout, done.stderr):
+        assert not [c for c in CONTROL if c in stream], repr(stream[-3000:])
+    # Shown, neutralised: the reader sees what the student tried.
+    assert "Boom\\x1b[2J" in done.stdout and "\\x1b]0;pwned\\x07" in done.stdout, done.stdout
+    assert "score 1/13" in done.stdout                     # 7.3/4, the one right answer
+
+
+def test_22_batch_progress_lines_are_neutralised(capsys):
+    from d2lgrade.batch.progress import BatchProgress
+    progress = BatchProgress(total=2, skipped=0, quiet=True)
+    progress.finished("bob\x1b[2J", "7.3", "failed", "error: \x1b]0;pwned\x07 [bold]x[/bold]")
+    progress.retrying("eve\u202e", "7.3", "retrying \x1b[8m")
+    err = capsys.readouterr().err
+    assert not [c for c in CONTROL if c in err], repr(err)
+    assert "bob\\x1b[2J" in err and "[bold]x[/bold]" in err and "eve\\u202e" in err, err
+    bar = BatchProgress(total=2, skipped=0, quiet=False)        # rich's live bar: no markup read either
+    bar.retrying("eve\x1b[2J", "7.3", "[bold]x[/bold]")
+    bar.close()
+    err = capsys.readouterr().err
+    assert "eve\\x1b[2J 7.3: [bold]x[/bold]" in err, repr(err)
