@@ -562,3 +562,45 @@ def test_22_batch_progress_lines_are_neutralised(capsys):
     bar.close()
     err = capsys.readouterr().err
     assert "eve\\x1b[2J 7.3: [bold]x[/bold]" in err, repr(err)
+
+
+# -- 23. spreadsheet formulas in CSV exports ---------------------------------------------------------
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_23_no_formula_reaches_a_csv_export(executor, tmp_path):
+    from d2lgrade.batch.run import BatchConfig, run_batch
+    import csv
+    student = "=1+1@evil"                                  # a folder name, as an LMS download may give
+    root = tmp_path / "submissions"
+    (root / student).mkdir(parents=True)
+    (root / student / "7.3.py").write_text((HOSTILE / "spreadsheet.py").read_text())
+    out, sheet = tmp_path / "reports", tmp_path / "review.csv"
+    config = lambda **kw: BatchConfig(root=root, sections=["7.3"], workers=1, gradebook=out / "gradebook.sqlite",  # noqa: E731
+                                      out=out, executor=executor, options_factory=lambda: RuntimeOptions(limits=FAST),
+                                      quiet=True, **kw)
+    summary = run_batch(config(lms_csv=True, review=sheet))
+    assert summary["graded"] == 1, summary
+    tables = {path.name: list(csv.reader(path.open(newline="", encoding="utf-8")))
+              for path in (out / "gradebook.csv", out / "canvas.csv", sheet)}
+    for name, rows in tables.items():
+        live = [cell for row in rows for cell in row if cell.startswith(FORMULA_START)]
+        assert not live, (name, live)
+    # Shown, neutralised: the text is all there behind the apostrophe, and the scores are numbers.
+    answers = {row[2]: row[3] for row in tables["review.csv"][1:]}
+    assert answers["7.3/2"].startswith("\'=HYPERLINK(") and answers["7.3/5"] == "\'+1+1", answers
+    assert ["\'" + student, "", "\'" + student, "\'" + student, "", "1"] in tables["canvas.csv"]
+    # The instructor's points come back through the same sheet, matched to the student.
+    rows = tables["review.csv"]
+    header = rows[0]
+    for row in rows[1:]:
+        row[header.index("points")] = "1" if row[header.index("exercise")] == "7.3/2" else ""
+        row[header.index("comment")] = "=see me"
+    filled = tmp_path / "filled.csv"
+    with filled.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    assert run_batch(config(import_review=filled))["reviews_imported"] == 1
+    from d2lgrade.batch.gradebook import Gradebook
+    with Gradebook(out / "gradebook.sqlite") as book:
+        row = next(r for r in book.submissions() if r.student == student)
+        assert row.score == 2

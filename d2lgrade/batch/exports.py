@@ -10,6 +10,7 @@ from pathlib import Path
 
 from d2lgrade import results as R
 from d2lgrade.batch.gradebook import GRADED, Gradebook, Row
+from d2lgrade.report.neutral import csv_row
 from d2lgrade.sections import Section
 
 # Canvas matches students on any of its ID columns; the folder name goes in as the SIS User ID.
@@ -53,9 +54,9 @@ def write_class_csv(book: Gradebook, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
-        out.writerow(["student"] + columns)
-        for student, cells in table.items():
-            out.writerow([student] + [cells[c] for c in columns])
+        out.writerow(csv_row(["student"] + columns))
+        for student, cells in table.items():           # student ids are folder names: the students'
+            out.writerow(csv_row([student] + [cells[c] for c in columns]))
     return path
 
 
@@ -70,10 +71,10 @@ def write_canvas_csv(book: Gradebook, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
-        out.writerow(CANVAS_COLUMNS + [f"d2l {s}" for s in sections])
-        out.writerow(["Points Possible", "", "", "", ""] + [_num(possible[s]) for s in sections])
+        out.writerow(csv_row(CANVAS_COLUMNS + [f"d2l {s}" for s in sections]))
+        out.writerow(csv_row(["Points Possible", "", "", "", ""] + [_num(possible[s]) for s in sections]))
         for student in sorted(scores):
-            out.writerow([student, "", student, student, ""] + [_num(scores[student].get(s, 0)) for s in sections])
+            out.writerow(csv_row([student, "", student, student, ""] + [_num(scores[student].get(s, 0)) for s in sections]))
     return path
 
 
