@@ -604,3 +604,33 @@ def test_23_no_formula_reaches_a_csv_export(executor, tmp_path):
     with Gradebook(out / "gradebook.sqlite") as book:
         row = next(r for r in book.submissions() if r.student == student)
         assert row.score == 2
+
+
+# -- 24. one memory limit for all the runtime's processes -------------------------------------------------
+needs_memory_cgroup = pytest.mark.skipif(not LAYERS.get("memory_cgroup"),
+                                         reason="no memory cgroup here: the report says the limit is per process")
+
+
+@needs_memory_cgroup
+def test_24_three_processes_cannot_together_pass_the_runtimes_memory_limit(executor, tmp_path):
+    """4.5 GiB for the runtime: two processes of 1 GiB fit; three of 1.75 GiB (each under the limit
+    alone) do not, and the call that started them gets the memory verdict naming the limit."""
+    limits = Limits(call_seconds=60, cell_seconds=60, total_seconds=240, memory_bytes=int(4.5 * 2**30))
+    path = tmp_path / "7.3.py"
+    path.write_text((HOSTILE / "memory.py").read_text().replace("@@CHUNK@@", str(int(1.75 * 2**30))))
+    got = graded(path, executor, limits)
+    assert verdict(got["7.3/1:example"]) == (R.PASSED, 1), got["7.3/1:example"]     # two processes held
+    stopped = got["7.3/3"]
+    assert stopped.status == R.MEMORY and "the memory limit (4.5 GiB for all its processes)" in stopped.message, stopped
+    assert verdict(got["7.3/3:batched"]) == (R.PASSED, 1), got["7.3/3:batched"]     # the runtime goes on
+    notes = got["report"].notes
+    assert any("went past its memory limit (4.5 GiB for all its processes)" in n for n in notes), notes
+    assert not any("per process" in n for n in notes), notes
+
+
+def test_24_without_a_memory_cgroup_the_report_says_the_limit_is_per_process(executor, monkeypatch):
+    config = KernelRuntime._sandbox_config
+    monkeypatch.setattr(KernelRuntime, "_sandbox_config", lambda self: {**config(self), "layers_off": ["cgroup"]})
+    notes = []
+    assert runtime_values(executor, "_x = 1\n", ["_x"], notes=notes) == {"_x": 1}
+    assert any("binds each process of the runtime alone" in n for n in notes), notes

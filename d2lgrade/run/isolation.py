@@ -27,7 +27,8 @@ process tree of the runtime and cannot be undone from Python):
   ABI <= 7 cannot stop connecting to those), the grader's home, the project, the grader's and
   the submission's folders; the runtime's own folders, the interpreter and the connection file
   are bound back in place;
-- cgroup (pids controller): the process limit where RLIMIT_NPROC cannot be used (root);
+- cgroups: pids, the process limit where RLIMIT_NPROC cannot be used (root); memory, the memory
+  limit for all the runtime's processes together (RLIMIT_AS binds one process at a time);
 - Landlock (syscalls 444-446 after PR_SET_NO_NEW_PRIVS): the kernel may read and execute only
   what an interpreter needs (the Python installation, /usr, /lib*, world-readable /etc, /proc,
   /sys, a few device files), write only its working directory, the exchange directory and its
@@ -40,8 +41,9 @@ process tree of the runtime and cannot be undone from Python):
   capability of its user namespace (it could unmount the covers over the project). The runtime has
   no capability even as uid 0 (it cannot raise its hard rlimits back, mount, or override file
   permissions);
-- rlimits: address space (CPU) or data segment (CUDA), file size, core dumps, processes (RLIMIT_NPROC,
-  for a grader that is not root).
+- rlimits: address space (CPU) or data segment (CUDA) per process, so one allocation too big fails
+  with MemoryError rather than a kill; file size, core dumps, processes (RLIMIT_NPROC, for a grader
+  that is not root).
 
 Every step degrades on its own: what could not be applied is recorded in the status the launcher
 writes, and the grader turns it into a note in the report.
@@ -522,38 +524,85 @@ def limit_processes_with_cgroup(name: str, limit: int) -> str:
     user outright), so a grader running as root needs the pids controller instead. It needs a
     cgroup hierarchy this process may write: cgroup v1's pids, or v2 with pids enabled below the
     current group. The grader removes the folder when the runtime is closed."""
+    return _join_cgroup(name, "pids", {1: [("pids.max", int(limit))], 2: [("pids.max", int(limit))]})
+
+
+def limit_memory_with_cgroup(name: str, limit_bytes: int) -> str:
+    """Move this process into a cgroup `name` whose memory controller caps all the runtime's
+    processes together at `limit_bytes`, swap included; returns its folder.
+
+    RLIMIT_AS binds one process at a time: three processes of a runtime could each take nearly the
+    limit. The kernel's OOM killer stops a process of the group past the cap (oom_kills counts it).
+    v1: memory.limit_in_bytes and memory.memsw.limit_in_bytes (the latter only where swap
+    accounting is on); v2: memory.max and memory.swap.max = 0."""
+    limit = int(limit_bytes)
+    return _join_cgroup(name, "memory", {1: [("memory.limit_in_bytes", limit), ("memory.memsw.limit_in_bytes?", limit)],
+                                         2: [("memory.max", limit), ("memory.swap.max?", 0)]})
+
+
+def _join_cgroup(name: str, controller: str, files: dict[int, list[tuple[str, int]]]) -> str:
+    """Create cgroup `name` where `controller` is available to this process, write `files` (a name
+    ending in "?" is skipped where the kernel lacks it), and move this process into it. In cgroup v2
+    every controller lives in one hierarchy, so a second call with the same name reuses the folder."""
     for version, options, mount in _cgroup_hierarchies():
-        if version == 1 and "pids" not in options:
+        if version == 1 and controller not in options:
             continue
-        own = _own_cgroup(version, "pids")
+        own = _own_cgroup(version, controller)
         if own is None:
             continue
         parent = os.path.join(mount, own.lstrip("/"))
         if version == 2:
             try:
                 with open(os.path.join(parent, "cgroup.subtree_control")) as f:
-                    if "pids" not in f.read().split():
+                    if controller not in f.read().split():
                         continue
             except OSError:
                 continue
         group = os.path.join(parent, name)
+        created = False
         try:
             os.mkdir(group, 0o755)
+            created = True
+        except FileExistsError:
+            if version == 1:
+                continue
         except OSError:
             continue
         try:
-            with open(os.path.join(group, "pids.max"), "w") as f:
-                f.write(str(int(limit)))
+            for file, value in files[version]:
+                optional = file.endswith("?")
+                try:
+                    with open(os.path.join(group, file.rstrip("?")), "w") as f:
+                        f.write(str(value))
+                except FileNotFoundError:
+                    if not optional:
+                        raise
             with open(os.path.join(group, "cgroup.procs"), "w") as f:
                 f.write(str(os.getpid()))
         except OSError:
-            try:
-                os.rmdir(group)
-            except OSError:
-                pass
+            if created:
+                try:
+                    os.rmdir(group)
+                except OSError:
+                    pass
             continue
         return group
-    raise OSError(95, "no writable cgroup hierarchy with the pids controller")
+    raise OSError(95, f"no writable cgroup hierarchy with the {controller} controller")
+
+
+def oom_kills(group: str) -> int:
+    """Processes of the cgroup the kernel's OOM killer stopped so far (v2 memory.events, v1
+    memory.oom_control); 0 where neither says."""
+    for file in ("memory.events", "memory.oom_control"):
+        try:
+            with open(os.path.join(group, file)) as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return 0
 
 
 def cgroup_processes(group: str) -> list[int]:
@@ -700,6 +749,9 @@ def notes_for(status: dict) -> list[str]:
         notes.append("Isolation: no size-limited tmpfs could be mounted over the runtime's working directory "
                      f"({status.get('disk_error') or 'no private mount namespace'}), so the grader watches its "
                      "size and file count instead and stops the runtime past the cap.")
+    if status.get("memory_cgroup") is False:
+        notes.append(f"Isolation: no memory cgroup could be made ({status.get('memory_cgroup_error') or 'disabled'}), "
+                     "so the memory limit binds each process of the runtime alone, not all of them together.")
     if not status.get("processes"):
         notes.append("Isolation: no process limit could be applied (RLIMIT_NPROC needs a user namespace and "
                      "does not bind root; no writable cgroup has the pids controller), so only the time "

@@ -8,7 +8,7 @@ tree of the runtime: operating-system limits, not Python-level tricks the studen
 The processes, where user and PID namespaces are available:
 
     grader ── P (this launcher: the process jupyter_client started and watches; joins the
-               │    runtime's cgroup, creates the user, IPC, network, PID and mount namespaces)
+               │    runtime's cgroups, creates the user, IPC, network, PID and mount namespaces)
                └─ C (init of the runtime's PID namespace: mounts its private /proc and /dev/shm and
                    │ the empty folders over /tmp, /run, the project...; reaps orphans; its death
                    │ ends every process of the namespace)
@@ -66,6 +66,29 @@ def enter_namespaces(config, status):
             status[key] = True
         except OSError as exc:
             status[key + "_error"] = exc.strerror or str(exc)
+
+
+def join_cgroups(config, status):
+    """Before the namespaces, while this process is still the grader's uid in the grader's namespace.
+    pids: needed for root, whom RLIMIT_NPROC does not bind (see isolation). memory: all the
+    runtime's processes together (RLIMIT_AS, applied before, still stops one huge allocation with
+    a MemoryError, which costs less than a kill). In cgroup v2 both are one folder."""
+    name = f"d2lgrade-{os.getpid()}-{os.urandom(4).hex()}"
+    off = "cgroup" in config.get("layers_off", [])
+    if config.get("max_processes") and not off:
+        try:
+            status["cgroup"] = isolation.limit_processes_with_cgroup(name, config["max_processes"])
+            status["processes"] = config["max_processes"]
+        except OSError as exc:
+            status["cgroup_error"] = exc.strerror or str(exc)
+    if config.get("memory_bytes"):
+        status["memory_cgroup"] = False
+        try:
+            if off:
+                raise OSError(1, "turned off")
+            status["memory_cgroup"] = isolation.limit_memory_with_cgroup(name, config["memory_bytes"])
+        except OSError as exc:
+            status["memory_cgroup_error"] = exc.strerror or str(exc)
 
 
 def hide_and_keep(config, command, status):
@@ -211,15 +234,7 @@ def enter(config, command, close_in_keepers=()):
     # Writing past RLIMIT_FSIZE should fail the write, not kill the kernel with SIGXFSZ.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     isolation.apply_rlimits(config)
-    if config.get("max_processes") and "cgroup" not in config.get("layers_off", []):
-        # Before the namespaces, while this process is still the grader's uid in the grader's
-        # namespace. Needed for root, whom RLIMIT_NPROC does not bind (see isolation).
-        try:
-            status["cgroup"] = isolation.limit_processes_with_cgroup(
-                f"d2lgrade-{os.getpid()}-{os.urandom(4).hex()}", config["max_processes"])
-            status["processes"] = config["max_processes"]
-        except OSError as exc:
-            status["cgroup_error"] = exc.strerror or str(exc)
+    join_cgroups(config, status)
     if config.get("disk_bytes"):
         status["disk_tmpfs"] = False          # until the mount namespace gets its tmpfs
     enter_namespaces(config, status)
