@@ -96,7 +96,6 @@ def sandbox_layers() -> dict:
         subprocess.run([sys.executable, str(kernel.SANDBOX), json.dumps(config), "--", sys.executable, "-c", "pass"],
                        capture_output=True, timeout=60, start_new_session=True)
         status = isolation.read_status(private / isolation.STATUS_FILE)
-        for group in dict.fromkeys(status.get(k) for k in ("cgroup", "memory_cgroup")):
-            if group:
-                isolation.remove_cgroup(group)
+        for group in isolation.cgroups_of(status):
+            isolation.remove_cgroup(group)
         return status

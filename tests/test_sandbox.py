@@ -81,8 +81,8 @@ class Sandbox:
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, start_new_session=True)
         finally:
             self.status = isolation.read_status(self.private / isolation.STATUS_FILE)
-            if self.status.get("cgroup"):                       # what KernelRuntime._kill does
-                assert isolation.remove_cgroup(self.status["cgroup"])
+            for group in isolation.cgroups_of(self.status):     # what KernelRuntime._kill does
+                assert isolation.remove_cgroup(group)
         return done, self.status
 
     def results(self, code: str, **kw) -> dict:
@@ -287,8 +287,8 @@ def test_a_fork_bomb_is_stopped_and_leaves_nothing(box):
     while isolation.processes_in(namespace) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert isolation.processes_in(namespace) == []
-    if status.get("cgroup"):
-        assert isolation.remove_cgroup(status["cgroup"]) and not os.path.exists(status["cgroup"])
+    for group in isolation.cgroups_of(status):
+        assert isolation.remove_cgroup(group) and not os.path.exists(group)
 
 
 @needs_userns
@@ -314,8 +314,8 @@ def test_the_runtime_goes_when_the_grader_goes(box, tmp_path):
     while isolation.processes_in(namespace) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert isolation.processes_in(namespace) == []
-    if status.get("cgroup"):
-        assert isolation.remove_cgroup(status["cgroup"])
+    for group in isolation.cgroups_of(status):
+        assert isolation.remove_cgroup(group)
 
 
 def test_degraded_layers_become_notes():

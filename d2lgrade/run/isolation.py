@@ -613,6 +613,11 @@ def cgroup_processes(group: str) -> list[int]:
         return []
 
 
+def cgroups_of(status: dict) -> list[str]:
+    """The cgroup folders a runtime's status names (pids and memory: one folder in cgroup v2)."""
+    return [g for g in dict.fromkeys(status.get(k) for k in ("cgroup", "memory_cgroup")) if g]
+
+
 def remove_cgroup(group: str, seconds: float = 5.0) -> bool:
     """Kill what is left in a runtime's cgroup and remove it (grader side, on close)."""
     import time

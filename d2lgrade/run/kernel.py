@@ -265,10 +265,9 @@ class KernelRuntime(Runtime):
     def _sweep(self, namespace: str | None) -> None:
         """Make sure nothing the runtime started outlives it (its cgroup, its namespaces)."""
         status = isolation.read_status(self.private / isolation.STATUS_FILE)
-        for group in dict.fromkeys(status.get(k) for k in ("cgroup", "memory_cgroup")):
-            if group:
-                # Everything the runtime started is in its cgroup, whatever namespaces it has.
-                isolation.remove_cgroup(group)
+        for group in isolation.cgroups_of(status):
+            # Everything the runtime started is in its cgroups, whatever namespaces it has.
+            isolation.remove_cgroup(group)
         if namespace:
             # The runtime's PID namespace dies with its init; wait until it has, and sweep up
             # anything of its user namespace that is left (none, where the PID namespace worked).
