@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -634,3 +635,27 @@ def test_24_without_a_memory_cgroup_the_report_says_the_limit_is_per_process(exe
     notes = []
     assert runtime_values(executor, "_x = 1\n", ["_x"], notes=notes) == {"_x": 1}
     assert any("binds each process of the runtime alone" in n for n in notes), notes
+
+
+# -- 25. the batch's workers have a memory limit of their own ----------------------------------------------
+def test_25_an_answer_too_big_for_the_grader_costs_one_check_not_the_batch(executor, tmp_path, monkeypatch):
+    from d2lgrade.batch.gradebook import GRADED, Gradebook
+    from d2lgrade.batch.run import BatchConfig, run_batch
+    monkeypatch.setenv("D2LGRADE_WORKER_MEMORY_MB", "768")     # what grading may add to a worker
+    root = tmp_path / "submissions"
+    for student, text in (("big", (HOSTILE / "grader_memory.py").read_text()),
+                          ("fine", '# %% 7.2/2.4\nmin_kernel_size_derivative = "d + 1"\n')):
+        (root / student).mkdir(parents=True)
+        (root / student / "7.2.py").write_text(text)
+    out = tmp_path / "reports"
+    summary = run_batch(BatchConfig(root=root, sections=["7.2"], workers=1, gradebook=out / "gradebook.sqlite",
+                                    out=out, executor=executor, quiet=True,
+                                    options_factory=lambda: RuntimeOptions(limits=FAST)))
+    assert (summary["graded"], summary["errors"]) == (2, 0), summary
+    with Gradebook(out / "gradebook.sqlite") as book:
+        rows = {r.student: r for r in book.submissions()}
+        checks = {(r["student"], r["check_id"]): r for r in book.results()}
+    assert {s: r.status for s, r in rows.items()} == {"big": GRADED, "fine": GRADED}
+    big = checks["big", "7.2/2.2"]
+    assert big["status"] == R.ERROR and re.search("memory|MemoryError", big["message"]), big
+    assert checks["big", "7.2/2.4"]["status"] == checks["fine", "7.2/2.4"]["status"] == R.PASSED
