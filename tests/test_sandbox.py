@@ -320,7 +320,7 @@ def test_the_runtime_goes_when_the_grader_goes(box, tmp_path):
 
 def test_degraded_layers_become_notes():
     full = {"landlock": 7, "userns": True, "ipcns": True, "netns": True, "pidns": True, "processes": 64,
-            "capabilities": "none", "exposed": []}
+            "capabilities": "none", "private_shm": True, "exposed": []}
     assert isolation.notes_for(full) == []
     no_landlock = isolation.notes_for({**full, "landlock": 0, "landlock_error": "ENOSYS"})
     assert len(no_landlock) == 1 and "reference solutions" in no_landlock[0] and "ENOSYS" in no_landlock[0]
@@ -331,6 +331,15 @@ def test_degraded_layers_become_notes():
     assert isolation.notes_for({**full, "disk_tmpfs": True}) == []
     exposed = isolation.notes_for({**full, "exposed": ["/usr/src/course"]})
     assert exposed and "/usr/src/course" in exposed[0]
+    # Without Landlock the covers hold only for a runtime with no capability left to unmount them.
+    covered = {**full, "landlock": 0, "hidden": ["/work"], "read_only": True}
+    assert "still hides the project" in isolation.notes_for(covered)[0]
+    kept = isolation.notes_for({**covered, "capabilities": None, "capabilities_error": "capset: EPERM"})
+    assert "reference solutions included" in kept[0] and "capset: EPERM" in kept[1], kept
+    assert "shared with other runtimes" in isolation.notes_for({**full, "ipcns": False, "ipcns_error": "EPERM"})[0]
+    per_process = isolation.notes_for({**full, "memory_cgroup": False, "memory_cgroup_error": "EROFS"})
+    assert len(per_process) == 1 and "each process of the runtime alone" in per_process[0]
+    assert isolation.notes_for({**full, "memory_cgroup": "/sys/fs/cgroup/x"}) == []
 
 
 @pytest.mark.skipif(not LAYERS.get("mountns"), reason="no private mount namespace here")
@@ -367,6 +376,7 @@ def test_everything_off_still_runs(box):
     assert done.returncode == 0 and done.stdout.strip() == str(2**20), done.stderr
     assert not status["userns"] and not status["landlock"]
     notes = isolation.notes_for(status)
-    for words in ("Landlock is not available", "user namespaces", "IPC namespace", "memory cgroup", "process limit"):
+    for words in ("Landlock is not available", "user namespaces", "IPC namespace", "/dev/shm", "memory cgroup",
+                  "process limit"):
         assert sum(words in n for n in notes) == 1, (words, notes)
-    assert len(notes) == 5, notes
+    assert len(notes) == 6, notes

@@ -746,6 +746,9 @@ def notes_for(status: dict) -> list[str]:
         notes.append(f"Isolation: no private IPC namespace ({status.get('ipcns_error') or 'not supported'}), so "
                      "SysV shared memory and message queues the runtime creates are shared with other runtimes "
                      "and may outlive it.")
+    if not status.get("private_shm"):
+        notes.append("Isolation: no private /dev/shm (it needs a mount namespace), so files the runtime writes "
+                     "there are shared with other runtimes and may outlive it.")
     if status.get("capabilities") != "none":
         notes.append("Isolation: the student runtime kept some capabilities "
                      f"({status.get('capabilities_error') or 'not dropped'}); with root's, it could undo the "
