@@ -284,8 +284,9 @@ class WarmRuntime(KernelRuntime):
             raise RuntimeError(f"the student runtime could not start: {hello.get('ename')}: {hello.get('evalue')}")
         TIMINGS.add(forks=1, fork_seconds=time.monotonic() - started)
         sandbox = self._read_sandbox_status()
-        if not (sandbox.get("landlock") or sandbox.get("read_only")):
-            # This child could write files the parent imports later: do not fork from it again.
+        if not (sandbox.get("landlock") or sandbox.get("read_only")) or sandbox.get("capabilities") != "none":
+            # This child could write files the parent imports later (with a capability left, it could
+            # remount them writable): do not fork from it again.
             self._parent.retire()
 
     def _recover_from_timeout(self) -> None:
