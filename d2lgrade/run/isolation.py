@@ -542,8 +542,8 @@ def limit_memory_with_cgroup(name: str, limit_bytes: int) -> str:
 
 def _join_cgroup(name: str, controller: str, files: dict[int, list[tuple[str, int]]]) -> str:
     """Create cgroup `name` where `controller` is available to this process, write `files` (a name
-    ending in "?" is skipped where the kernel lacks it), and move this process into it. In cgroup v2
-    every controller lives in one hierarchy, so a second call with the same name reuses the folder."""
+    ending in "?" is skipped where the kernel lacks it), and move this process into it. Where two
+    controllers share a hierarchy (always in v2), a second call with the same name reuses the folder."""
     for version, options, mount in _cgroup_hierarchies():
         if version == 1 and controller not in options:
             continue
@@ -564,8 +564,7 @@ def _join_cgroup(name: str, controller: str, files: dict[int, list[tuple[str, in
             os.mkdir(group, 0o755)
             created = True
         except FileExistsError:
-            if version == 1:
-                continue
+            pass        # `name` is the runtime's own: made by the call for another controller
         except OSError:
             continue
         try:

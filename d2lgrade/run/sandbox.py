@@ -198,7 +198,6 @@ def confine(config, command, status, status_fd):
         isolation.end_capabilities()
         status["capabilities"] = "none"
     except OSError as exc:
-        status.pop("capabilities", None)
         status["capabilities_error"] = exc.strerror or str(exc)
     status["seconds"] = round(time.monotonic() - status.pop("_started"), 3)
     if status_fd is not None:
