@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from d2lgrade.errors import UserError
+from d2lgrade.report.neutral import terminal_text
 from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.run.limits import Limits
 
@@ -101,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.target:
             raise UserError("say which section to grade, e.g. `python grade.py 7.3` (see --help).")
         return grade_one(args)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except UserError as exc:          # may name the submission's file, or quote it
+        print(f"error: {terminal_text(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

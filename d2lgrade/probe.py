@@ -172,6 +172,8 @@ class Probe:
         if status == TIMEOUT:
             raise StudentTimeout(f"`{name}` did not finish: {reply.get('message')}.")
         if status == DIED:
+            if "the memory limit" in str(reply.get("message", "")):
+                raise StudentMemory(f"the runtime {reply['message']} while running `{name}`.")
             if "the disk limit" in str(reply.get("message", "")):
                 raise StudentError(f"the runtime {reply['message']} while running `{name}`.")
             raise StudentError(f"the runtime exited while running `{name}` (out of memory, or os._exit?).")

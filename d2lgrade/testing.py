@@ -91,11 +91,11 @@ def sandbox_layers() -> dict:
         work, private = Path(tmp) / "work", Path(tmp) / "private"
         work.mkdir()
         private.mkdir()
-        config = {"cwd": str(work), "ipc_dir": str(private), "max_processes": 64,
+        config = {"cwd": str(work), "ipc_dir": str(private), "max_processes": 64, "memory_bytes": 8 * 2**30,
                   "status_file": str(private / isolation.STATUS_FILE)}
         subprocess.run([sys.executable, str(kernel.SANDBOX), json.dumps(config), "--", sys.executable, "-c", "pass"],
                        capture_output=True, timeout=60, start_new_session=True)
         status = isolation.read_status(private / isolation.STATUS_FILE)
-        if status.get("cgroup"):
-            isolation.remove_cgroup(status["cgroup"])
+        for group in isolation.cgroups_of(status):
+            isolation.remove_cgroup(group)
         return status

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from d2lgrade.errors import UserError
+from d2lgrade.report.neutral import terminal_text
 
 POLL_SECONDS = 0.2
 
@@ -37,7 +38,7 @@ def watch(path: Path, grade_once: Callable[[], None]) -> int:
                 try:
                     grade_once()
                 except UserError as exc:          # e.g. a notebook saved half-way: wait for the next save
-                    print(f"error: {exc}", file=sys.stderr, flush=True)
+                    print(f"error: {terminal_text(exc)}", file=sys.stderr, flush=True)
                 print(f"graded in {time.monotonic() - started:.2f} s; watching {path} for changes "
                       "(Ctrl-C to stop)", flush=True)
             time.sleep(POLL_SECONDS)

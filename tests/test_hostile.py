@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -28,8 +29,10 @@ from d2lgrade import results as R
 from d2lgrade.compare.symbolic import SymbolicAnswerError, parse_answer
 from d2lgrade.errors import SubmissionError
 from d2lgrade.grading import grade
-from d2lgrade.load import load_submission
-from d2lgrade.run.executor import RuntimeOptions
+from d2lgrade.load import Cell, Submission, load_submission
+from d2lgrade.run import isolation, wire
+from d2lgrade.run.executor import RuntimeOptions, get_executor
+from d2lgrade.run.kernel import KernelRuntime
 from d2lgrade.run.limits import Limits
 from d2lgrade.sections import find_section
 from d2lgrade.testing import VariantRunner, sandbox_layers
@@ -50,6 +53,7 @@ needs_file_isolation = pytest.mark.skipif(not (LAYERS.get("landlock") or LAYERS.
                                           reason="neither Landlock nor mount namespaces are available here")
 needs_disk_cap = pytest.mark.skipif(not LAYERS.get("mountns"),
                                     reason="no private mount namespace here for the runtime's size-limited tmpfs")
+needs_ipc_namespace = pytest.mark.skipif(not LAYERS.get("ipcns"), reason="no private IPC namespace here")
 needs_no_network = pytest.mark.skipif(not (LAYERS.get("netns") or LAYERS.get("landlock", 0) >= 4),
                                       reason="neither a network namespace nor Landlock TCP rules are available here")
 
@@ -418,3 +422,240 @@ def test_18_the_held_out_images_are_out_of_the_runtimes_reach(executor, tmp_path
                                           data_dir=str(tmp_path / "data")))
     check = next(c for c in report.checks if c.id == "7.6/2")
     assert check.points == 0 and "returns (20, 3) for a batch of 20 images" in check.message, check.message
+
+
+# -- 19. SysV IPC and /dev/shm: shared between runtimes, outliving them ------------------------------
+def _host_ipc_keys() -> set[int]:
+    """Keys of the SysV shared-memory segments and message queues of the grader's IPC namespace."""
+    keys = set()
+    for table in ("shm", "msg"):
+        lines = Path(f"/proc/sysvipc/{table}").read_text().splitlines()[1:]
+        keys |= {int(line.split()[0]) for line in lines if line.split()}
+    return keys
+
+
+def _remove_host_ipc(keys) -> None:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    for key in keys:
+        ident = libc.shmget(key, 0, 0)
+        if ident >= 0:
+            libc.shmctl(ident, 0, None)              # IPC_RMID
+        ident = libc.msgget(key, 0)
+        if ident >= 0:
+            libc.msgctl(ident, 0, None)
+        Path(f"/dev/shm/d2lgrade-plant-{key}").unlink(missing_ok=True)
+
+
+@needs_ipc_namespace
+def test_19_ipc_objects_are_the_runtimes_own_and_die_with_it(executor, tmp_path):
+    import ctypes
+    key = 0x2D100000 + (os.getpid() % 0xFFFF) * 16 + EXECUTORS.index(executor) * 8
+    ours = set(range(key, key + 5))
+    source = (HOSTILE / "ipc.py").read_text().replace("@@KEY@@", str(key))
+    planter, thief = tmp_path / "planter" / "7.3.py", tmp_path / "thief" / "7.3.py"
+    for path, mode in ((planter, "plant"), (thief, "steal")):
+        path.parent.mkdir()
+        path.write_text(source.replace("@@MODE@@", mode))
+    try:
+        # IPC works inside the runtime (the answer is read back from its own segment), and nothing of
+        # it, the 4 GiB of segments included, is left on the host once it is closed.
+        got = graded(planter, executor, selector="7.3/4")
+        assert verdict(got["7.3/4"]) == (R.PASSED, 1), got["7.3/4"]
+        assert not _host_ipc_keys() & ours
+        assert not Path(f"/dev/shm/d2lgrade-plant-{key}").exists()
+        # A later runtime cannot reach what is on the host: an answer planted there stays out of reach.
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.shmat.restype = ctypes.c_void_p
+        segment = libc.shmget(key, 4096, 0o1000 | 0o600)
+        queue = libc.msgget(key, 0o1000 | 0o600)
+        assert segment >= 0 and queue >= 0
+        ctypes.memmove(libc.shmat(segment, None, 0), b"s_h*s_w", 7)
+        Path(f"/dev/shm/d2lgrade-plant-{key}").write_text("s_h*s_w")
+        got = graded(thief, executor, selector="7.3/4")
+        assert got["7.3/4"].status == R.FAILED and got["7.3/4"].points == 0, got["7.3/4"]
+    finally:
+        _remove_host_ipc(ours)
+
+
+def test_19_the_runtimes_dev_shm_is_far_below_its_memory_limit(executor):
+    values = runtime_values(executor, "import os\n_st = os.statvfs('/dev/shm')\n"
+                                      "_shm = _st.f_blocks * _st.f_frsize\n", ["_shm"])
+    if not LAYERS.get("mountns"):
+        pytest.skip("no private mount namespace here for the runtime's /dev/shm")
+    assert 0 < values["_shm"] <= FAST.memory_bytes // 8, values
+
+
+# -- 20. capabilities: the warm child never execs ---------------------------------------------------
+def runtime_values(executor: str, source: str, names: list[str], limits: Limits = FAST, notes=None) -> dict:
+    """Run `source` in a fresh runtime of `executor` and read `names` back from it."""
+    setup = Cell(index=1, kind="code", source="", role="setup")
+    with get_executor(executor).start(Submission(Path("<hostile>"), [setup]), RuntimeOptions(limits=limits)) as runtime:
+        run = runtime.run_source(source)
+        assert run.status == "ok", (run.error, run.traceback)
+        reply = runtime.request({"op": "get", "names": names}, 30)
+        assert all(name in reply for name in names), reply
+        if notes is not None:
+            notes.extend(runtime.notes)
+    return {name: wire.unwrap(reply[name]["value"]) for name in names}
+
+
+def test_20_the_runtime_has_no_capability_even_without_landlock(executor, monkeypatch):
+    """Without Landlock, only the missing capabilities keep the mount namespace's covers in place."""
+    config = KernelRuntime._sandbox_config
+    monkeypatch.setattr(KernelRuntime, "_sandbox_config", lambda self: {**config(self), "layers_off": ["landlock"]})
+    source = (HOSTILE / "capabilities.py").read_text().replace("@@PROJECT@@", str(ROOT))
+    notes = []
+    values = runtime_values(executor, source, ["caps", "attempts"], notes=notes)
+    assert values["caps"]["CapEff"] == values["caps"]["CapPrm"] == values["caps"]["CapInh"] == 0, values
+    assert values["caps"]["CapBnd"] == 0 and values["caps"]["CapAmb"] == 0, values
+    assert not any(values["attempts"].values()), values["attempts"]
+    # The report says what is true of this engine: no Landlock, and the covers that still hold.
+    assert any("Landlock is not available" in n and "still hides the project" in n for n in notes), notes
+    assert not any("capabilities" in n for n in notes), notes
+
+
+# -- 21. an answer that costs the grader more than it cost the runtime --------------------------------
+def _peak_rss_since_reset() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
+def test_21_a_stride_0_answer_is_refused_not_copied(executor):
+    """16000x16000 from one element: refused by the wire, and the grader's peak memory stays put."""
+    Path("/proc/self/clear_refs").write_text("5")            # resets this process's peak resident size
+    before = _peak_rss_since_reset()
+    report = grade(find_section("7.2"), HOSTILE / "stride.py", options=RuntimeOptions(limits=FAST), executor=executor)
+    grown = _peak_rss_since_reset() - before
+    checks = {c.id: c for c in report.checks}
+    assert grown < 256 * 2**20, f"the grader's peak grew by {grown / 2**20:.0f} MiB"
+    stride_0 = checks["7.2/2.2"]
+    assert stride_0.status == R.ERROR and stride_0.points == 0 and "overlap" in stride_0.message, stride_0.message
+    assert verdict(checks["7.2/2.4"]) == (R.PASSED, 1), checks["7.2/2.4"].message
+
+
+# -- 22. terminal escape sequences -------------------------------------------------------------------
+CONTROL = [chr(c) for c in range(32) if chr(c) not in "\n"] + ["\x7f", "\x9b", "\u202e"]
+
+
+def test_22_no_escape_sequence_reaches_the_terminal(executor, tmp_path):
+    done = subprocess.run([sys.executable, "grade.py", "7.3", str(HOSTILE / "terminal.py"), "--executor", executor,
+                           "--call-timeout", "10", "--html", str(tmp_path / "report.html")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    for stream in (done.stdout, done.stderr):
+        assert not [c for c in CONTROL if c in stream], repr(stream[-3000:])
+    # Shown, neutralised: the reader sees what the student tried.
+    assert "Boom\\x1b[2J" in done.stdout and "\\x1b]0;pwned\\x07" in done.stdout, done.stdout
+    assert "score 1/13" in done.stdout                     # 7.3/4, the one right answer
+
+
+def test_22_batch_progress_lines_are_neutralised(capsys):
+    from d2lgrade.batch.progress import BatchProgress
+    progress = BatchProgress(total=2, skipped=0, quiet=True)
+    progress.finished("bob\x1b[2J", "7.3", "failed", "error: \x1b]0;pwned\x07 [bold]x[/bold]")
+    progress.retrying("eve\u202e", "7.3", "retrying \x1b[8m")
+    err = capsys.readouterr().err
+    assert not [c for c in CONTROL if c in err], repr(err)
+    assert "bob\\x1b[2J" in err and "[bold]x[/bold]" in err and "eve\\u202e" in err, err
+    bar = BatchProgress(total=2, skipped=0, quiet=False)        # rich's live bar: no markup read either
+    bar.retrying("eve\x1b[2J", "7.3", "[bold]x[/bold]")
+    bar.close()
+    err = capsys.readouterr().err
+    assert "eve\\x1b[2J 7.3: [bold]x[/bold]" in err, repr(err)
+
+
+# -- 23. spreadsheet formulas in CSV exports ---------------------------------------------------------
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_23_no_formula_reaches_a_csv_export(executor, tmp_path):
+    from d2lgrade.batch.run import BatchConfig, run_batch
+    import csv
+    student = "=1+1@evil"                                  # a folder name, as an LMS download may give
+    root = tmp_path / "submissions"
+    (root / student).mkdir(parents=True)
+    (root / student / "7.3.py").write_text((HOSTILE / "spreadsheet.py").read_text())
+    out, sheet = tmp_path / "reports", tmp_path / "review.csv"
+    config = lambda **kw: BatchConfig(root=root, sections=["7.3"], workers=1, gradebook=out / "gradebook.sqlite",  # noqa: E731
+                                      out=out, executor=executor, options_factory=lambda: RuntimeOptions(limits=FAST),
+                                      quiet=True, **kw)
+    summary = run_batch(config(lms_csv=True, review=sheet))
+    assert summary["graded"] == 1, summary
+    tables = {path.name: list(csv.reader(path.open(newline="", encoding="utf-8")))
+              for path in (out / "gradebook.csv", out / "canvas.csv", sheet)}
+    for name, rows in tables.items():
+        live = [cell for row in rows for cell in row if cell.startswith(FORMULA_START)]
+        assert not live, (name, live)
+    # Shown, neutralised: the text is all there behind the apostrophe, and the scores are numbers.
+    answers = {row[2]: row[3] for row in tables["review.csv"][1:]}
+    assert answers["7.3/2"].startswith("\'=HYPERLINK(") and answers["7.3/5"] == "\'+1+1", answers
+    assert ["\'" + student, "", "\'" + student, "\'" + student, "", "1"] in tables["canvas.csv"]
+    # The instructor's points come back through the same sheet, matched to the student.
+    rows = tables["review.csv"]
+    header = rows[0]
+    for row in rows[1:]:
+        row[header.index("points")] = "1" if row[header.index("exercise")] == "7.3/2" else ""
+        row[header.index("comment")] = "=see me"
+    filled = tmp_path / "filled.csv"
+    with filled.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    assert run_batch(config(import_review=filled))["reviews_imported"] == 1
+    from d2lgrade.batch.gradebook import Gradebook
+    with Gradebook(out / "gradebook.sqlite") as book:
+        row = next(r for r in book.submissions() if r.student == student)
+        assert row.score == 2
+
+
+# -- 24. one memory limit for all the runtime's processes -------------------------------------------------
+needs_memory_cgroup = pytest.mark.skipif(not LAYERS.get("memory_cgroup"),
+                                         reason="no memory cgroup here: the report says the limit is per process")
+
+
+@needs_memory_cgroup
+def test_24_three_processes_cannot_together_pass_the_runtimes_memory_limit(executor, tmp_path):
+    """4.5 GiB for the runtime: two processes of 1 GiB fit; three of 1.75 GiB (each under the limit
+    alone) do not, and the call that started them gets the memory verdict naming the limit."""
+    limits = Limits(call_seconds=60, cell_seconds=60, total_seconds=240, memory_bytes=int(4.5 * 2**30))
+    path = tmp_path / "7.3.py"
+    path.write_text((HOSTILE / "memory.py").read_text().replace("@@CHUNK@@", str(int(1.75 * 2**30))))
+    got = graded(path, executor, limits)
+    assert verdict(got["7.3/1:example"]) == (R.PASSED, 1), got["7.3/1:example"]     # two processes held
+    stopped = got["7.3/3"]
+    assert stopped.status == R.MEMORY and "the memory limit (4.5 GiB for all its processes)" in stopped.message, stopped
+    assert verdict(got["7.3/3:batched"]) == (R.PASSED, 1), got["7.3/3:batched"]     # the runtime goes on
+    notes = got["report"].notes
+    assert any("went past its memory limit (4.5 GiB for all its processes)" in n for n in notes), notes
+    assert not any("per process" in n for n in notes), notes
+
+
+def test_24_without_a_memory_cgroup_the_report_says_the_limit_is_per_process(executor, monkeypatch):
+    config = KernelRuntime._sandbox_config
+    monkeypatch.setattr(KernelRuntime, "_sandbox_config", lambda self: {**config(self), "layers_off": ["cgroup"]})
+    notes = []
+    assert runtime_values(executor, "_x = 1\n", ["_x"], notes=notes) == {"_x": 1}
+    assert any("binds each process of the runtime alone" in n for n in notes), notes
+
+
+# -- 25. the batch's workers have a memory limit of their own ----------------------------------------------
+def test_25_an_answer_too_big_for_the_grader_costs_one_check_not_the_batch(executor, tmp_path, monkeypatch):
+    from d2lgrade.batch.gradebook import GRADED, Gradebook
+    from d2lgrade.batch.run import BatchConfig, run_batch
+    monkeypatch.setenv("D2LGRADE_WORKER_MEMORY_MB", "768")     # what grading may add to a worker
+    root = tmp_path / "submissions"
+    for student, text in (("big", (HOSTILE / "grader_memory.py").read_text()),
+                          ("fine", '# %% 7.2/2.4\nmin_kernel_size_derivative = "d + 1"\n')):
+        (root / student).mkdir(parents=True)
+        (root / student / "7.2.py").write_text(text)
+    out = tmp_path / "reports"
+    summary = run_batch(BatchConfig(root=root, sections=["7.2"], workers=1, gradebook=out / "gradebook.sqlite",
+                                    out=out, executor=executor, quiet=True,
+                                    options_factory=lambda: RuntimeOptions(limits=FAST)))
+    assert (summary["graded"], summary["errors"]) == (2, 0), summary
+    with Gradebook(out / "gradebook.sqlite") as book:
+        rows = {r.student: r for r in book.submissions()}
+        checks = {(r["student"], r["check_id"]): r for r in book.results()}
+    assert {s: r.status for s, r in rows.items()} == {"big": GRADED, "fine": GRADED}
+    big = checks["big", "7.2/2.2"]
+    assert big["status"] == R.ERROR and re.search("memory|MemoryError", big["message"]), big
+    assert checks["big", "7.2/2.4"]["status"] == checks["fine", "7.2/2.4"]["status"] == R.PASSED

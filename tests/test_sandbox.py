@@ -81,8 +81,8 @@ class Sandbox:
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, start_new_session=True)
         finally:
             self.status = isolation.read_status(self.private / isolation.STATUS_FILE)
-            if self.status.get("cgroup"):                       # what KernelRuntime._kill does
-                assert isolation.remove_cgroup(self.status["cgroup"])
+            for group in isolation.cgroups_of(self.status):     # what KernelRuntime._kill does
+                assert isolation.remove_cgroup(group)
         return done, self.status
 
     def results(self, code: str, **kw) -> dict:
@@ -103,7 +103,7 @@ def denied(result) -> bool:
 def test_status_names_every_layer(box):
     done, status = box.run("print('hello')")
     assert done.returncode == 0 and done.stdout.strip() == "hello", done.stderr
-    assert status["capabilities"] == "dropped"
+    assert status["capabilities"] == "none"
     if LANDLOCK:
         assert status["landlock"] == LANDLOCK and status["exposed"] == []
     if USERNS:
@@ -287,8 +287,8 @@ def test_a_fork_bomb_is_stopped_and_leaves_nothing(box):
     while isolation.processes_in(namespace) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert isolation.processes_in(namespace) == []
-    if status.get("cgroup"):
-        assert isolation.remove_cgroup(status["cgroup"]) and not os.path.exists(status["cgroup"])
+    for group in isolation.cgroups_of(status):
+        assert isolation.remove_cgroup(group) and not os.path.exists(group)
 
 
 @needs_userns
@@ -314,12 +314,13 @@ def test_the_runtime_goes_when_the_grader_goes(box, tmp_path):
     while isolation.processes_in(namespace) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert isolation.processes_in(namespace) == []
-    if status.get("cgroup"):
-        assert isolation.remove_cgroup(status["cgroup"])
+    for group in isolation.cgroups_of(status):
+        assert isolation.remove_cgroup(group)
 
 
 def test_degraded_layers_become_notes():
-    full = {"landlock": 7, "userns": True, "netns": True, "pidns": True, "processes": 64, "exposed": []}
+    full = {"landlock": 7, "userns": True, "ipcns": True, "netns": True, "pidns": True, "processes": 64,
+            "capabilities": "none", "private_shm": True, "exposed": []}
     assert isolation.notes_for(full) == []
     no_landlock = isolation.notes_for({**full, "landlock": 0, "landlock_error": "ENOSYS"})
     assert len(no_landlock) == 1 and "reference solutions" in no_landlock[0] and "ENOSYS" in no_landlock[0]
@@ -330,6 +331,15 @@ def test_degraded_layers_become_notes():
     assert isolation.notes_for({**full, "disk_tmpfs": True}) == []
     exposed = isolation.notes_for({**full, "exposed": ["/usr/src/course"]})
     assert exposed and "/usr/src/course" in exposed[0]
+    # Without Landlock the covers hold only for a runtime with no capability left to unmount them.
+    covered = {**full, "landlock": 0, "hidden": ["/work"], "read_only": True}
+    assert "still hides the project" in isolation.notes_for(covered)[0]
+    kept = isolation.notes_for({**covered, "capabilities": None, "capabilities_error": "capset: EPERM"})
+    assert "reference solutions included" in kept[0] and "capset: EPERM" in kept[1], kept
+    assert "shared with other runtimes" in isolation.notes_for({**full, "ipcns": False, "ipcns_error": "EPERM"})[0]
+    per_process = isolation.notes_for({**full, "memory_cgroup": False, "memory_cgroup_error": "EROFS"})
+    assert len(per_process) == 1 and "each process of the runtime alone" in per_process[0]
+    assert isolation.notes_for({**full, "memory_cgroup": "/sys/fs/cgroup/x"}) == []
 
 
 @pytest.mark.skipif(not LAYERS.get("mountns"), reason="no private mount namespace here")
@@ -365,4 +375,8 @@ def test_everything_off_still_runs(box):
                            layers_off=["namespaces", "cgroup", "landlock", "mounts"])
     assert done.returncode == 0 and done.stdout.strip() == str(2**20), done.stderr
     assert not status["userns"] and not status["landlock"]
-    assert len(isolation.notes_for(status)) == 3
+    notes = isolation.notes_for(status)
+    for words in ("Landlock is not available", "user namespaces", "IPC namespace", "/dev/shm", "memory cgroup",
+                  "process limit"):
+        assert sum(words in n for n in notes) == 1, (words, notes)
+    assert len(notes) == 6, notes

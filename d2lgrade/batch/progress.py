@@ -1,4 +1,7 @@
-"""What the instructor sees while a batch runs: a live bar (rich), or one log line per submission."""
+"""What the instructor sees while a batch runs: a live bar (rich), or one log line per submission.
+
+Student ids come from folder names and the text from the grading (error messages): both are the
+submission's, so they are shown through neutral.terminal_text, and rich reads no markup in them."""
 from __future__ import annotations
 
 import sys
@@ -6,6 +9,8 @@ import time
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from d2lgrade.report.neutral import terminal_text
 
 
 class BatchProgress:
@@ -32,15 +37,19 @@ class BatchProgress:
             self._bar.update(self._task, advance=1, summary=self._summary())
         else:
             done = sum(self.counts.values())
-            print(f"[{done}/{self.total}] {student} {section}: {text}", file=sys.stderr, flush=True)
+            print(f"[{done}/{self.total}] {_line(student, section, text)}", file=sys.stderr, flush=True)
 
     def retrying(self, student: str, section: str, text: str) -> None:
         if self._bar is not None:
-            self._bar.console.print(f"{student} {section}: {text}")
+            self._bar.console.print(_line(student, section, text), markup=False, highlight=False)
         else:
-            print(f"{student} {section}: {text}", file=sys.stderr, flush=True)
+            print(_line(student, section, text), file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+
+def _line(student: str, section: str, text: str) -> str:
+    return f"{terminal_text(student)} {terminal_text(section)}: {terminal_text(text)}"

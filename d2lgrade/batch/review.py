@@ -14,6 +14,7 @@ from d2lgrade.batch.gradebook import GRADED, Gradebook
 from d2lgrade.errors import SubmissionError, UserError
 from d2lgrade.batch.class_report import written_checks
 from d2lgrade.load import load_submission
+from d2lgrade.report.neutral import csv_cell, from_csv_cell
 
 COLUMNS = ["student", "section", "exercise", "answer", "rubric", "max_points", "points", "comment"]
 REQUIRED = ("student", "exercise", "points")
@@ -61,7 +62,8 @@ def write_sheet(book: Gradebook, path: Path) -> tuple[Path, int]:
     with open(path, "w", newline="", encoding="utf-8") as f:
         out = csv.DictWriter(f, fieldnames=COLUMNS)
         out.writeheader()
-        out.writerows(rows.values())
+        # Answers, comments and student ids are typed by people: no cell may run as a formula.
+        out.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows.values())
     return Path(path), len(rows)
 
 
@@ -84,7 +86,7 @@ def import_sheet(book: Gradebook, path: Path) -> list[tuple[str, str, str]]:
     known = written_answers(book)
     problems, scored = [], []
     for line, row in sheet:
-        student, exercise = (row.get("student") or "").strip(), (row.get("exercise") or "").strip()
+        student, exercise = (from_csv_cell((row.get(k) or "").strip()) for k in ("student", "exercise"))
         text = (row.get("points") or "").strip()
         if not text:
             continue                              # not reviewed yet
@@ -101,7 +103,7 @@ def import_sheet(book: Gradebook, path: Path) -> list[tuple[str, str, str]]:
         if not math.isfinite(points) or points < 0 or points > top:
             problems.append(f"row {line} ({student}, {exercise}): points {text} is outside 0..{top:g}")
             continue
-        scored.append((student, answer["section"], exercise, points, (row.get("comment") or "").strip()))
+        scored.append((student, answer["section"], exercise, points, from_csv_cell((row.get("comment") or "").strip())))
     if problems:
         raise UserError(f"{path}: nothing was imported; fix " + "; ".join(problems[:10]) +
                         (f"; and {len(problems) - 10} more" if len(problems) > 10 else "") + ".")

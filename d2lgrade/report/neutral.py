@@ -3,7 +3,7 @@
 A student controls exception messages, class names and written answers. Shown raw, they can drive the
 instructor's terminal (escape sequences clear the screen, retitle the window, hide text) or run as a
 formula when a CSV export is opened in a spreadsheet. Every place that shows such text passes it
-through one of these two functions; HTML is escaped by its template engine instead.
+through one of these functions; HTML is escaped by its template engine instead.
 """
 from __future__ import annotations
 
@@ -32,3 +32,11 @@ def csv_cell(value: object) -> object:
 def csv_row(values) -> list:
     """Every cell of a row through `csv_cell`."""
     return [csv_cell(v) for v in values]
+
+
+def from_csv_cell(text: str) -> str:
+    """What `csv_cell` was given, for a cell read back from a sheet this tool wrote (a review sheet
+    comes back with the instructor's points): the apostrophe before a formula-like start is ours."""
+    if text.startswith("'") and text[1:].startswith(_FORMULA_START):
+        return text[1:]
+    return text

@@ -18,23 +18,32 @@ process tree of the runtime and cannot be undone from Python):
 - PID namespace (CLONE_NEWPID): the runtime's first process is its init; when it dies the kernel
   kills every process of the namespace, including those that left the process group with
   setsid(), so closing a runtime leaves nothing behind;
+- IPC namespace (CLONE_NEWIPC): SysV shared memory, semaphores and message queues and POSIX
+  message queues of the runtime are its own and are freed with its last process; no runtime sees
+  another's, and nothing of them stays on the host;
 - mount namespace (CLONE_NEWNS): the runtime's own /proc (it sees only its own processes), its
-  own /dev/shm, and empty read-only tmpfs folders over /tmp, /var/tmp, /run (where other
-  programs' Unix sockets live: Landlock ABI <= 7 cannot stop connecting to those), the grader's
-  home, the project, the grader's and the submission's folders; the runtime's own folders, the
-  interpreter and the connection file are bound back in place;
-- cgroup (pids controller): the process limit where RLIMIT_NPROC cannot be used (root);
+  own /dev/shm (a tmpfs far smaller than the memory limit: see shm_bytes), and empty read-only
+  tmpfs folders over /tmp, /var/tmp, /run (where other programs' Unix sockets live: Landlock
+  ABI <= 7 cannot stop connecting to those), the grader's home, the project, the grader's and
+  the submission's folders; the runtime's own folders, the interpreter and the connection file
+  are bound back in place;
+- cgroups: pids, the process limit where RLIMIT_NPROC cannot be used (root); memory, the memory
+  limit for all the runtime's processes together (RLIMIT_AS binds one process at a time);
 - Landlock (syscalls 444-446 after PR_SET_NO_NEW_PRIVS): the kernel may read and execute only
   what an interpreter needs (the Python installation, /usr, /lib*, world-readable /etc, /proc,
   /sys, a few device files), write only its working directory, the exchange directory and its
   IPC sockets; no TCP; no signals or ptrace to processes outside the sandbox; no abstract Unix
   sockets outside it. The project (reference solutions, graders, other submissions) and the
   submission's own folder are simply not in the allow-list;
-- capabilities: the bounding, inheritable and ambient sets are emptied before the exec, so the
-  kernel has no capability even as uid 0 (it cannot raise its hard rlimits back, mount, or
-  override file permissions);
-- rlimits: address space (CPU) or data segment (CUDA), file size, core dumps, processes (RLIMIT_NPROC,
-  for a grader that is not root).
+- capabilities: the bounding, inheritable and ambient sets are emptied, the securebits make uid 0
+  an ordinary user for exec (locked), and the effective, permitted and inheritable sets are emptied
+  last: the warm engine's child never execs, so an empty bounding set alone would leave it every
+  capability of its user namespace (it could unmount the covers over the project). The runtime has
+  no capability even as uid 0 (it cannot raise its hard rlimits back, mount, or override file
+  permissions);
+- rlimits: address space (CPU) or data segment (CUDA) per process, so one allocation too big fails
+  with MemoryError rather than a kill; file size, core dumps, processes (RLIMIT_NPROC, for a grader
+  that is not root).
 
 Every step degrades on its own: what could not be applied is recorded in the status the launcher
 writes, and the grader turns it into a note in the report.
@@ -62,8 +71,13 @@ LANDLOCK_RULE_PATH_BENEATH = 1
 
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+PR_SET_SECUREBITS = 28
+# NOROOT, NO_SETUID_FIXUP and NO_CAP_AMBIENT_RAISE, each locked, and KEEP_CAPS locked off: uid 0 gains
+# no capability from an exec, and nothing the runtime does can switch that back.
+SECURE_ALL = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80
 
-CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = \
+    0x00020000, 0x08000000, 0x10000000, 0x20000000, 0x40000000
 
 # Landlock filesystem rights, with the ABI that introduced them.
 EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
@@ -459,7 +473,7 @@ def hide_folders(hide: list[str], keep: list[str], writable: list[str], shm_byte
     except OSError as exc:
         done["mount_errors"].append(f"read-only remount: {exc.strerror or exc}")
     try:
-        options = "mode=1777" + (f",size={int(shm_bytes)}" if shm_bytes else "")
+        options = f"mode=1777,size={int(shm_bytes)},nr_inodes=4096" if shm_bytes else "mode=1777"
         mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, options)
         done["private_shm"] = True
     except OSError as exc:
@@ -510,38 +524,84 @@ def limit_processes_with_cgroup(name: str, limit: int) -> str:
     user outright), so a grader running as root needs the pids controller instead. It needs a
     cgroup hierarchy this process may write: cgroup v1's pids, or v2 with pids enabled below the
     current group. The grader removes the folder when the runtime is closed."""
+    return _join_cgroup(name, "pids", {1: [("pids.max", int(limit))], 2: [("pids.max", int(limit))]})
+
+
+def limit_memory_with_cgroup(name: str, limit_bytes: int) -> str:
+    """Move this process into a cgroup `name` whose memory controller caps all the runtime's
+    processes together at `limit_bytes`, swap included; returns its folder.
+
+    RLIMIT_AS binds one process at a time: three processes of a runtime could each take nearly the
+    limit. The kernel's OOM killer stops a process of the group past the cap (oom_kills counts it).
+    v1: memory.limit_in_bytes and memory.memsw.limit_in_bytes (the latter only where swap
+    accounting is on); v2: memory.max and memory.swap.max = 0."""
+    limit = int(limit_bytes)
+    return _join_cgroup(name, "memory", {1: [("memory.limit_in_bytes", limit), ("memory.memsw.limit_in_bytes?", limit)],
+                                         2: [("memory.max", limit), ("memory.swap.max?", 0)]})
+
+
+def _join_cgroup(name: str, controller: str, files: dict[int, list[tuple[str, int]]]) -> str:
+    """Create cgroup `name` where `controller` is available to this process, write `files` (a name
+    ending in "?" is skipped where the kernel lacks it), and move this process into it. Where two
+    controllers share a hierarchy (always in v2), a second call with the same name reuses the folder."""
     for version, options, mount in _cgroup_hierarchies():
-        if version == 1 and "pids" not in options:
+        if version == 1 and controller not in options:
             continue
-        own = _own_cgroup(version, "pids")
+        own = _own_cgroup(version, controller)
         if own is None:
             continue
         parent = os.path.join(mount, own.lstrip("/"))
         if version == 2:
             try:
                 with open(os.path.join(parent, "cgroup.subtree_control")) as f:
-                    if "pids" not in f.read().split():
+                    if controller not in f.read().split():
                         continue
             except OSError:
                 continue
         group = os.path.join(parent, name)
+        created = False
         try:
             os.mkdir(group, 0o755)
+            created = True
+        except FileExistsError:
+            pass        # `name` is the runtime's own: made by the call for another controller
         except OSError:
             continue
         try:
-            with open(os.path.join(group, "pids.max"), "w") as f:
-                f.write(str(int(limit)))
+            for file, value in files[version]:
+                optional = file.endswith("?")
+                try:
+                    with open(os.path.join(group, file.rstrip("?")), "w") as f:
+                        f.write(str(value))
+                except FileNotFoundError:
+                    if not optional:
+                        raise
             with open(os.path.join(group, "cgroup.procs"), "w") as f:
                 f.write(str(os.getpid()))
         except OSError:
-            try:
-                os.rmdir(group)
-            except OSError:
-                pass
+            if created:
+                try:
+                    os.rmdir(group)
+                except OSError:
+                    pass
             continue
         return group
-    raise OSError(95, "no writable cgroup hierarchy with the pids controller")
+    raise OSError(95, f"no writable cgroup hierarchy with the {controller} controller")
+
+
+def oom_kills(group: str) -> int:
+    """Processes of the cgroup the kernel's OOM killer stopped so far (v2 memory.events, v1
+    memory.oom_control); 0 where neither says."""
+    for file in ("memory.events", "memory.oom_control"):
+        try:
+            with open(os.path.join(group, file)) as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return 0
 
 
 def cgroup_processes(group: str) -> list[int]:
@@ -550,6 +610,11 @@ def cgroup_processes(group: str) -> list[int]:
             return [int(line) for line in f.read().split()]
     except (OSError, ValueError):
         return []
+
+
+def cgroups_of(status: dict) -> list[str]:
+    """The cgroup folders a runtime's status names (pids and memory: one folder in cgroup v2)."""
+    return [g for g in dict.fromkeys(status.get(k) for k in ("cgroup", "memory_cgroup")) if g]
 
 
 def remove_cgroup(group: str, seconds: float = 5.0) -> bool:
@@ -598,6 +663,39 @@ def drop_capabilities() -> None:
             pass
 
 
+def capabilities_now() -> tuple[int, int, int]:
+    """(effective, permitted, inheritable) of this thread, as 64-bit masks."""
+    header = _CapHeader(0x20080522, 0)
+    data = (_CapData * 2)()
+    if _libc.capget(ctypes.byref(header), data) != 0:
+        _fail("capget")
+    join = lambda field: getattr(data[0], field) | getattr(data[1], field) << 32   # noqa: E731
+    return join("effective"), join("permitted"), join("inheritable")
+
+
+def end_capabilities() -> None:
+    """The last step before student code: securebits locked (where this process may set them), then
+    empty effective, permitted and inheritable sets. Raises OSError unless all three are empty."""
+    try:
+        prctl(PR_SET_SECUREBITS, SECURE_ALL)
+    except OSError:
+        pass              # needs CAP_SETPCAP: a grader that is not root has nothing to lose anyway
+    header = _CapHeader(0x20080522, 0)
+    data = (_CapData * 2)()
+    if _libc.capset(ctypes.byref(header), data) != 0:
+        _fail("capset")
+    if any(capabilities_now()):
+        raise OSError(1, "capabilities are still set after capset")
+
+
+def shm_bytes(memory_bytes: int | None) -> int:
+    """Size of the runtime's private /dev/shm: an eighth of its memory limit (64 MiB to 1 GiB).
+    What a runtime keeps there is memory too, and outlives the process that wrote it."""
+    if not memory_bytes:
+        return 256 * 2**20
+    return int(max(64 * 2**20, min(int(memory_bytes) // 8, 2**30)))
+
+
 def set_limit(which: int, value: int | None) -> None:
     if value is None:
         return
@@ -622,7 +720,8 @@ def notes_for(status: dict) -> list[str]:
     notes = []
     if not status.get("landlock"):
         why = status.get("landlock_error") or "kernel too old or Landlock disabled"
-        if status.get("hidden") and status.get("read_only"):
+        # The covers hold only for a runtime that cannot unmount them (no capability left).
+        if status.get("hidden") and status.get("read_only") and status.get("capabilities") == "none":
             notes.append(f"Isolation: Landlock is not available here ({why}); the runtime's mount namespace "
                          "still hides the project, /tmp, /run and the grader's home and makes every other "
                          "folder read-only, but the runtime can read other files the grader can.")
@@ -642,10 +741,24 @@ def notes_for(status: dict) -> list[str]:
             notes.append("Isolation: no private network namespace, so the student runtime has the network.")
         if not status.get("pidns"):
             notes.append("Isolation: no private PID namespace, so processes the runtime detaches may outlive it.")
+    if not status.get("ipcns"):
+        notes.append(f"Isolation: no private IPC namespace ({status.get('ipcns_error') or 'not supported'}), so "
+                     "SysV shared memory and message queues the runtime creates are shared with other runtimes "
+                     "and may outlive it.")
+    if not status.get("private_shm"):
+        notes.append("Isolation: no private /dev/shm (it needs a mount namespace), so files the runtime writes "
+                     "there are shared with other runtimes and may outlive it.")
+    if status.get("capabilities") != "none":
+        notes.append("Isolation: the student runtime kept some capabilities "
+                     f"({status.get('capabilities_error') or 'not dropped'}); with root's, it could undo the "
+                     "mount namespace's covers.")
     if status.get("disk_tmpfs") is False:
         notes.append("Isolation: no size-limited tmpfs could be mounted over the runtime's working directory "
                      f"({status.get('disk_error') or 'no private mount namespace'}), so the grader watches its "
                      "size and file count instead and stops the runtime past the cap.")
+    if status.get("memory_cgroup") is False:
+        notes.append(f"Isolation: no memory cgroup could be made ({status.get('memory_cgroup_error') or 'disabled'}), "
+                     "so the memory limit binds each process of the runtime alone, not all of them together.")
     if not status.get("processes"):
         notes.append("Isolation: no process limit could be applied (RLIMIT_NPROC needs a user namespace and "
                      "does not bind root; no writable cgroup has the pids controller), so only the time "

@@ -207,9 +207,34 @@ class KernelRuntime(Runtime):
         status, error, _ = self._execute(setup, STARTUP_SECONDS)
         if status != "ok":
             raise RuntimeError(f"the student runtime could not start: {error}")
-        # What the sandbox could not apply on this machine becomes a note in the report.
+        self._read_sandbox_status()
+
+    def _read_sandbox_status(self) -> dict:
+        """What the sandbox applied: what it could not apply on this machine becomes a note in the
+        report; its memory cgroup tells a runtime stopped for memory from one that died otherwise."""
         sandbox = isolation.read_status(self.private / isolation.STATUS_FILE)
         self.notes.extend(n for n in isolation.notes_for(sandbox) if n not in self.notes)
+        self._memory_group = sandbox.get("memory_cgroup") or None
+        self._oom_seen = isolation.oom_kills(self._memory_group) if self._memory_group else 0
+        return sandbox
+
+    def _over_memory(self) -> bool:
+        """True when the kernel's OOM killer stopped a process of the runtime since the last look
+        (the runtime itself, or one it started); the report gets a note naming the limit."""
+        if not getattr(self, "_memory_group", None):
+            return False
+        kills = isolation.oom_kills(self._memory_group)
+        if kills <= self._oom_seen:
+            return False
+        self._oom_seen = kills
+        note = (f"The runtime's processes together went past its memory limit ({self._memory_limit()}); "
+                "the system stopped the largest of them.")
+        if note not in self.notes:
+            self.notes.append(note)
+        return True
+
+    def _memory_limit(self) -> str:
+        return f"{self.limits.memory_bytes / 2**30:g} GiB for all its processes"
 
     def _restart(self) -> None:
         self._kill()
@@ -240,9 +265,9 @@ class KernelRuntime(Runtime):
     def _sweep(self, namespace: str | None) -> None:
         """Make sure nothing the runtime started outlives it (its cgroup, its namespaces)."""
         status = isolation.read_status(self.private / isolation.STATUS_FILE)
-        if status.get("cgroup"):
-            # Everything the runtime started is in its cgroup, whatever namespaces it has.
-            isolation.remove_cgroup(status["cgroup"])
+        for group in isolation.cgroups_of(status):
+            # Everything the runtime started is in its cgroups, whatever namespaces it has.
+            isolation.remove_cgroup(group)
         if namespace:
             # The runtime's PID namespace dies with its init; wait until it has, and sweep up
             # anything of its user namespace that is left (none, where the PID namespace worked).
@@ -305,6 +330,9 @@ class KernelRuntime(Runtime):
             self._recover_from_timeout()
             return TIMEOUT, f"ran past the {timeout:g} s limit", ""
         except DeadKernelError:
+            if self._over_memory():
+                self._restart_after_death()
+                return DIED, f"went past the memory limit ({self._memory_limit()}) and was stopped", ""
             if self.disk_exceeded:
                 self.disk_exceeded = False
                 self._empty_scratch()
@@ -337,6 +365,7 @@ class KernelRuntime(Runtime):
 
     def _run_student_cell(self, cell) -> CellRun:
         status, error, tb = self._execute(cell.source, self._remaining(self.limits.cell_seconds))
+        self._over_memory()          # a process the cell started was stopped: a note says so
         if status == "ok":
             self._good_sources.append(cell.source)
         elif status in (TIMEOUT, DIED):
@@ -357,6 +386,9 @@ class KernelRuntime(Runtime):
         wire.write_request(request, req)
         code = f"__import__('_d2lgrade_agent').serve(globals(), {str(req)!r}, {str(resp)!r})"
         status, error, tb = self._execute(code, self._remaining(timeout))
+        if status == "ok" and self._over_memory():
+            # The runtime survived, but a process it started for this call was stopped for memory.
+            status, error = DIED, f"went past the memory limit ({self._memory_limit()})"
         if status in (TIMEOUT, DIED):
             return {"ok": False, "status": status, "message": error}
         if status != "ok":

@@ -9,7 +9,8 @@ class Limits:
     call_seconds: float = 20.0          # one probe call (a batch of calls gets this per call)
     cell_seconds: float = 60.0          # one notebook cell
     total_seconds: float = 600.0        # everything the runtime does for one submission
-    memory_bytes: int = 8 * 2**30       # address space on CPU (torch alone maps ~4 GiB)
+    memory_bytes: int = 8 * 2**30       # all the runtime's processes together (memory cgroup), and each
+                                        # one's address space on CPU (torch alone maps ~4 GiB)
     max_processes: int = 64             # processes/threads of the runtime's user namespace
     file_bytes: int = 256 * 2**20       # largest file the runtime may write
     output_bytes: int = 1 * 2**20       # stdout/stderr kept per submission; the rest is dropped

@@ -8,11 +8,11 @@ tree of the runtime: operating-system limits, not Python-level tricks the studen
 The processes, where user and PID namespaces are available:
 
     grader ── P (this launcher: the process jupyter_client started and watches; joins the
-               │    runtime's cgroup, creates the user, network, PID and mount namespaces)
+               │    runtime's cgroups, creates the user, IPC, network, PID and mount namespaces)
                └─ C (init of the runtime's PID namespace: mounts its private /proc and /dev/shm and
                    │ the empty folders over /tmp, /run, the project...; reaps orphans; its death
                    │ ends every process of the namespace)
-                   └─ K (the kernel: process limit, no capabilities, Landlock, then exec of ipykernel)
+                   └─ K (the kernel: process limit, Landlock, no capabilities, then exec of ipykernel)
 
 P and C run no student code. P relays K's exit to jupyter_client and kills C when the grader
 disappears; C has PR_SET_PDEATHSIG, so killing P (or its process group) ends the namespace.
@@ -42,15 +42,22 @@ def log(message):
 
 
 def enter_namespaces(config, status):
-    """User namespace first (it grants what the others need), then network, PID and mounts."""
+    """User namespace first (it grants what the others need), then IPC, network, PID and mounts."""
     if "namespaces" in config.get("layers_off", []):
-        status["userns_error"] = "turned off"
+        status["userns_error"] = status["ipcns_error"] = "turned off"
         return
     try:
         isolation.enter_user_namespace()
         status["userns"] = True
     except OSError as exc:
         status["userns_error"] = exc.strerror or str(exc)
+    # Also tried without a user namespace: a grader running as root may create it anyway.
+    try:
+        isolation.unshare(isolation.CLONE_NEWIPC)
+        status["ipcns"] = True
+    except OSError as exc:
+        status["ipcns_error"] = exc.strerror or str(exc)
+    if not status["userns"]:
         return
     for key, flag in (("netns", isolation.CLONE_NEWNET), ("pidns", isolation.CLONE_NEWPID),
                       ("mountns", isolation.CLONE_NEWNS)):
@@ -59,6 +66,29 @@ def enter_namespaces(config, status):
             status[key] = True
         except OSError as exc:
             status[key + "_error"] = exc.strerror or str(exc)
+
+
+def join_cgroups(config, status):
+    """Before the namespaces, while this process is still the grader's uid in the grader's namespace.
+    pids: needed for root, whom RLIMIT_NPROC does not bind (see isolation). memory: all the
+    runtime's processes together (RLIMIT_AS, applied before, still stops one huge allocation with
+    a MemoryError, which costs less than a kill). In cgroup v2 both are one folder."""
+    name = f"d2lgrade-{os.getpid()}-{os.urandom(4).hex()}"
+    off = "cgroup" in config.get("layers_off", [])
+    if config.get("max_processes") and not off:
+        try:
+            status["cgroup"] = isolation.limit_processes_with_cgroup(name, config["max_processes"])
+            status["processes"] = config["max_processes"]
+        except OSError as exc:
+            status["cgroup_error"] = exc.strerror or str(exc)
+    if config.get("memory_bytes"):
+        status["memory_cgroup"] = False
+        try:
+            if off:
+                raise OSError(1, "turned off")
+            status["memory_cgroup"] = isolation.limit_memory_with_cgroup(name, config["memory_bytes"])
+        except OSError as exc:
+            status["memory_cgroup_error"] = exc.strerror or str(exc)
 
 
 def hide_and_keep(config, command, status):
@@ -87,7 +117,7 @@ def hide_and_keep(config, command, status):
         except OSError as exc:
             status["disk_error"] = exc.strerror or str(exc)
     try:
-        status.update(isolation.hide_folders(hide, keep, writable, config.get("memory_bytes")))
+        status.update(isolation.hide_folders(hide, keep, writable, isolation.shm_bytes(config.get("memory_bytes"))))
     except OSError as exc:
         status["mount_errors"] = [str(exc)]
 
@@ -137,7 +167,6 @@ def confine(config, command, status, status_fd):
             status["nested_userns_error"] = exc.strerror or str(exc)
     try:
         isolation.drop_capabilities()
-        status["capabilities"] = "dropped"
     except OSError as exc:
         status["capabilities_error"] = str(exc)
     abi = 0 if "landlock" in config.get("layers_off", []) else isolation.landlock_abi()
@@ -163,11 +192,18 @@ def confine(config, command, status, status_fd):
         # ipykernel would watch for its parent becoming PID 1 (which C is); P watches the grader.
         os.environ.pop("JPY_PARENT_PID", None)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # Last, after everything that needed a capability: the warm engine's child runs student code
+    # next without an exec, so emptying the bounding set alone would leave it every capability.
+    try:
+        isolation.end_capabilities()
+        status["capabilities"] = "none"
+    except OSError as exc:
+        status["capabilities_error"] = exc.strerror or str(exc)
     status["seconds"] = round(time.monotonic() - status.pop("_started"), 3)
     if status_fd is not None:
         os.write(status_fd, json.dumps(status).encode())
         os.close(status_fd)
-    for key in ("landlock_error", "userns_error", "netns_error", "pidns_error"):
+    for key in ("landlock_error", "userns_error", "ipcns_error", "netns_error", "pidns_error", "capabilities_error"):
         if key in status:
             log(f"{key}: {status[key]}")
 
@@ -184,7 +220,8 @@ def enter(config, command, close_in_keepers=()):
     execs the kernel there, the warm engine's child runs cells there). P and C never return.
     `close_in_keepers`: descriptors that only K may hold (the warm engine's socket), so that
     the grader sees it close as soon as K is gone."""
-    status = {"landlock": 0, "userns": False, "netns": False, "pidns": False, "_started": time.monotonic()}
+    status = {"landlock": 0, "userns": False, "ipcns": False, "netns": False, "pidns": False,
+              "_started": time.monotonic()}
     # Opened now: after Landlock, the grader-private folder is no longer writable.
     status_fd = None
     if config.get("status_file"):
@@ -196,15 +233,7 @@ def enter(config, command, close_in_keepers=()):
     # Writing past RLIMIT_FSIZE should fail the write, not kill the kernel with SIGXFSZ.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     isolation.apply_rlimits(config)
-    if config.get("max_processes") and "cgroup" not in config.get("layers_off", []):
-        # Before the namespaces, while this process is still the grader's uid in the grader's
-        # namespace. Needed for root, whom RLIMIT_NPROC does not bind (see isolation).
-        try:
-            status["cgroup"] = isolation.limit_processes_with_cgroup(
-                f"d2lgrade-{os.getpid()}-{os.urandom(4).hex()}", config["max_processes"])
-            status["processes"] = config["max_processes"]
-        except OSError as exc:
-            status["cgroup_error"] = exc.strerror or str(exc)
+    join_cgroups(config, status)
     if config.get("disk_bytes"):
         status["disk_tmpfs"] = False          # until the mount namespace gets its tmpfs
     enter_namespaces(config, status)

@@ -283,10 +283,10 @@ class WarmRuntime(KernelRuntime):
         if hello.get("status") != "ok":
             raise RuntimeError(f"the student runtime could not start: {hello.get('ename')}: {hello.get('evalue')}")
         TIMINGS.add(forks=1, fork_seconds=time.monotonic() - started)
-        sandbox = isolation.read_status(self.private / isolation.STATUS_FILE)
-        self.notes.extend(n for n in isolation.notes_for(sandbox) if n not in self.notes)
-        if not (sandbox.get("landlock") or sandbox.get("read_only")):
-            # This child could write files the parent imports later: do not fork from it again.
+        sandbox = self._read_sandbox_status()
+        if not (sandbox.get("landlock") or sandbox.get("read_only")) or sandbox.get("capabilities") != "none":
+            # This child could write files the parent imports later (with a capability left, it could
+            # remount them writable): do not fork from it again.
             self._parent.retire()
 
     def _recover_from_timeout(self) -> None:
