@@ -312,7 +312,8 @@ def _grader_forward(weights, X) -> torch.Tensor | None:
     each tensor finds its layer by its shape, whatever the student named or ordered the layers."""
     if not isinstance(weights, list) or not weights:
         return None
-    model = probes.LeNet(num_classes=10, modern=True)
+    # float64: the grader's own process runs the machine's code path, and a verdict must not follow it.
+    model = probes.LeNet(num_classes=10, modern=True).double()
     slots = {tuple(q.shape): q for q in model.parameters()}
     # Tensors of other shapes (an extra buffer or parameter) are ignored: they cannot switch this off.
     tensors = [entry[1] for entry in weights if isinstance(entry, list) and len(entry) == 2
@@ -324,7 +325,7 @@ def _grader_forward(weights, X) -> torch.Tensor | None:
     with torch.no_grad():
         for shape, q in slots.items():
             q.copy_(by_shape[shape].to(q.dtype))
-        return probes.predict(model, X.to(torch.float32))
+        return probes.predict(model, X.to(torch.float64))
 
 
 @check("7.6/1", name="training", points=2, title="Learns faster than the sigmoid LeNet", uses=("ModernLeNet",),
