@@ -232,8 +232,10 @@ def gaussian(p):
     if value is not True and value is not False:
         fail(f"`gaussian_separable` should be True or False, not {value!r}.")
     if value != ref.gaussian_separable:
-        fail("`gaussian_separable` is False, but exp(-(x² + y²)/(2σ²)) = exp(-x²/(2σ²)) · exp(-y²/(2σ²)) is the "
-             "outer product of two 1-D Gaussians: it is separable (rank one).")
+        fail("`gaussian_separable` is not right: try writing exp(-(x² + y²)/(2σ²)) as a function of x times a "
+             "function of y, and see what that makes the kernel's matrix.",
+             reveal="exp(-(x² + y²)/(2σ²)) = exp(-x²/(2σ²)) · exp(-y²/(2σ²)) is the outer product of two 1-D "
+                    "Gaussians: it is separable (rank one).")
     return "a Gaussian is the outer product of two 1-D Gaussians"
 
 

@@ -337,9 +337,9 @@ def min_size(p):
     if value != int(value) or value < 1:
         fail(f"`googlenet_min_size` is {value:g}; it should be a positive whole number of pixels.")
     if value > expected:
-        fail(f"`googlenet_min_size` is {value:g}, but the book's GoogleNet also runs on smaller images: the grader "
-             f"ran it on every side from {expected} up. Every pooling layer and the stem pad their windows, so "
-             "small maps do not vanish; try it on the meta device.")
+        fail(f"`googlenet_min_size` is {value:g}, but the book's GoogleNet also runs on smaller images. Every "
+             "pooling layer and the stem pad their windows, so small maps do not vanish; try it on the meta device.",
+             reveal=f"The grader ran it on every side from {expected} up.")
     if value < expected:
         fail(f"`googlenet_min_size` is {value:g}, but the book's GoogleNet fails on {value:g}×{value:g} images; "
              f"the smallest that works is larger.")
