@@ -322,7 +322,7 @@ def blur(p):
 
 # -- 7.2/2.4 ----------------------------------------------------------------------------------------
 @check("7.2/2.4", points=1, title="Kernel size for a derivative of order d", uses=("min_kernel_size_derivative",),
-       expected=f"{ref.formula('min_kernel_size_derivative')}")
+       expected=f"{ref.formula('min_kernel_size_derivative')}", reveals=True)
 def derivative_size(p):
     p.answer = p.text("min_kernel_size_derivative")
     # d up to 64: with the wide values, 71 distinct points, enough for a student kit (which samples, needing 50);

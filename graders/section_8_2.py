@@ -172,7 +172,7 @@ def deep_archs(p):
 
 @check("8.2/3", points=2, title="vgg(arch) builds VGG-16 and VGG-19", uses=("vgg",),
        expected="vgg(VGG-16's arch) and vgg(VGG-19's arch): 13 and 16 convolutions + 3 dense layers, output (1, 10) "
-                "on 1×1×224×224 and (1, 5) with num_classes=5, the book's VGG parameter counts")
+                "on 1×1×224×224 and (1, 5) with num_classes=5, the book's VGG parameter counts", reveals=True)
 def deep_models(p):
     shown, vgg16 = [], ref.VGG16_ARCH
     wanted = {label: reference(ref, "vgg", arch) for label, arch in (("VGG-16", vgg16), ("VGG-19", ref.VGG19_ARCH))}
