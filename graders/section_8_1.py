@@ -113,8 +113,12 @@ def small_alexnet(p):
              "ReLU activations (nn.ReLU) and pooling.")
     cost, book_cost = sum(got["flops"].values()) / SMALL_INPUT[0], sum(book["flops"].values())
     if got["params"] >= book["params"] or cost >= book_cost:
-        fail(f"`SmallAlexNet()` has {got['params']:,} parameters and {magnitude(cost)}FLOPs per image; the book's "
-             f"AlexNet has {book['params']:,} and {magnitude(book_cost)}FLOPs: simplify it (fewer, narrower layers).")
+        over = " and ".join(what for what, more in (("parameters", got["params"] >= book["params"]),
+                                                    ("FLOPs", cost >= book_cost)) if more)
+        # AlexNet's own figures are 8.1/1's answers: hints say only which of them the model does not undercut.
+        fail(f"`SmallAlexNet()` has {got['params']:,} parameters and {magnitude(cost)}FLOPs per image, no fewer {over} "
+             "than the book's AlexNet at 224×224: simplify it (fewer, narrower layers).",
+             reveal=f"The book's AlexNet has {book['params']:,} and {magnitude(book_cost)}FLOPs.")
     return (f"{counts.get('Conv2d')} convolutions, {got['params'] / book['params']:.1%} of AlexNet's parameters and "
             f"{cost / book_cost:.1%} of its FLOPs")
 
