@@ -239,3 +239,20 @@ def test_the_terminal_wraps_a_long_hint_instead_of_cutting_it():
     text = terminal.render(R.GradeReport("8.6", "w.py", [result_with(message=" ".join(words))]))
     assert "..." not in text and all(w in text for w in words)
     assert max(len(line) for line in text.splitlines()) <= 140
+
+
+@pytest.mark.parametrize("table, shown", [({}, False), ({"level": "full"}, True), ({"level": "verdict"}, False)])
+def test_a_class_page_and_its_gradescope_file_show_what_the_course_allows(tmp_path, table, shown):
+    from d2lgrade.batch import late
+    from d2lgrade.batch.gradebook import GRADED, Gradebook
+    from d2lgrade.batch.run import BatchConfig, publish
+    book = Gradebook(tmp_path / "gradebook.sqlite")
+    stored = R.GradeReport("8.6", "ana/8.6.py", [F.apply(result_with(), F.RECORD)])
+    book.record("ana", "8.6", GRADED, path="ana/8.6.py", content_hash="h", report=stored)
+    book.set_info("course", late.Policy(feedback=table).to_dict())
+    publish(book, BatchConfig(root=None, out=tmp_path))
+    assert book.report(book.submissions()[0]).checks[0].reveal      # the gradebook keeps the answer
+    for page in (tmp_path / "ana" / "8.6.html", tmp_path / "ana" / "8.6.results.json"):
+        assert ("(3, 512)" in page.read_text(encoding="utf-8")) == shown, page
+    assert ("stage 4 has too many blocks" in (tmp_path / "ana" / "8.6.html").read_text(encoding="utf-8")) == \
+        (table.get("level", "hints") != "verdict")
