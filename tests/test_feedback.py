@@ -57,6 +57,8 @@ def _cases():
     nin = r83.nin_params
     split = r81.alexnet_param_split
     flops = r81.alexnet_flop_split
+    from graders.section_8_4 import _reference_counts
+    googlenet = _reference_counts()["GoogLeNet"][0]
     return [
         ("8.6", "RESNET18_ARCH = ((2, 64), (2, 128), (2, 256), (2, 512))\nRESNET34_ARCH = RESNET18_ARCH",
          "8.6/2:table", table_texts(r86.RESNET34_ARCH)),
@@ -80,6 +82,8 @@ def _cases():
         ("8.1", f'alexnet_flop_split = {{"conv": {flops["conv"] * 3}, "fc": {flops["fc"]}, "unit": "FLOPs"}}', "8.1/1.2",
          number_texts(flops["conv"])),
         ("8.4", "googlenet_min_size = 96", "8.4/2", [f"from {r84.googlenet_min_size} up"]),
+        ("8.4", f'param_counts_all = {{"AlexNet": 46_764_746, "VGG": 128_806_154, "NiN": 1_992_166, "GoogLeNet": {googlenet * 1000}}}',
+         "8.4/4", number_texts(googlenet)),
         # two-way questions: the expected text names both options, so the answer is the option said of K.T
         ("7.2", 'kernel_t_detects = "vertical"', "7.2/1:transpose_k", [f"detects {reference('7.2').kernel_t_detects}"]),
         ("7.4", "gaussian_separable = False", "7.4/1.3:gaussian", ["it is separable", "is the outer product of two 1-D"]),
