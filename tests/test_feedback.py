@@ -84,6 +84,10 @@ def _cases():
         ("8.4", "googlenet_min_size = 96", "8.4/2", [f"from {r84.googlenet_min_size} up"]),
         ("8.4", f'param_counts_all = {{"AlexNet": 46_764_746, "VGG": 128_806_154, "NiN": 1_992_166, "GoogLeNet": {googlenet * 1000}}}',
          "8.4/4", number_texts(googlenet)),
+        # formulas: a counterexample point, never the formula (only "what a correct answer does" at full)
+        ("7.3", 'output_shape = ("(n_h + 2*p_h - k_h)/s_h + 1", "(n_w + 2*p_w - k_w)/s_w + 1")', "7.3/1",
+         [str(reference("7.3").formula("output_shape", 0)), "floor((n + 2p - k)/s)"]),
+        ("7.4", 'forward_memory = "c_o*c_i*k_h*k_w + c_o*h_o*w_o"', "7.4/2.2", [str(reference("7.4").formula("forward_memory"))]),
         # two-way questions: the expected text names both options, so the answer is the option said of K.T
         ("7.2", 'kernel_t_detects = "vertical"', "7.2/1:transpose_k", [f"detects {reference('7.2').kernel_t_detects}"]),
         ("7.4", "gaussian_separable = False", "7.4/1.3:gaussian", ["it is separable", "is the outer product of two 1-D"]),
