@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--executor", choices=("auto", "kernel", "warm"), default="auto",
                    help="kernel: a Jupyter kernel per submission; warm: a child forked from a parent that has "
                         "imported torch and d2l already (auto: warm on Linux, else kernel)")
-    p.add_argument("--feedback", choices=("verdict", "hints", "full"), default="hints",
+    p.add_argument("--feedback", choices=("verdict", "hints", "full"), default=None,
                    help="what the report shows: verdict (points and status), hints (what is wrong, never the answer; "
                         "default) or full (expected values too, for instructors)")
     p.add_argument("--watch", action="store_true", help="grade again whenever the submission is saved (Ctrl-C ends)")
@@ -101,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             return check_references(options_from(args), as_json=args.json, executor=args.executor)
         from d2lgrade.batch import cli as batch_cli
         if batch_cli.wanted(args):
+            if args.feedback:
+                raise UserError("--feedback is for grading one notebook; a class's pages show the level of [feedback] "
+                                "in its course.toml (see the README).")
             return batch_cli.main(args, lambda: options_from(args, local_device=not args.dask))   # torch only if something is graded
         if not args.target:
             raise UserError("say which section to grade, e.g. `python grade.py 7.3` (see --help).")
@@ -154,7 +157,7 @@ def grade_one(args: argparse.Namespace) -> int:
 
     def grade_and_show() -> None:
         report = grade(section, path, selector=args.target, options=options, executor=args.executor,
-                       feedback=args.feedback)
+                       feedback=args.feedback or "hints")
         html_path = html.write(report, args.html or Path("reports") / f"{section.id}.html")
         if args.json:
             print(json.dumps(report.to_json(), indent=2), flush=True)

@@ -229,6 +229,12 @@ def test_the_published_page_is_cut_to_the_course_level():
     assert "(3, 512)" in html.render(F.for_page(copy.deepcopy(stored), {"level": "full", "checks": {}}))
 
 
+def test_a_class_takes_its_level_from_course_toml_not_from_the_command(tmp_path, capsys):
+    from d2lgrade import cli
+    assert cli.main(["--batch", str(tmp_path), "--out", str(tmp_path / "out"), "--feedback", "full"]) == 2
+    assert "[feedback] in its course.toml" in capsys.readouterr().err
+
+
 def test_the_kit_refuses_full_feedback(monkeypatch, capsys):
     from d2lgrade import cli, course
     monkeypatch.setattr(course, "kit", lambda: {"sections": ["8.6"]})
