@@ -69,8 +69,9 @@ def check_level(level, what: str) -> str:
     return level
 
 
-def read_table(path, table: dict) -> dict:
-    """course.toml's [feedback]: level, after_deadline and [feedback.checks] ({check or exercise: level})."""
+def read_table(path, table: dict, sections: set[str] | None = None) -> dict:
+    """course.toml's [feedback]: level, after_deadline and [feedback.checks] ({check or exercise: level});
+    `sections`, the course's, catch an override that would silently apply to nothing."""
     if not isinstance(table, dict):
         raise UserError(f"{path}: feedback must be a table, [feedback]; compare it with the example in the README.")
     for key in table:
@@ -79,6 +80,10 @@ def read_table(path, table: dict) -> dict:
     checks = table.get("checks", {})
     if not isinstance(checks, dict):
         raise UserError(f"{path}: [feedback] checks must be a table, [feedback.checks], of \"8.6/2\" = \"verdict\" lines.")
+    for key in checks:
+        if sections is not None and str(key).partition("/")[0] not in sections:
+            raise UserError(f"{path}: [feedback.checks] {key!r} names no section of this course; write a section, "
+                            "exercise or check id like \"8.6\", \"8.6/2\" or \"8.6/2:table\".")
     out = {"level": check_level(table.get("level", DEFAULT), f"{path}: [feedback] level"),
            "checks": {str(k): check_level(v, f"{path}: [feedback.checks] {k}") for k, v in checks.items()}}
     if "after_deadline" in table:

@@ -217,6 +217,9 @@ def test_course_toml_feedback_table(tmp_path):
     path.write_text('[feedback]\nlevel = "all"\n', encoding="utf-8")
     with pytest.raises(UserError, match=r"\[feedback\] level is 'all'; use one of"):
         late.read(path, {"8.6"})
+    path.write_text('[feedback.checks]\n"9.1/2" = "full"\n', encoding="utf-8")
+    with pytest.raises(UserError, match="'9.1/2' names no section of this course"):
+        late.read(path, {"8.6"})
     path.write_text('[feedback]\nwhen = "later"\n', encoding="utf-8")
     with pytest.raises(UserError, match="unknown key when in"):
         late.read(path, {"8.6"})

@@ -155,7 +155,7 @@ def read(path: Path, sections: set[str], students: set[str] | None = None) -> Po
                                       for s, m in granted.items()}
     if "feedback" in data:
         from d2lgrade.feedback import read_table
-        policy.feedback = read_table(path, data["feedback"])
+        policy.feedback = read_table(path, data["feedback"], sections)
     return policy
 
 
