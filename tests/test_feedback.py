@@ -1,7 +1,7 @@
 """Feedback levels: at `hints` (what students see) no message, expected text, JSON, HTML page or in-notebook
 check states the answer it checks; at `full` (an instructor's) the answer is there, as before.
 
-The leak test grades known-wrong constant answers of every section with a table, count or named value
+The leak test grades known-wrong constant answers of every section with a table, count, formula or named value
 (cheap: only the named checks, nothing is trained) and looks for the reference's answer, rendered the way
 messages render it (thousands separators, magnitudes, tuples and lists), in everything a student sees.
 """
@@ -88,6 +88,9 @@ def _cases():
         ("7.3", 'output_shape = ("(n_h + 2*p_h - k_h)/s_h + 1", "(n_w + 2*p_w - k_w)/s_w + 1")', "7.3/1",
          [str(reference("7.3").formula("output_shape", 0)), "floor((n + 2p - k)/s)"]),
         ("7.4", 'forward_memory = "c_o*c_i*k_h*k_w + c_o*h_o*w_o"', "7.4/2.2", [str(reference("7.4").formula("forward_memory"))]),
+        ("7.5", 'max_via_relu = "relu(a - b)"', "7.5/3.1", [str(reference("7.5").formula("max_via_relu"))]),
+        ("7.5", 'pool_cost = "c*(floor((h - p_h)/s_h) + 1)*(floor((w - p_w)/s_w) + 1)"', "7.5/4",
+         [str(reference("7.5").formula("pool_cost"))]),
         # two-way questions: the expected text names both options, so the answer is the option said of K.T
         ("7.2", 'kernel_t_detects = "vertical"', "7.2/1:transpose_k", [f"detects {reference('7.2').kernel_t_detects}"]),
         ("7.4", "gaussian_separable = False", "7.4/1.3:gaussian", ["it is separable", "is the outer product of two 1-D"]),
