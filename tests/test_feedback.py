@@ -232,7 +232,9 @@ def test_the_published_page_is_cut_to_the_course_level():
     stored = R.GradeReport("8.6", "w.py", [result_with()])
     page = F.for_page(copy.deepcopy(stored), {"level": "hints", "checks": {}})
     assert page.feedback == "hints" and "(3, 512)" not in html.render(page)
-    assert "(3, 512)" in html.render(F.for_page(copy.deepcopy(stored), {"level": "full", "checks": {}}))
+    assert "Feedback level hints" in html.render(page)
+    full = html.render(F.for_page(copy.deepcopy(stored), {"level": "full", "checks": {}}))
+    assert "(3, 512)" in full and "Feedback level full" in full
 
 
 def test_a_class_takes_its_level_from_course_toml_not_from_the_command(tmp_path, capsys):
