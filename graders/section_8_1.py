@@ -135,8 +135,9 @@ def alexnet_28(p):
         fail("`AlexNet28()` runs no dropout layer: AlexNet regularises its dense layers with nn.Dropout.")
     cost, book_cost = sum(got["flops"].values()) / SMALL_INPUT[0], sum(book["flops"].values())
     if cost >= DIRECT_COST * book_cost:
-        fail(f"`AlexNet28()` costs {magnitude(cost)}FLOPs per 28×28 image, as much as the book's AlexNet at 224×224 "
-             f"({magnitude(book_cost)}FLOPs): does it resize its input? Work on the 28×28 pixels directly.")
+        fail(f"`AlexNet28()` costs {magnitude(cost)}FLOPs per 28×28 image, as much as the book's AlexNet at 224×224: "
+             "does it resize its input? Work on the 28×28 pixels directly.",
+             reveal=f"The book's AlexNet costs {magnitude(book_cost)}FLOPs.")
     return f"{counts['Conv2d']} convolutions with dropout, {cost / book_cost:.1%} of the book's FLOPs"
 
 
