@@ -278,3 +278,17 @@ def test_a_class_page_and_its_gradescope_file_show_what_the_course_allows(tmp_pa
         assert ("(3, 512)" in page.read_text(encoding="utf-8")) == shown, page
     assert ("stage 4 has too many blocks" in (tmp_path / "ana" / "8.6.html").read_text(encoding="utf-8")) == \
         (table.get("level", "hints") != "verdict")
+
+
+# -- a passing check must not hand out another exercise's answer ------------------------------------------
+@pytest.mark.parametrize("section, check_id, answer", [
+    ("8.6", "8.6/2:resnet18", lambda: reference("8.7").param_counts["resnet18"]),
+    ("8.3", "8.3/1", lambda: reference("8.3").nin_params),
+    ("8.2", "8.2/2", lambda: reference("8.2").param_counts["vgg11"]),
+], ids=["resnet18-is-8.7/2", "nin-is-8.3/4", "vgg11-is-8.2/1.1"])
+def test_a_passing_network_check_does_not_state_another_exercises_count(runners, section, check_id, answer):
+    from d2lgrade.load import load_submission
+    source = "\n\n".join(c.source for c in load_submission(find_section(section).reference_path).code_cells)
+    result = graded(runners, section, source, check_id)
+    assert result.status == R.PASSED, result.message
+    assert not states(F.apply(copy.deepcopy(result), F.HINTS).message, number_texts(answer()))
