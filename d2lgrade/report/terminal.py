@@ -1,4 +1,4 @@
-"""The table a student sees in the terminal: exercise, points, verdict, one-line reason.
+"""The table a student sees in the terminal: exercise, points, verdict, the reason (wrapped under its column).
 
 Messages and notes carry text from the submission (exception messages, class names, file names): each
 goes through neutral.terminal_text, so no escape sequence of the student's reaches the terminal."""
