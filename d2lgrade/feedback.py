@@ -124,6 +124,7 @@ def apply(result: R.CheckResult, level: str) -> R.CheckResult:
         result.expected = ""
     if level == VERDICT:
         result.message, result.detail, result.expected = LABELS.get(result.status, result.status), "", ""
+        result.rubric = []           # a written answer's rubric lists what a right answer says
     return result
 
 

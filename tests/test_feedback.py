@@ -189,8 +189,9 @@ def test_levels():
     hints = F.apply(result_with(), F.HINTS)
     assert (hints.message, hints.reveal, hints.expected, hints.detail) == ("stage 4 has too many blocks.", "", "", "d")
     assert F.apply(result_with(expected_reveals=False), F.HINTS).expected == "((3, 512),)"
-    verdict = F.apply(result_with(), F.VERDICT)
-    assert (verdict.message, verdict.detail, verdict.expected) == ("failed", "", "")
+    verdict = F.apply(result_with(rubric=["names the stride"]), F.VERDICT)
+    assert (verdict.message, verdict.detail, verdict.expected, verdict.rubric) == ("failed", "", "", [])
+    assert F.apply(result_with(rubric=["names the stride"]), F.HINTS).rubric == ["names the stride"]
     hidden = F.apply(result_with(hidden=True, message="failed a hidden test"), F.FULL)
     assert hidden.message == "failed a hidden test" and not hidden.reveal
     kept = F.apply(result_with(), F.RECORD)
