@@ -126,7 +126,7 @@ def graded(runners, section, source, check_id) -> R.CheckResult:
 @pytest.mark.parametrize("section, source, check_id, answers", CASES, ids=IDS)
 def test_hints_never_state_the_answer_and_full_does(runners, section, source, check_id, answers):
     result = graded(runners, section, source, check_id)
-    assert result.status == R.FAILED and result.points == 0, (result.status, result.message)
+    assert result.status in (R.FAILED, R.ERROR) and result.points == 0, (result.status, result.message)
     hints = F.apply(copy.deepcopy(result), F.HINTS)
     assert not states(student_texts(hints), answers), student_texts(hints)
     report = R.GradeReport(section=section, submission="work.py", checks=[hints])
@@ -136,7 +136,20 @@ def test_hints_never_state_the_answer_and_full_does(runners, section, source, ch
     full = F.apply(copy.deepcopy(result), F.FULL)
     assert states(student_texts(full), answers), student_texts(full)   # the answer was there to hide
     verdict = F.apply(copy.deepcopy(result), F.VERDICT)
-    assert (verdict.message, verdict.detail, verdict.expected) == ("failed", "", "")
+    assert (verdict.message, verdict.detail, verdict.expected) == (F.LABELS[result.status], "", "")
+
+
+KIT_ANSWERS = find_section("8.6").reference_path.parents[1] / "tests" / "kit_answers"
+
+
+@pytest.mark.parametrize("section, answer_file, check_id, name", [
+    ("8.6", "8.6/wrong_one.py", "8.6/2:resnet50", "RESNET50_ARCH"),
+], ids=["resnet50-raises-on-the-table"])
+def test_an_error_on_an_answer_table_names_the_table(runners, section, answer_file, check_id, name):
+    """The student's code raised on `resnet(<the table>)`: the message names the call by the table's name."""
+    result = graded(runners, section, (KIT_ANSWERS / answer_file).read_text(encoding="utf-8"), check_id)
+    assert result.status == R.ERROR and f"resnet({name}" in result.message, result.message
+    assert not states(student_texts(F.apply(result, F.HINTS)), table_texts(getattr(reference(section), name)))
 
 
 @pytest.mark.parametrize("check_id, name", [("8.6/2:table", "RESNET34_ARCH"), ("8.2/3:arch", "VGG16_ARCH")])
