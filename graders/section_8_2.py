@@ -184,7 +184,10 @@ def deep_models(p):
         p.answer = "\n".join(shown)
         for kind in ("Conv2d", "Linear"):
             if got["counts"].get(kind, 0) != want["counts"][kind]:
-                fail(f"`{call}` has {_counted(got)}; {label} has {_counted(want)}.")
+                what = "convolutions" if kind == "Conv2d" else "dense layers"
+                fail(f"`{call}` has {_counted(got)}: {'more' if got['counts'].get(kind, 0) > want['counts'][kind] else 'fewer'} "
+                     f"{what} than {label}; does it build every block of the arch it is given, and the three dense layers?",
+                     reveal=f"{label} has {_counted(want)}.")
         if got["output"] != want["output"]:
             fail(f"`{call}` maps 1×1×224×224 to {got['output']}; expected {want['output']}.")
         if got["params"] != want["params"]:
@@ -245,6 +248,8 @@ def small_design(p):
             fail(f"`VGGSmall({size})` runs {runs or 'no'} convolution(s) before its downsampling steps: at least two "
                  "of them should follow two or more convolutions (each with its nonlinearity), as in the VGG paper.")
         if cost > budget:
+            # VGG-11's FLOPs are 8.2/1.2's answer: the hint names the budget, not the figure.
             fail(f"`VGGSmall({size})` costs {magnitude(cost)}FLOPs per image, more than {SMALL_COST:.0%} of VGG-11's "
-                 f"{magnitude(budget / SMALL_COST)}FLOPs at 224×224: does it resize its input to 224?")
+                 "at 224×224: does it resize its input to 224?",
+                 reveal=f"VGG-11 costs {magnitude(budget / SMALL_COST)}FLOPs.")
     return "\n".join(shown)

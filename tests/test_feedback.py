@@ -142,14 +142,29 @@ def test_hints_never_state_the_answer_and_full_does(runners, section, source, ch
 KIT_ANSWERS = find_section("8.6").reference_path.parents[1] / "tests" / "kit_answers"
 
 
-@pytest.mark.parametrize("section, answer_file, check_id, name", [
-    ("8.6", "8.6/wrong_one.py", "8.6/2:resnet50", "RESNET50_ARCH"),
-], ids=["resnet50-raises-on-the-table"])
-def test_an_error_on_an_answer_table_names_the_table(runners, section, answer_file, check_id, name):
+def test_an_error_on_an_answer_table_names_the_table(runners):
     """The student's code raised on `resnet(<the table>)`: the message names the call by the table's name."""
-    result = graded(runners, section, (KIT_ANSWERS / answer_file).read_text(encoding="utf-8"), check_id)
-    assert result.status == R.ERROR and f"resnet({name}" in result.message, result.message
-    assert not states(student_texts(F.apply(result, F.HINTS)), table_texts(getattr(reference(section), name)))
+    result = graded(runners, "8.6", (KIT_ANSWERS / "8.6" / "wrong_one.py").read_text(encoding="utf-8"), "8.6/2:resnet50")
+    assert result.status == R.ERROR and "resnet(RESNET50_ARCH" in result.message, result.message
+    assert not states(student_texts(F.apply(result, F.HINTS)), table_texts(reference("8.6").RESNET50_ARCH))
+
+
+def _vgg11_flops():
+    split = reference("8.2").vgg_flop_split
+    return [magnitude(split["conv"] + split["fc"]), magnitude(split["conv"])]
+
+
+# Whole known-wrong submissions of the kit's tests: a check about one thing must not state another's answer.
+@pytest.mark.parametrize("section, answer_file, check_id, answers", [
+    ("8.2", "wrong_networks.py", "8.2/4", _vgg11_flops),
+    ("8.2", "wrong_networks.py", "8.2/3", lambda: [f"{sum(n for n, _ in reference('8.2').VGG16_ARCH)} convolutions"]),
+    ("8.7", "wrong_three.py", "8.7/4:structure", lambda: [str(list(reference("8.7").DENSENET_BLOCKS[121]))]),
+], ids=["vggsmall-budget-is-8.2/1.2", "vgg16-total-is-the-table", "densenet-121-blocks"])
+def test_known_wrong_kit_answers_do_not_state_another_answer(runners, section, answer_file, check_id, answers):
+    result = graded(runners, section, (KIT_ANSWERS / section / answer_file).read_text(encoding="utf-8"), check_id)
+    assert result.status == R.FAILED, result.message
+    assert not states(student_texts(F.apply(copy.deepcopy(result), F.HINTS)), answers())
+    assert states(F.apply(result, F.FULL).message, answers())
 
 
 @pytest.mark.parametrize("check_id, name", [("8.6/2:table", "RESNET34_ARCH"), ("8.2/3:arch", "VGG16_ARCH")])
