@@ -18,10 +18,11 @@ class Verdict(Exception):
     """Ends a check with a status other than passed."""
     status = results.FAILED
 
-    def __init__(self, message: str, detail: str = ""):
+    def __init__(self, message: str, detail: str = "", reveal: str = ""):
         super().__init__(message)
         self.message = message
         self.detail = detail
+        self.reveal = reveal      # the answer (expected value, table, count): shown only at feedback level full
 
 
 class WrongAnswer(Verdict):
@@ -44,8 +45,10 @@ class StudentMemory(Verdict):
     status = results.MEMORY
 
 
-def fail(message: str, detail: str = "") -> None:
-    raise WrongAnswer(message, detail)
+def fail(message: str, detail: str = "", reveal: str = "") -> None:
+    """`message` says what is wrong and where to look without the answer; `reveal` adds the answer, which only
+    the feedback level `full` shows (d2lgrade/feedback.py)."""
+    raise WrongAnswer(message, detail, reveal)
 
 
 @dataclass
@@ -53,10 +56,11 @@ class Partial:
     fraction: float
     message: str
     detail: str = ""
+    reveal: str = ""
 
 
-def partial(fraction: float, message: str, detail: str = "") -> Partial:
-    return Partial(max(0.0, min(1.0, fraction)), message, detail)
+def partial(fraction: float, message: str, detail: str = "", reveal: str = "") -> Partial:
+    return Partial(max(0.0, min(1.0, fraction)), message, detail, reveal)
 
 
 @dataclass
@@ -70,6 +74,7 @@ class Check:
     hidden: bool = False     # feedback names the check and its verdict, never its inputs
     passed_message: str = "correct"
     expected: str = ""       # what a right answer does, shown beside the student's in the report
+    reveals: bool = False    # `expected` states the answer: shown only at feedback level full
 
     @property
     def seed(self) -> int:
@@ -91,12 +96,13 @@ class Check:
 
 
 def check(exercise: str, *, points: float, title: str, name: str | None = None, uses: tuple[str, ...] = (),
-          hidden: bool = False, expected: str = "", passed: str = "correct"):
-    """Declare a check of `exercise`; `name` distinguishes several checks of one exercise."""
+          hidden: bool = False, expected: str = "", passed: str = "correct", reveals: bool = False):
+    """Declare a check of `exercise`; `name` distinguishes several checks of one exercise. `reveals=True`
+    where `expected` states the answer (a table, a count): students at feedback level hints do not see it."""
     def register(fn: Callable) -> Callable:
         fn.__d2lgrade_check__ = Check(id=f"{exercise}:{name}" if name else exercise, exercise=exercise,
                                        points=points, title=title, run=fn, uses=tuple(uses), hidden=hidden,
-                                       passed_message=passed, expected=expected)
+                                       passed_message=passed, expected=expected, reveals=reveals)
         return fn
     return register
 

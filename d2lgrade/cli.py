@@ -44,6 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--executor", choices=("auto", "kernel", "warm"), default="auto",
                    help="kernel: a Jupyter kernel per submission; warm: a child forked from a parent that has "
                         "imported torch and d2l already (auto: warm on Linux, else kernel)")
+    p.add_argument("--feedback", choices=("verdict", "hints", "full"), default=None,
+                   help="what the report shows: verdict (points and status), hints (what is wrong, never the answer; "
+                        "default) or full (expected values too, for instructors)")
     p.add_argument("--watch", action="store_true", help="grade again whenever the submission is saved (Ctrl-C ends)")
     p.add_argument("--check-references", action="store_true", help="grade every reference solution; fail unless all earn full marks")
     p.add_argument("--release", type=Path, metavar="DIR",
@@ -98,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             return check_references(options_from(args), as_json=args.json, executor=args.executor)
         from d2lgrade.batch import cli as batch_cli
         if batch_cli.wanted(args):
+            if args.feedback:
+                raise UserError("--feedback is for grading one notebook; a class's pages show the level of [feedback] "
+                                "in its course.toml (see the README).")
             return batch_cli.main(args, lambda: options_from(args, local_device=not args.dask))   # torch only if something is graded
         if not args.target:
             raise UserError("say which section to grade, e.g. `python grade.py 7.3` (see --help).")
@@ -115,7 +121,8 @@ def refuse_in_kit(args: argparse.Namespace) -> None:
     from d2lgrade import course
     from d2lgrade.batch import cli as batch_cli
     wanted = [flag for flag, on in (("--release", args.release), ("--check-references", args.check_references),
-                                    ("--batch", batch_cli.wanted(args))) if on]
+                                    ("--batch", batch_cli.wanted(args)),
+                                    ("--feedback full", getattr(args, "feedback", None) == "full")) if on]
     if wanted and course.is_kit():
         raise UserError(f"{wanted[0]} is for the course folder, and this is a student kit (kit.json); "
                         f"grade your own work with `python grade.py 7.3`.")
@@ -149,7 +156,8 @@ def grade_one(args: argparse.Namespace) -> int:
     options = options_from(args)
 
     def grade_and_show() -> None:
-        report = grade(section, path, selector=args.target, options=options, executor=args.executor)
+        report = grade(section, path, selector=args.target, options=options, executor=args.executor,
+                       feedback=args.feedback or "hints")
         html_path = html.write(report, args.html or Path("reports") / f"{section.id}.html")
         if args.json:
             print(json.dumps(report.to_json(), indent=2), flush=True)

@@ -5,7 +5,7 @@ import time
 import traceback
 from pathlib import Path
 
-from d2lgrade import expected
+from d2lgrade import expected, feedback as F
 from d2lgrade import results as R
 from d2lgrade.checks import Check, Partial, Verdict
 from d2lgrade.load import Submission, load_submission
@@ -19,17 +19,21 @@ MESSAGE_CHARS, DETAIL_CHARS = 600, 16_000
 
 
 def grade(section: Section, path: Path, *, selector: str | None = None,
-          options: RuntimeOptions | None = None, executor: str | Executor | None = None) -> R.GradeReport:
-    return grade_submission(section, load_submission(path), selector=selector, options=options, executor=executor)
+          options: RuntimeOptions | None = None, executor: str | Executor | None = None,
+          feedback: "F.Feedback | str | dict | None" = None) -> R.GradeReport:
+    return grade_submission(section, load_submission(path), selector=selector, options=options, executor=executor,
+                            feedback=feedback)
 
 
 def grade_submission(section: Section, submission: Submission, *, selector: str | None = None,
                      options: RuntimeOptions | None = None, executor: str | Executor | None = None,
-                     written: bool = True) -> R.GradeReport:
+                     written: bool = True, feedback: "F.Feedback | str | dict | None" = None) -> R.GradeReport:
     """Grade a loaded submission. `executor`: "kernel", "warm", None/"auto" for default_executor() (which
     honours $D2LGRADE_EXECUTOR), or an engine already bound to its runtime (the live engine of
     `d2lgrade.check` holds the kernel's namespace). `written=False` leaves out the written answers,
-    which only an instructor scores."""
+    which only an instructor scores. `feedback`: the level (d2lgrade/feedback.py), hints by default, so
+    that no caller shows a student the answers without asking for them."""
+    shown = F.settings(feedback)
     options = options or RuntimeOptions()
     executor = default_executor() if executor in (None, "auto") else executor
     started = time.monotonic()
@@ -45,6 +49,8 @@ def grade_submission(section: Section, submission: Submission, *, selector: str 
             automatic = [run_check(c, runtime, options, submission) for c in checks]
             report.notes.extend(runtime.notes)
     report.checks = order_like_spec(section, automatic + (manual_results(section, submission, selector) if written else []))
+    report.checks = [F.apply(c, shown.level_of(c)) for c in report.checks]
+    report.feedback = shown.level
     report.seconds = round(time.monotonic() - started, 2)
     return report
 
@@ -54,12 +60,13 @@ def run_check(check: Check, runtime: Runtime, options: RuntimeOptions,
     probe = Probe(runtime, options, check, submission)
     result = R.CheckResult(id=check.id, exercise=check.exercise, title=check.title, points=0.0,
                            max_points=check.points, status=R.PASSED, message=check.passed_message,
-                           expected=check.expected, hidden=check.hidden)
+                           expected=check.expected, hidden=check.hidden, expected_reveals=check.reveals)
     try:
         with expected.checking(check.id):
             outcome = expected.guard(check) or check.run(probe)
     except (Verdict, expected.NotRecorded) as verdict:
         result.status, result.message, result.detail = verdict.status, verdict.message, verdict.detail
+        result.reveal = getattr(verdict, "reveal", "")
     except Exception as exc:  # a bug in the grader, not the student's fault: say so loudly
         result.status = R.ERROR
         result.message = f"internal grader error ({type(exc).__name__}: {exc}); please tell the course staff"
@@ -68,7 +75,7 @@ def run_check(check: Check, runtime: Runtime, options: RuntimeOptions,
         if isinstance(outcome, Partial):
             result.points = round(check.points * outcome.fraction, 4)
             result.status = R.PASSED if outcome.fraction >= 1 else R.FAILED
-            result.message, result.detail = outcome.message, outcome.detail
+            result.message, result.detail, result.reveal = outcome.message, outcome.detail, outcome.reveal
         else:
             result.points = check.points
             if isinstance(outcome, str):
@@ -80,8 +87,9 @@ def run_check(check: Check, runtime: Runtime, options: RuntimeOptions,
                           "reviews it: " + "; ".join(probe.unverified) + ".")
     result.answer = clip(str(getattr(probe, "answer", "") or ""), DETAIL_CHARS)
     result.message, result.detail = clip(result.message, MESSAGE_CHARS), clip(result.detail or "", DETAIL_CHARS)
+    result.reveal = clip(result.reveal or "", MESSAGE_CHARS)
     if check.hidden and result.status == R.FAILED:
-        result.message, result.detail = HIDDEN_FAILURE, ""
+        result.message, result.detail, result.reveal = HIDDEN_FAILURE, "", ""
     return result
 
 

@@ -27,6 +27,8 @@ class CheckResult:
     answer: str = ""        # the student's answer when it is text (symbolic, free text)
     expected: str = ""      # what the grader expected, in words (never hidden inputs)
     hidden: bool = False
+    reveal: str = ""        # the answer, for feedback level full only (d2lgrade/feedback.py empties it)
+    expected_reveals: bool = False
     rubric: list[str] = field(default_factory=list)
 
     def public(self) -> dict:
@@ -44,6 +46,7 @@ class GradeReport:
     executor: str = "kernel"
     seconds: float = 0.0
     limits: dict = field(default_factory=dict)
+    feedback: str = "hints"    # the level its texts were cut to (d2lgrade/feedback.py)
 
     @property
     def score(self) -> float:
@@ -57,7 +60,7 @@ class GradeReport:
     def to_json(self) -> dict:
         return {"section": self.section, "submission": self.submission, "score": self.score,
                 "max_score": self.max_score, "checks": [c.public() for c in self.checks],
-                "notes": self.notes, "device": self.device}
+                "notes": self.notes, "device": self.device, "feedback": self.feedback}
 
     def to_dict(self) -> dict:
         d = asdict(self)

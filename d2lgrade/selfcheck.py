@@ -91,12 +91,13 @@ class SelfCheck:
         return terminal.render(self.report)
 
     def _repr_html_(self) -> str:
+        from d2lgrade.report.html import inline_code
         rows = []
         for c in self.report.checks:
             colour = VERDICT_COLOURS.get(c.status, "#24292f")
             rows.append(f"<tr><td><code>{html.escape(c.id)}</code></td><td style='text-align:right'>{c.points:g}/{c.max_points:g}</td>"
                         f"<td style='color:{colour};font-weight:600'>{html.escape(c.status.replace('_', ' '))}</td>"
-                        f"<td>{html.escape(c.message)}</td></tr>")
+                        f"<td>{inline_code(c.message)}</td></tr>")
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.report.notes)
         return ("<div class='d2lgrade-selfcheck'>"
                 f"<p><b>d2l-grade {html.escape(self.report.section)}</b>: score {self.score:g}/{self.max_score:g}</p>"

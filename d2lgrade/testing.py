@@ -44,11 +44,12 @@ class VariantRunner:
 
 # -- what every section's tests assert ------------------------------------------------------------
 def assert_wrong(result: CheckResult, *words) -> None:
-    """The check gave no points (failed, or the code raised) and its message says each of `words`
-    (strings, or lists of strings)."""
+    """The check gave no points (failed, or the code raised) and its message at feedback level full (the hint
+    and what reveals the answer) says each of `words` (strings, or lists of strings)."""
     assert result.status in (R.FAILED, R.ERROR) and result.points == 0, (result.id, result.status, result.message)
+    full = f"{result.message} {result.reveal}" if result.reveal else result.message
     for word in (w for group in words for w in ([group] if isinstance(group, str) else group)):
-        assert word in result.message, result.message
+        assert word in full, full
 
 
 def assert_right(results) -> None:

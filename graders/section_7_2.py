@@ -138,10 +138,11 @@ def kernel_t_detects(p):
         fail(f'`kernel_t_detects` should be "horizontal" or "vertical", not {answer!r}.')
     if said != {expected}:
         # the named mistake (the seed's answer): what K and K.T detect, the other way round
-        fail("reversed: K = [[1, -1]] subtracts horizontally neighbouring pixels, so it detects vertical edges; "
-             "K.T = [[1], [-1]] subtracts a pixel and the one below it, so it responds where brightness changes "
-             f"from one row to the next, i.e. it detects {expected} edges. Transposing K turns the vertical-edge "
-             f"detector into a {expected}-edge detector, not the other way round.")
+        fail("not right: K = [[1, -1]] subtracts a pixel and its right-hand neighbour, so it detects vertical edges; "
+             "work out which two pixels K.T = [[1], [-1]] subtracts, and where in an image that difference is large.",
+             reveal="K.T subtracts a pixel and the one below it, so it responds where brightness changes from one "
+                    f"row to the next, i.e. it detects {expected} edges. Transposing K turns the vertical-edge "
+                    f"detector into a {expected}-edge detector, not the other way round.")
     return f"K.T = [[1], [-1]] detects {expected} edges"
 
 
@@ -321,7 +322,7 @@ def blur(p):
 
 # -- 7.2/2.4 ----------------------------------------------------------------------------------------
 @check("7.2/2.4", points=1, title="Kernel size for a derivative of order d", uses=("min_kernel_size_derivative",),
-       expected=f"{ref.formula('min_kernel_size_derivative')}")
+       expected=f"{ref.formula('min_kernel_size_derivative')}", reveals=True)
 def derivative_size(p):
     p.answer = p.text("min_kernel_size_derivative")
     # d up to 64: with the wide values, 71 distinct points, enough for a student kit (which samples, needing 50);

@@ -22,7 +22,7 @@ def _fits(v):  # the kernel must fit in the padded input
 
 
 @check("7.3/1", points=2, title="Output-shape formula", uses=("output_shape",),
-       expected=f"height: {ref.formula('output_shape', 0)}\nwidth:  {ref.formula('output_shape', 1)}")
+       expected=f"height: {ref.formula('output_shape', 0)}\nwidth:  {ref.formula('output_shape', 1)}", reveals=True)
 def output_shape_formula(p):
     answer = p.value("output_shape")
     formulas = list(answer) if isinstance(answer, (list, tuple)) else [answer]
@@ -106,7 +106,7 @@ def mirror_padding_batched(p):
 
 
 @check("7.3/4", points=1, title="Speed-up of a stride", uses=("stride_speedup",),
-       expected=ref.formula("stride_speedup"))
+       expected=ref.formula("stride_speedup"), reveals=True)
 def stride_speedup(p):
     p.answer = p.text("stride_speedup")
     expect_formula(p.answer, ref.formula("stride_speedup"), what="`stride_speedup`",

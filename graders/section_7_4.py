@@ -124,7 +124,7 @@ def _check_composed(p, K1, K2, K, label):
 
 # -- 7.4/1.2 ----------------------------------------------------------------------------------------
 @check("7.4/1.2", points=1, title="Size of the combined kernel", uses=("composed_size",),
-       expected=ref.formula("composed_size"))
+       expected=ref.formula("composed_size"), reveals=True)
 def composed_size(p):
     p.answer = p.text("composed_size")
     return expect_formula_among(p.answer, [(ref.formula("composed_size"), None)], what="`composed_size`",
@@ -232,20 +232,22 @@ def gaussian(p):
     if value is not True and value is not False:
         fail(f"`gaussian_separable` should be True or False, not {value!r}.")
     if value != ref.gaussian_separable:
-        fail("`gaussian_separable` is False, but exp(-(x² + y²)/(2σ²)) = exp(-x²/(2σ²)) · exp(-y²/(2σ²)) is the "
-             "outer product of two 1-D Gaussians: it is separable (rank one).")
+        fail("`gaussian_separable` is not right: try writing exp(-(x² + y²)/(2σ²)) as a function of x times a "
+             "function of y, and see what that makes the kernel's matrix.",
+             reveal="exp(-(x² + y²)/(2σ²)) = exp(-x²/(2σ²)) · exp(-y²/(2σ²)) is the outer product of two 1-D "
+                    "Gaussians: it is separable (rank one).")
     return "a Gaussian is the outer product of two 1-D Gaussians"
 
 
 # -- 7.4/2 ------------------------------------------------------------------------------------------
 @check("7.4/2.1", points=1, title="Multiplications of the forward pass", uses=("forward_mults",),
-       expected=ref.formula("forward_mults"))
+       expected=ref.formula("forward_mults"), reveals=True)
 def forward_mults(p):
     return conv_formula(p, "forward_mults", [("forward_mults", None)], mistakes=["multiplications without floor"])
 
 
 @check("7.4/2.1", name="adds", points=1, title="Additions of the forward pass", uses=("forward_adds",),
-       expected=f"{ref.formula('forward_adds')}\n(or one more per output with a bias)")
+       expected=f"{ref.formula('forward_adds')}\n(or one more per output with a bias)", reveals=True)
 def forward_adds(p):
     return conv_formula(p, "forward_adds", [
         ("forward_adds", None),
@@ -255,7 +257,7 @@ def forward_adds(p):
 
 
 @check("7.4/2.2", points=1, title="Memory of the forward pass", uses=("forward_memory",),
-       expected=f"{ref.formula('forward_memory')}\n(+ c_o with a bias)")
+       expected=f"{ref.formula('forward_memory')}\n(+ c_o with a bias)", reveals=True)
 def forward_memory(p):
     return conv_formula(p, "forward_memory", [
         ("forward_memory", None),
@@ -266,7 +268,7 @@ def forward_memory(p):
 
 @check("7.4/2.3", points=1, title="Memory of the backward pass", uses=("backward_memory",),
        expected=f"the gradients alone: {ref.formula('backward_memory')}\n"
-                f"or everything held: 2*({ref.formula('forward_memory')})")
+                f"or everything held: 2*({ref.formula('forward_memory')})", reveals=True)
 def backward_memory(p):
     return conv_formula(p, "backward_memory", [
         ("backward_memory", "right: one gradient of the size of each forward tensor"),
@@ -277,7 +279,7 @@ def backward_memory(p):
 
 
 @check("7.4/2.4", points=1, title="Cost of the backward pass", uses=("backward_cost",),
-       expected=f"{ref.formula('backward_cost')}\n(a gradient for the input and one for the weights)")
+       expected=f"{ref.formula('backward_cost')}\n(a gradient for the input and one for the weights)", reveals=True)
 def backward_cost(p):
     same_as_forward = ("That is the cost of the forward pass; the backward pass computes two gradients, one with "
                        "respect to the input and one with respect to the weights, each as expensive as the "
@@ -372,7 +374,7 @@ def im2col_general(p):
 
 # -- 7.4/7.1 ----------------------------------------------------------------------------------------
 @check("7.4/7.1", points=1, title="Speed-up of a block-diagonal matrix", uses=("block_speedup",),
-       expected=ref.formula("block_speedup"))
+       expected=ref.formula("block_speedup"), reveals=True)
 def block_speedup(p):
     p.answer = p.text("block_speedup")
     return expect_formula_among(

@@ -114,7 +114,7 @@ def nonlinear_counterexample(p):
 
 # -- 7.5/3.1 ----------------------------------------------------------------------------------------
 @check("7.5/3.1", points=1, title="max(a, b) through ReLU", uses=("max_via_relu",),
-       expected=f"{ref.formula('max_via_relu')}, or any formula in relu that equals max(a, b)")
+       expected=f"{ref.formula('max_via_relu')}, or any formula in relu that equals max(a, b)", reveals=True)
 def max_via_relu(p):
     p.answer = p.text("max_via_relu")
     # max(a, b) is what the exercise asks for (the question, not its answer): the answer is compared with it.
@@ -262,7 +262,7 @@ def _pool_mistakes(expr):
 
 
 @check("7.5/4", points=2, title="Cost of a pooling layer", uses=("pool_cost",),
-       expected=f"{ref.formula('pool_cost')}\n(p_h*p_w - 1 comparisons per window is accepted too)")
+       expected=f"{ref.formula('pool_cost')}\n(p_h*p_w - 1 comparisons per window is accepted too)", reveals=True)
 def pool_cost(p):
     p.answer = p.text("pool_cost")
     return expect_formula_among(

@@ -8,7 +8,7 @@ and constants come through d2lgrade.expected: a student kit holds only the recor
 """
 from __future__ import annotations
 
-from d2lgrade.checks import check, fail
+from d2lgrade.checks import check, fail, partial
 from d2lgrade.expected import reference as reference_of
 from graders import book_code
 from graders.architecture import as_count, expect_count, magnitude, reference
@@ -105,8 +105,11 @@ def book_vgg(p):
         if got["counts"].get(kind, 0) != want["counts"][kind]:
             fail(f"`{call}` has {_counted(got)}; VGG-11 has {_counted(want)}.")
     if got["params"] != want["params"]:
-        fail(f"`{call}` has {got['params']:,} parameters; the book's VGG-11 has {want['params']:,}.")
-    return f"VGG-11 as in the book: {_counted(got)}, {got['params']:,} parameters"
+        # The count is 8.2/1.1's answer: hints say only which way it is off.
+        fail(f"`{call}` has {got['params']:,} parameters, {'more' if got['params'] > want['params'] else 'fewer'} "
+             "than the book's VGG-11 with the same layers: compare each layer's widths (and biases) with the book's.",
+             reveal=f"The book's VGG-11 has {want['params']:,}.")
+    return partial(1, f"VGG-11 as in the book: {_counted(got)}", reveal=f"{got['params']:,} parameters.")
 
 
 @check("8.2/2", name="block", points=1, title="vgg_block(num_convs, out_channels)", uses=("vgg_block",),
@@ -134,8 +137,19 @@ def _as_arch(value):
         return None
 
 
+def _first_difference(arch, expected) -> str:
+    """Where a (convolutions, channels) table first differs and in which direction, never the right entry."""
+    if len(arch) != len(expected):
+        return f"it has {len(arch)} blocks, {'more' if len(arch) > len(expected) else 'fewer'} than the table's"
+    for block, (row, want) in enumerate(zip(arch, expected), start=1):
+        for what, have, right in (("convolutions", row[0], want[0]), ("channels", row[1], want[1])):
+            if have != right:
+                return f"block {block} has {'too many' if have > right else 'too few'} {what}"
+    return "its entries differ"
+
+
 @check("8.2/3", name="arch", points=1, title="VGG-16 and VGG-19 from the paper's table", uses=("VGG16_ARCH", "VGG19_ARCH"),
-       expected=f"VGG16_ARCH = {ref.shown('VGG16_ARCH')}; VGG19_ARCH = {ref.shown('VGG19_ARCH')}")
+       expected=f"VGG16_ARCH = {ref.shown('VGG16_ARCH')}; VGG19_ARCH = {ref.shown('VGG19_ARCH')}", reveals=True)
 def deep_archs(p):
     shown = []
     for name, expected in (("VGG16_ARCH", ref.VGG16_ARCH), ("VGG19_ARCH", ref.VGG19_ARCH)):
@@ -150,14 +164,15 @@ def deep_archs(p):
             wrong = [i + 1 for i, (a, b) in enumerate(zip(arch, expected)) if a != b]
             where = f"block {wrong[0]} is {arch[wrong[0] - 1]}, expected {expected[wrong[0] - 1]}" if wrong else \
                 f"it has {len(arch)} blocks, the paper's has {len(expected)}"
-            fail(f"`{name}` has {convs} convolutions in all ({where}); {name[:6]} has "
-                 f"{sum(n for n, _ in expected)} convolutions and 3 dense layers.")
+            fail(f"`{name}` differs from the paper's table: {_first_difference(arch, expected)}.",
+                 reveal=f"`{name}` has {convs} convolutions in all ({where}); {name[:6]} has "
+                        f"{sum(n for n, _ in expected)} convolutions and 3 dense layers.")
     return "both match the paper's table"
 
 
 @check("8.2/3", points=2, title="vgg(arch) builds VGG-16 and VGG-19", uses=("vgg",),
        expected="vgg(VGG-16's arch) and vgg(VGG-19's arch): 13 and 16 convolutions + 3 dense layers, output (1, 10) "
-                "on 1×1×224×224 and (1, 5) with num_classes=5, the book's VGG parameter counts")
+                "on 1×1×224×224 and (1, 5) with num_classes=5, the book's VGG parameter counts", reveals=True)
 def deep_models(p):
     shown, vgg16 = [], ref.VGG16_ARCH
     wanted = {label: reference(ref, "vgg", arch) for label, arch in (("VGG-16", vgg16), ("VGG-19", ref.VGG19_ARCH))}
@@ -169,12 +184,16 @@ def deep_models(p):
         p.answer = "\n".join(shown)
         for kind in ("Conv2d", "Linear"):
             if got["counts"].get(kind, 0) != want["counts"][kind]:
-                fail(f"`{call}` has {_counted(got)}; {label} has {_counted(want)}.")
+                what = "convolutions" if kind == "Conv2d" else "dense layers"
+                fail(f"`{call}` has {_counted(got)}: {'more' if got['counts'].get(kind, 0) > want['counts'][kind] else 'fewer'} "
+                     f"{what} than {label}; does it build every block of the arch it is given, and the three dense layers?",
+                     reveal=f"{label} has {_counted(want)}.")
         if got["output"] != want["output"]:
             fail(f"`{call}` maps 1×1×224×224 to {got['output']}; expected {want['output']}.")
         if got["params"] != want["params"]:
-            fail(f"`{call}` has {got['params']:,} parameters; the book's VGG with {label}'s arch has "
-                 f"{want['params']:,}.")
+            fail(f"`{call}` has {got['params']:,} parameters, {'more' if got['params'] > want['params'] else 'fewer'} "
+                 f"than the book's VGG with {label}'s arch: compare each block's and dense layer's widths with the book's.",
+                 reveal=f"The book's VGG with {label}'s arch has {want['params']:,}.")
     five = _describe(p, "vgg(VGG-16's arch, num_classes=5)", "vgg", vgg16, num_classes=5)
     if five["output"] != five_classes:
         fail(f"`vgg(VGG-16's arch, num_classes=5)` returns shape {five['output']}; expected {five_classes}: pass "
@@ -229,6 +248,8 @@ def small_design(p):
             fail(f"`VGGSmall({size})` runs {runs or 'no'} convolution(s) before its downsampling steps: at least two "
                  "of them should follow two or more convolutions (each with its nonlinearity), as in the VGG paper.")
         if cost > budget:
+            # VGG-11's FLOPs are 8.2/1.2's answer: the hint names the budget, not the figure.
             fail(f"`VGGSmall({size})` costs {magnitude(cost)}FLOPs per image, more than {SMALL_COST:.0%} of VGG-11's "
-                 f"{magnitude(budget / SMALL_COST)}FLOPs at 224×224: does it resize its input to 224?")
+                 "at 224×224: does it resize its input to 224?",
+                 reveal=f"VGG-11 costs {magnitude(budget / SMALL_COST)}FLOPs.")
     return "\n".join(shown)

@@ -69,7 +69,8 @@ def expect_same_network(got: dict, expected: dict, call: str) -> str:
              f"{len(theirs) // 4} each).")
     expect_count(got["params"], expected["params"], f"the parameter count of `{call}`", rel=0,
                  hints=_parameter_hints(expected))
-    return f"{len(mine)} convolutions as in the reference, output {got['output']}, {got['params']:,} parameters"
+    # Not the count itself: the book NiN's is 8.3/4's answer.
+    return f"{len(mine)} convolutions as in the reference, output {got['output']}, the reference's parameter count"
 
 
 def _runs_global_pooling(desc: dict) -> bool:

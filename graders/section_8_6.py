@@ -12,9 +12,11 @@ say "groups of width g" or "n groups" to keep the two apart.
 The reference's measurements and constants come through d2lgrade.expected: a student kit holds only the
 recorded figures.
 """
+import contextlib
+
 import torch
 
-from d2lgrade.checks import StudentError, check, fail
+from d2lgrade.checks import StudentError, Verdict, check, fail
 from d2lgrade.expected import computed
 from d2lgrade.expected import reference as reference_of
 from graders.architecture import describe_student, magnitude, reference
@@ -91,8 +93,10 @@ def _expect_params(got, expected, what):
     base = expected["params"] + 2 * bn_change
     if got["params"] in (base, base - biases):
         return "with" if got["params"] == base else "without"
-    fail(f"{what} has {got['params']:,} parameters ({magnitude(got['params'])}); the reference has "
-         f"{expected['params']:,} with convolution biases, {expected['params'] - biases:,} without.")
+    side = "more" if got["params"] > base else "fewer"
+    fail(f"{what} has {got['params']:,} parameters, {side} than the reference's (counted with or without "
+         "convolution biases): compare its layers' widths and numbers with the paper's, stage by stage.",
+         reveal=f"The reference has {expected['params']:,} with convolution biases, {expected['params'] - biases:,} without.")
 
 
 def _kernel_convs(description, size):
@@ -154,19 +158,50 @@ def _arch(value):
         all(isinstance(row, (list, tuple)) and len(row) == 2 for row in value) else value
 
 
+def _first_difference(got, expected) -> str:
+    """Where a (blocks, channels) table first differs and in which direction, never the right entry."""
+    if not isinstance(got, list) or not all(isinstance(row, list) and len(row) == 2 for row in got):
+        return "it should be four (residual blocks, channels) pairs, one per stage"
+    if len(got) != len(expected):
+        return f"it has {len(got)} stages, {'more' if len(got) > len(expected) else 'fewer'} than the table's"
+    for stage, (row, want) in enumerate(zip(got, expected), start=1):
+        for what, have, right in (("residual blocks", row[0], want[0]), ("channels", row[1], want[1])):
+            if have != right:
+                return f"stage {stage} has {'too many' if have > right else 'too few'} {what}"
+    return "the entries are right but not (blocks, channels) pairs"
+
+
 @check("8.6/2", name="table", points=1, title="ResNet-18 and ResNet-34 from the paper's table",
        uses=("RESNET18_ARCH", "RESNET34_ARCH"),
-       expected=f"{ref.shown('RESNET18_ARCH')} and {ref.shown('RESNET34_ARCH')}")
+       expected=f"{ref.shown('RESNET18_ARCH')} and {ref.shown('RESNET34_ARCH')}", reveals=True)
 def architecture_table(p):
     for name, expected in (("RESNET18_ARCH", ref.RESNET18_ARCH), ("RESNET34_ARCH", ref.RESNET34_ARCH)):
         got = _arch(p.value(name))
         if got != _arch(expected):
-            fail(f"`{name}` is {got}; the paper's table gives {tuple(map(tuple, expected))} as "
-                 "(residual blocks, channels) per stage.")
+            fail(f"`{name}` differs from the paper's table: {_first_difference(got, _arch(expected))}.",
+                 reveal=f"`{name}` is {got}; the paper's table gives {tuple(map(tuple, expected))} as "
+                        "(residual blocks, channels) per stage.")
     return "both rows of the table"
 
 
+@contextlib.contextmanager
+def _naming(arch, name):
+    """A verdict about a call on an answer table (the student's code raised on `resnet(((3, 64), ...))`) names
+    the table instead of printing it: the table is another check's answer."""
+    try:
+        yield
+    except Verdict as verdict:
+        for text in {repr(tuple(map(tuple, arch))), repr(arch), repr([list(row) for row in arch])}:
+            verdict.message = verdict.message.replace(text, name)
+        raise
+
+
 def _resnet_check(p, arch, block, depth):
+    with _naming(arch, f"RESNET{depth}_ARCH"):
+        return _resnet_measured(p, arch, block, depth)
+
+
+def _resnet_measured(p, arch, block, depth):
     call = f"resnet({depth}, block={block!r})".replace(str(depth), f"RESNET{depth}_ARCH")
     expected = reference(ref, "resnet", arch, block=block, input_shape=IMAGE)
     three_classes = _output("resnet", arch, block=block, num_classes=3, input_shape=IMAGE)
@@ -177,22 +212,25 @@ def _resnet_check(p, arch, block, depth):
         have, want = len(_kernel_convs(got, size)), len(_kernel_convs(expected, size))
         if have != want:
             per = "two per basic block" if block == "basic" else "one per bottleneck block"
-            fail(f"`{call}` runs {have} {size}×{size} convolutions; ResNet-{depth} has {want}"
-                 + (f" ({per}, {sum(n for n, _ in arch)} blocks)." if size == 3 else
-                    " (the shortcut projections" + (" and each bottleneck's two 1×1 convolutions)." if block != "basic"
-                                                   else ", one per stage after the first).")))
+            fail(f"`{call}` runs {have} {size}×{size} convolutions, {'more' if have > want else 'fewer'} than "
+                 f"ResNet-{depth}: " + (f"{per}, and each stage runs its row's number of blocks." if size == 3 else
+                    "the shortcut projections" + (" and each bottleneck's two 1×1 convolutions." if block != "basic"
+                                                  else ", one per stage after the first.")),
+                 reveal=f"ResNet-{depth} has {want}" + (f" ({sum(n for n, _ in arch)} blocks)." if size == 3 else "."))
     bias = _expect_params(got, expected, f"`{call}`")
     have, want = got["flops"]["conv"], expected["flops"]["conv"]
     if abs(have - want) > 0.02 * want:
-        fail(f"`{call}`'s convolutions cost {magnitude(have)}FLOPs on one 224×224 image, the reference's "
-             f"{magnitude(want)}FLOPs (a multiply-add = 2 FLOPs) with the same layers: a stride sits in the wrong "
+        fail(f"`{call}`'s convolutions cost {magnitude(have)}FLOPs on one 224×224 image, {'more' if have > want else 'less'} "
+             "than the reference's with the same layers (a multiply-add = 2 FLOPs): a stride sits in the wrong "
              "place (the stem and max pooling downsample by 4, the first stage keeps that resolution, and each "
-             "later stage halves it in its first block).")
+             "later stage halves it in its first block).",
+             reveal=f"The reference's cost {magnitude(want)}FLOPs.")
     other = _describe(p, "resnet", arch, block=block, num_classes=3, input_shape=IMAGE)
     if other["output"] != three_classes:
         fail(f"`resnet(..., num_classes=3)` returns shape {other['output']}; expected {three_classes}: the last layer "
              "must have num_classes outputs.")
-    return f"{got['params']:,} parameters ({bias} convolution biases) and the paper's layers; output (1, 10)"
+    # Not the count itself: ResNet-18's is 8.7/2's answer.
+    return f"the reference's parameter count ({bias} convolution biases) and the paper's layers; output (1, 10)"
 
 
 @check("8.6/2", name="resnet18", points=2, title="resnet(RESNET18_ARCH): blocks, shape, parameters", uses=("resnet",),
@@ -208,7 +246,8 @@ def resnet34(p):
 
 
 @check("8.6/2", name="resnet50", points=1, title="ResNet-50 with bottleneck blocks", uses=("resnet",),
-       expected=f"resnet({ref.shown('RESNET50_ARCH')}, block='bottleneck'): the reference's layers and parameter count")
+       expected=f"resnet({ref.shown('RESNET50_ARCH')}, block='bottleneck'): the reference's layers and parameter count",
+       reveals=True)
 def resnet50(p):
     return _resnet_check(p, ref.RESNET50_ARCH, "bottleneck", 50)
 

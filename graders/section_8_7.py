@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from d2lgrade import pinned
-from d2lgrade.checks import StudentError, check, fail
+from d2lgrade.checks import StudentError, Verdict, check, fail
 from d2lgrade.expected import computed
 from d2lgrade.expected import reference as reference_of
 from graders import architecture as arch
@@ -44,15 +44,23 @@ def book_parameter_counts(p):
 
 
 # -- 8.7/4 -----------------------------------------------------------------------------------------------
-def _call_text(blocks, growth_rate, num_classes):
+def _call_text(blocks, growth_rate, num_classes, label=None):
+    """`label` names blocks that are an answer (DENSENET_BLOCKS[121]): the text says which, not what they are."""
+    if label:
+        return f"densenet({label}, growth_rate={growth_rate}, num_classes={num_classes})"
     return f"densenet({tuple(blocks)}, growth_rate={growth_rate}, num_classes={num_classes})"
 
 
-def _measure(p, blocks, growth_rate=32, num_classes=10):
+def _measure(p, blocks, growth_rate=32, num_classes=10, label=None):
     reference = arch.reference(ref, "densenet", tuple(blocks), input_shape=INPUT, growth_rate=growth_rate,
                                num_classes=num_classes)
-    student = arch.describe_student(p, "densenet", list(blocks), input_shape=INPUT, growth_rate=growth_rate,
-                                    num_classes=num_classes)
+    try:
+        student = arch.describe_student(p, "densenet", list(blocks), input_shape=INPUT, growth_rate=growth_rate,
+                                        num_classes=num_classes)
+    except Verdict as verdict:
+        if label:       # the blocks are 8.7/4:table's answer: the message names them, never prints them
+            verdict.message = verdict.message.replace(repr(list(blocks)), label)
+        raise
     return student, reference
 
 
@@ -70,8 +78,8 @@ def _dense_layers_per_block(described, growth_rate) -> list[int]:
     return list(counts.values())
 
 
-def _expect_structure(student, blocks, growth_rate, num_classes):
-    call = _call_text(blocks, growth_rate, num_classes)
+def _expect_structure(student, blocks, growth_rate, num_classes, label=None):
+    call = _call_text(blocks, growth_rate, num_classes, label)
     if student["output"] != [INPUT[0], num_classes]:
         fail(f"{call} returns shape {student['output']} for images of shape {INPUT}; expected "
              f"[{INPUT[0]}, {num_classes}].")
@@ -82,13 +90,14 @@ def _expect_structure(student, blocks, growth_rate, num_classes):
     per_block = _dense_layers_per_block(student, growth_rate)
     if per_block != list(blocks):
         fail(f"{call} has {per_block or 'no'} 3×3 convolutions with growth_rate = {growth_rate} outputs per "
-             f"resolution; expected {list(blocks)} dense layers, one block per resolution.")
+             f"resolution: {_first_difference(per_block, list(blocks))}, one block per resolution.",
+             reveal=f"Expected {list(blocks)} dense layers.")
     shaped = [(h, shape[2:]) for _, kind, h, shape in student["layers"] if kind == "Conv2d"]
     convs = [h for h, _ in shaped]
     missing = sum(1 for before, h in zip(convs, convs[1:]) if _is_dense(h, growth_rate) and not (
         before["kernel_size"] == [1, 1] and before["out_channels"] == 4 * growth_rate == h["in_channels"]))
     if missing:
-        fail(f"{missing} of the {sum(blocks)} dense layers of {call} lack the paper's bottleneck: a 1×1 convolution "
+        fail(f"{missing} dense layers of {call} lack the paper's bottleneck: a 1×1 convolution "
              f"to 4 × growth_rate = {4 * growth_rate} channels right before the 3×3 convolution.")
     transitions = [h for (h, size), (_, later) in zip(shaped, shaped[1:]) if h["kernel_size"] == [1, 1]
                    and h["out_channels"] == h["in_channels"] // 2 and later < size]
@@ -96,6 +105,16 @@ def _expect_structure(student, blocks, growth_rate, num_classes):
         fail(f"{call} has {len(transitions)} 1×1 convolutions that halve the channels; the {len(blocks) - 1} "
              "transition layers between its blocks each need one (compression 0.5).")
     return per_block
+
+
+def _first_difference(got: list, expected: list) -> str:
+    """The first block whose number of layers differs, and which way: never the right number."""
+    if len(got) != len(expected):
+        return f"{len(got)} blocks, {'more' if len(got) > len(expected) else 'fewer'} than the paper's"
+    for block, (have, want) in enumerate(zip(got, expected), start=1):
+        if have != want:
+            return f"block {block} has {'too many' if have > want else 'too few'} layers"
+    return "the blocks differ"
 
 
 @check("8.7/4", name="table", points=1, title="The paper's table", uses=("DENSENET_BLOCKS",),
@@ -110,8 +129,11 @@ def table(p):
         if got is None:
             fail(f"`DENSENET_BLOCKS` has no entry for DenseNet-{depth} (keys: {sorted(answer, key=str)}).")
         if not isinstance(got, (list, tuple)) or list(got) != list(blocks):
+            where = _first_difference(list(got), list(blocks)) if isinstance(got, (list, tuple)) else \
+                "it should be a tuple of four numbers"
             fail(f"`DENSENET_BLOCKS[{depth}]` is {tuple(got) if isinstance(got, (list, tuple)) else got!r}: that is not the number of layers in DenseNet-{depth}'s "
-                 "four dense blocks in Table 1 of the paper.")
+                 f"four dense blocks in Table 1 of the paper ({where}).",
+                 reveal=f"The paper's table gives {tuple(blocks)}.")
     return "the layers per block of DenseNet-121, -169 and -201"
 
 
@@ -121,9 +143,9 @@ def table(p):
                 "with a 1×1 bottleneck to 128 channels, three transitions halving the channels, shape (N, 10)")
 def structure(p):
     blocks = ref.DENSENET_BLOCKS[121]
-    student, _ = _measure(p, blocks)
-    per_block = _expect_structure(student, blocks, 32, 10)
-    return f"dense layers per block {per_block}, bottlenecks and transitions in place, output {student['output']}"
+    student, _ = _measure(p, blocks, label="DENSENET_BLOCKS[121]")
+    _expect_structure(student, blocks, 32, 10, "DENSENET_BLOCKS[121] of the paper")
+    return f"the paper's dense layers per block, bottlenecks and transitions in place, output {student['output']}"
 
 
 def _expect_parameters(student, reference, call):
@@ -140,8 +162,8 @@ def _expect_parameters(student, reference, call):
 def parameters(p):
     found, table = [], ref.DENSENET_BLOCKS
     for depth, blocks in table.items():
-        student, reference = _measure(p, blocks)
-        biases = _expect_parameters(student, reference, f"DenseNet-{depth}, {_call_text(blocks, 32, 10)},")
+        student, reference = _measure(p, blocks, label=f"DENSENET_BLOCKS[{depth}]")
+        biases = _expect_parameters(student, reference, f"DenseNet-{depth}, {_call_text(blocks, 32, 10, f'DENSENET_BLOCKS[{depth}]')},")
         found.append(f"DenseNet-{depth} {student['params']:,}")
     p.answer = ", ".join(found)
     return ", ".join(found) + f" parameters ({biases} convolution biases)"

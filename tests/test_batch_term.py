@@ -234,6 +234,19 @@ def test_times_penalties_and_a_changed_policy_recompute_from_the_gradebook(tmp_p
         assert book.submissions()[0].score == 9                                          # the raw score is kept
 
 
+def test_a_page_gets_the_courses_feedback_level_and_after_deadline_once_the_deadline_has_passed(tmp_path):
+    with class_book(tmp_path) as book:
+        bo = {r.student: r for r in book.submissions()}["bo"]
+        table = {"level": "hints", "after_deadline": "full", "checks": {"7.2/1": "verdict"}}
+        now = datetime.now(UTC)
+        for deadline, level in ((now - timedelta(days=1), "full"), (now + timedelta(days=30), "hints")):
+            book.set_info("course", late.Policy(deadlines={"7.2": deadline}, feedback=table).to_dict())
+            shown, _ = term.page(book, bo)
+            assert shown["feedback"] == {"level": level, "checks": {"7.2/1": "verdict"}}
+        book.set_info("course", late.Policy(deadlines={"7.2": now - timedelta(days=1)}).to_dict())
+        assert term.page(book, bo)[0]["feedback"]["level"] == "hints"       # no [feedback]: the default
+
+
 def read_csv(path: Path, delimiter: str = ",") -> list[list[str]]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.reader(f, delimiter=delimiter))

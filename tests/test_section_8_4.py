@@ -333,7 +333,7 @@ class GoogLeNet28(d2l.Classifier):   # a LeNet is not a GoogLeNet
         super().__init__()
         self.net = nn.Sequential(nn.LazyConv2d(16, 3, padding=1), nn.ReLU(), nn.LazyConv2d(16, 3, padding=1),
                                  nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.LazyLinear(num_classes))
-""", "8.4/3:cost", ["parameters, outside", "keep the Inception body"]),
+""", "8.4/3:cost", ["parameters, fewer than a quarter", "keep the Inception body"]),
     (NATIVE_SUBCLASS.replace("class GoogLeNet28(GoogleNet):",
                              "class GoogLeNet28(GoogleNet):\n    def __init__(self, num_classes=10):\n"
                              "        super().__init__(num_classes=10)\n"), "8.4/3", ["GoogLeNet28(num_classes=3)", "[1, 10]"]),

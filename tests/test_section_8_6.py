@@ -253,7 +253,7 @@ def test_residual_wrong(runner, source, words):
     (("RESNET34_ARCH = ((3, 64), (4, 128), (6, 256), (3, 512))", "RESNET34_ARCH = RESNET18_ARCH"),
      "8.6/2:table", ["`RESNET34_ARCH`", "(3, 64), (4, 128)"]),
     (("layers += _stage(c_in, c, n, i == 0)", "layers += _stage(c_in, c, 2, i == 0)"), "8.6/2:resnet34",
-     ["runs 16 3×3 convolutions; ResNet-34 has 32"]),
+     ["runs 16 3×3 convolutions, fewer than ResNet-34", "ResNet-34 has 32"]),
     (("nn.Linear(c_in, num_classes)", "nn.Linear(c_in, 10)"), "8.6/2:resnet18", ["num_classes=3", "num_classes outputs"]),
     (("layers.append(Bottleneck(c_in, c, 2 if j == 0 and i > 0 else 1))", "layers.append(Bottleneck(c_in, c, 2 if j == 0 else 1))"),
      "8.6/2:resnet50", ["FLOPs", "a stride sits in the wrong place"]),

@@ -26,7 +26,7 @@ from d2lgrade.errors import UserError
 
 FILE = "course.toml"
 LATE_KEYS = {"per_day", "max_days", "grace_minutes"}
-TABLES = {"deadlines", "late", "extensions"}
+TABLES = {"deadlines", "late", "extensions", "feedback"}
 
 
 @dataclass
@@ -36,6 +36,7 @@ class Policy:
     max_days: int | None = None          # None: no limit
     grace_minutes: float = 0.0
     extensions: dict[str, dict[str, datetime]] = field(default_factory=dict)
+    feedback: dict = field(default_factory=dict)   # [feedback], as d2lgrade/feedback.read_table checked it
 
     def deadline(self, student: str, section: str) -> tuple[datetime | None, bool]:
         """(the deadline that applies, whether it is an extension)."""
@@ -46,7 +47,8 @@ class Policy:
         iso = lambda d: d.isoformat()  # noqa: E731
         return {"deadlines": {s: iso(d) for s, d in self.deadlines.items()}, "per_day": self.per_day,
                 "max_days": self.max_days, "grace_minutes": self.grace_minutes,
-                "extensions": {st: {s: iso(d) for s, d in e.items()} for st, e in self.extensions.items()}}
+                "extensions": {st: {s: iso(d) for s, d in e.items()} for st, e in self.extensions.items()},
+                "feedback": self.feedback}
 
     @staticmethod
     def from_dict(d: dict | None) -> "Policy":
@@ -54,7 +56,8 @@ class Policy:
             return Policy()
         parse = datetime.fromisoformat
         return Policy({s: parse(t) for s, t in d["deadlines"].items()}, d["per_day"], d["max_days"], d["grace_minutes"],
-                      {st: {s: parse(t) for s, t in e.items()} for st, e in d["extensions"].items()})
+                      {st: {s: parse(t) for s, t in e.items()} for st, e in d["extensions"].items()},
+                      d.get("feedback") or {})
 
 
 @dataclass
@@ -150,6 +153,9 @@ def read(path: Path, sections: set[str], students: set[str] | None = None) -> Po
                             '{ "7.2" = 2026-12-04T23:59:00Z }.')
         policy.extensions[student] = {_section(path, lines, s, sections, student): _moment(path, lines, student, m)
                                       for s, m in granted.items()}
+    if "feedback" in data:
+        from d2lgrade.feedback import read_table
+        policy.feedback = read_table(path, data["feedback"], sections)
     return policy
 
 

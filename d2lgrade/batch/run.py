@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from d2lgrade import feedback
 from d2lgrade.batch import class_report, exports, late, review, similarity, term
 from d2lgrade.batch.discover import FOUND, INVALID, MISSING, handed_in_sections
 from d2lgrade.batch.gradebook import ERROR, GRADED, Gradebook, report_from_dict
@@ -207,7 +208,8 @@ def publish(book: Gradebook, config: BatchConfig, changed: set[tuple[str, str]] 
         if changed is not None and (row.student, row.section) not in changed and page.exists() and results.exists():
             continue
         report = book.report(row)
-        shown, notes = term.page(book, row, people, policy)     # who, which file, when, any penalty
+        shown, notes = term.page(book, row, people, policy)     # who, which file, when, any penalty, feedback level
+        feedback.for_page(report, shown["feedback"])
         report.notes = notes + report.notes
         html.write(report, page, shown)
         exports.write_gradescope(row, report, out)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from d2lgrade import feedback
 from d2lgrade.batch import late, roster as roster_file
 from d2lgrade.batch.discover import FOUND, Work, discover, known_students
 from d2lgrade.batch.gradebook import GRADED, Gradebook, Row
@@ -136,7 +137,9 @@ def page(book: Gradebook, row: Row, people: dict | None = None, policy: late.Pol
     who = f"{person['name'] or row.student} ({row.student})" if person else \
         f"{row.student} (not on the roster)" if people else row.student
     final = result.final_score if result.final_score is not None else row.score
-    return {"who": who, "final": final or 0, "penalty": line}, notes
+    deadline = result.deadline or policy.deadline(row.student, row.section)[0]
+    shown = feedback.for_submission(policy.feedback, deadline is not None and datetime.now(timezone.utc) > deadline)
+    return {"who": who, "final": final or 0, "penalty": line, "feedback": shown}, notes
 
 
 def pages(book: Gradebook) -> dict[tuple[str, str], tuple]:

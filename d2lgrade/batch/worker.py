@@ -11,6 +11,7 @@ import traceback
 from pathlib import Path
 
 from d2lgrade.errors import SubmissionError
+from d2lgrade.feedback import RECORD
 from d2lgrade.run.executor import RuntimeOptions, get_executor
 from d2lgrade.sections import Section
 
@@ -40,7 +41,9 @@ def serve(conn, executor: str, options: RuntimeOptions) -> None:
 def grade_task(task: dict, executor: str, options: RuntimeOptions) -> dict:
     from d2lgrade.grading import grade
     try:
-        report = grade(Section(task["section"]), Path(task["path"]), options=options, executor=executor)
+        # Both texts of every check go to the gradebook; publish cuts each page to the course's level.
+        report = grade(Section(task["section"]), Path(task["path"]), options=options, executor=executor,
+                       feedback=RECORD)
     except SubmissionError as exc:
         return {"status": "invalid", "message": str(exc)}
     except Exception as exc:   # a fault of the grader or the engine: one row says so, the batch goes on

@@ -1,4 +1,4 @@
-"""The table a student sees in the terminal: exercise, points, verdict, one-line reason.
+"""The table a student sees in the terminal: exercise, points, verdict, the reason (wrapped under its column).
 
 Messages and notes carry text from the submission (exception messages, class names, file names): each
 goes through neutral.terminal_text, so no escape sequence of the student's reaches the terminal."""
@@ -22,8 +22,10 @@ def render(report: GradeReport, html_path: str | None = None) -> str:
     reason_w = max(20, width - id_w - 30)
     for c in report.checks:
         pts = f"{_num(c.points)}/{_num(c.max_points)}"
-        reason = textwrap.shorten(terminal_text(c.message.replace("\n", " ")), reason_w, placeholder="...")
-        lines.append(f"{terminal_text(c.id):<{id_w}}  {pts:>9}  {LABELS.get(c.status, c.status):<13}  {reason}")
+        # Wrapped, not cut: a hint's second half (where to look) is what a student needs.
+        reason = textwrap.wrap(terminal_text(c.message.replace("\n", " ")), reason_w) or [""]
+        lines.append(f"{terminal_text(c.id):<{id_w}}  {pts:>9}  {LABELS.get(c.status, c.status):<13}  {reason[0]}")
+        lines.extend(" " * (id_w + 28) + more for more in reason[1:])
     lines.append("-" * min(width, len(head) + 40))
     manual = sum(c.max_points for c in report.checks if c.status == "manual")
     total = f"score {_num(report.score)}/{_num(report.max_score)}"
