@@ -12,7 +12,9 @@ from types import ModuleType
 
 from d2lgrade.expected import Reference, computed
 from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, fail
+from graders import execution
 from graders.probes import architecture as probes
+from graders.probes import execution as execution_probes
 
 UNITS = {"flops": 1, "macs": 2}      # how many FLOPs one unit of the answer is worth
 
@@ -54,12 +56,15 @@ def run_naming(p, fn, name: str, call: str, *args, timeout: float = MEASURE_TIME
 
 def describe_student(p, name: str, *args, input_shape=(1, 1, 224, 224), timeout: float = MEASURE_TIMEOUT,
                      **kwargs) -> dict:
-    """`describe` of the student's `name(*args, **kwargs)`, measured in the runtime; messages name that call."""
+    """`describe` of the student's `name(*args, **kwargs)`, measured in the runtime, restricted to the layers
+    that do real work on real inputs (graders/execution.py); messages name that call."""
     call = call_text(name, args, kwargs)
     reply = run_naming(p, probes.describe, name, call, name, list(args), kwargs, list(input_shape), timeout=timeout)
     if not isinstance(reply, dict) or not isinstance(reply.get("layers"), list):
         raise StudentError(f"the runtime gave no readable answer about `{call}`.")
-    return reply
+    ran = run_naming(p, execution_probes.execution, name, call, name, list(args), kwargs, list(input_shape),
+                     execution.trials_for(reply), p.check.seed, timeout=timeout)
+    return execution.judge(ran, reply, call)
 
 
 def as_count(value, what: str) -> float:

@@ -1,0 +1,65 @@
+"""Judging what a network computes (graders/probes/execution.py reports it from the runtime), in the grader.
+
+A layer counts when it ran on real inputs, its output and every one of its parameters influence the
+network's output, and it is torch.nn's own layer (an activation may be the student's own class when it
+behaves like the function it is named after). Anything else that the network declares is named: a layer
+whose work is thrown away, a `ReLU` that returns its input, a batch norm whose forward was replaced.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from torch import nn
+
+from d2lgrade.checks import fail
+from graders.probes import execution as probes
+
+ACTIVATIONS = set(probes.ACTIVATIONS)
+RELU_OPS = {"relu", "relu_", "threshold", "threshold_"}
+HEAVY = 2e9            # FLOPs per image above which one random input (batch of two) is enough
+
+
+def _torch_kind(kind: str) -> bool:
+    return isinstance(getattr(nn, kind, None), type) and issubclass(getattr(nn, kind), nn.Module)
+
+
+def judge(reply: dict, description: dict, call: str) -> dict:
+    """`description` (graders/probes/architecture.describe, measured on `meta`) restricted to the layers
+    that the CPU run in `reply` shows doing real work; fails naming the first layer that does not."""
+    if not isinstance(reply, dict) or not isinstance(reply.get("leaves"), dict):
+        fail(f"the runtime gave no readable report of what `{call}` computes.")
+    meta, cpu = description.get("output"), reply.get("output")
+    if isinstance(meta, list) and isinstance(cpu, list) and meta[1:] != cpu[1:]:
+        fail(f"`{call}` gives outputs of shape {cpu[1:]} per example on the CPU but {meta[1:]} on PyTorch's meta "
+             "device: a network must compute the same function wherever it runs.")
+    leaves = reply["leaves"]
+    for qualified, leaf in leaves.items():
+        if not leaf.get("ran"):
+            continue
+        kind = str(leaf.get("type"))
+        if kind in ACTIVATIONS and not leaf.get("behaves"):
+            fail(f"in `{call}`, `{qualified}` is called {kind} but does not compute {kind} on the grader's inputs.")
+        if kind not in ACTIVATIONS and _torch_kind(kind) and leaf.get("genuine"):
+            fail(f"in `{call}`, `{qualified}` is called {kind} but is not torch's nn.{kind}: {leaf['genuine']}; "
+                 "the grader counts a layer by what it computes.")
+        dead = [name for name, reaches in leaf.get("params", {}).items() if not reaches]
+        if leaf.get("reaches") is False or dead:
+            what = "its output" if not dead or leaf.get("reaches") is False else f"its parameter `{dead[0]}`"
+            fail(f"in `{call}`, `{qualified}` runs but {what} never reaches the network's output: that work is "
+                 "thrown away.")
+    working = {q for q, leaf in leaves.items() if leaf.get("ran")}
+    judged = dict(description)
+    judged["layers"] = [row for row in description["layers"] if row[0] in working]
+    judged["counts"] = dict(Counter(leaves[q]["type"] for q in working))
+    judged["ops"] = list(reply.get("ops", []))
+    return judged
+
+
+def has_relu(description: dict) -> bool:
+    """A ReLU ran, as a module (behaviour already judged) or as a function (`F.relu`, `torch.relu`)."""
+    return bool(description["counts"].get("ReLU")) or bool(RELU_OPS & set(description.get("ops", [])))
+
+
+def trials_for(description: dict) -> int:
+    per_image = sum(description.get("flops", {}).values()) / max(1, (description.get("output") or [1])[0])
+    return 1 if per_image > HEAVY else 2

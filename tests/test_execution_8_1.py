@@ -1,0 +1,74 @@
+"""What a network computes, not what it declares (issue 22), on 8.1's layer checks: layers that never run or
+whose work is thrown away do not count, a `ReLU` must compute ReLU, and `F.relu` counts as a ReLU."""
+import pytest
+
+from d2lgrade.sections import find_section
+from d2lgrade.testing import assert_right, assert_wrong
+
+SECTION = find_section("8.1")
+
+SMALL = """
+class SmallAlexNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(1, 16, 3, padding=1), nn.Conv2d(16, 32, 3, padding=1)
+        self.act, self.pool = {act}, nn.MaxPool2d(2)
+        self.spare, self.c3 = nn.ReLU(), nn.Conv2d(32, 32, 1)
+        self.fc = nn.Linear(32 * 7 * 7, 10)
+    def forward(self, X):
+        X = self.pool({relu}(self.c1(X)))
+        X = self.pool({relu}(self.c2(X)))
+        {extra}
+        return self.fc(X.flatten(1))
+"""
+
+
+def small(act="nn.ReLU()", relu="self.act", extra=""):
+    return SMALL.format(act=act, relu=relu, extra=extra)
+
+
+FAKE_RELU = """
+class ReLU(nn.Module):   # named like the real thing, computes nothing
+    def forward(self, X):
+        return X
+"""
+
+
+@pytest.mark.parametrize("source", [small(relu="F.relu"), small(relu="torch.relu", act="None")],
+                         ids=["F.relu", "torch.relu-no-module"])
+def test_functional_relu_counts_as_relu(runner, source):
+    assert_right(runner.grade(source, "8.1/5.1"))
+
+
+@pytest.mark.parametrize("source, words", [
+    (small(relu="(lambda t: t)"), ["ReLU"]),         # only the unused `spare` ReLU is declared
+    (FAKE_RELU + small(act="ReLU()"), ["`act`", "called ReLU but does not compute ReLU"]),
+    (small(extra="self.c3(X)"), ["`c3`", "never reaches the network's output"]),
+    (small(extra="X = X + 0 * self.spare(self.c1(torch.zeros(2, 1, 28, 28))).sum()"),
+     ["never reaches the network's output"]),
+], ids=["declared-not-run", "relu-class-returning-input", "conv-output-thrown-away", "relu-times-zero"])
+def test_declared_but_idle_layers_lose(runner, source, words):
+    assert_wrong(runner.grade(source, "8.1/5.1")[0], words)
+
+
+LENET = """
+class LeNetDropout(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.c1, self.c2 = nn.LazyConv2d(6, 5, padding=2), nn.LazyConv2d(16, 5)
+        self.f1, self.f2, self.f3 = nn.LazyLinear(120), nn.LazyLinear(84), nn.LazyLinear(num_classes)
+        self.drop = nn.Dropout(0.3)
+    def forward(self, X):
+        X = F.max_pool2d({act}(self.c1(X)), 2)
+        X = F.max_pool2d({act}(self.c2(X)), 2).flatten(1)
+        return self.f3(self.drop({act}(self.f2({act}(self.f1(X))))))
+"""
+
+
+def test_functional_relu_lenet_is_right(runner):
+    assert_right([r for r in runner.grade(LENET.format(act="F.relu"), "8.1/7") if r.id == "8.1/7:layers"])
+
+
+def test_functional_sigmoid_lenet_is_named(runner):
+    [result] = [r for r in runner.grade(LENET.format(act="torch.sigmoid"), "8.1/7") if r.id == "8.1/7:layers"]
+    assert_wrong(result, ["computes a sigmoid", "runs no ReLU"])
