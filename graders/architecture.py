@@ -102,11 +102,39 @@ def expect_count(got, expected: float, what: str, rel: float = 0.01, hints: dict
     fail(f"{what} is {magnitude(value)}; the reference counts {magnitude(expected)}.")
 
 
-def flops_from(answer: dict, key: str, what: str) -> float:
-    """The FLOPs in `answer[key]`, reading the answer's "unit" ("FLOPs" or "MACs"); a missing unit is an
-    error rather than a guess from the magnitude."""
+def infer_unit(answer: dict, expected: dict[str, float], rel: float) -> str | None:
+    """The one unit ("FLOPs" or "MACs") in which every `answer[key]` lies within `rel` of `expected[key]`
+    (FLOPs); None when neither or both do. A unit is inferred only where the numbers leave no doubt."""
+    fits = []
+    for unit, factor in (("FLOPs", UNITS["flops"]), ("MACs", UNITS["macs"])):
+        try:
+            values = {key: as_count(answer.get(key), key) * factor for key in expected}
+        except StudentError:
+            return None
+        if all(abs(values[key] - want) <= rel * abs(want) for key, want in expected.items()):
+            fits.append(unit)
+    return fits[0] if len(fits) == 1 else None
+
+
+def read_flops(answer: dict, key: str, what: str, inferred: str | None = None) -> float:
+    """The FLOPs in `answer[key]`, reading the answer's "unit" ("FLOPs" or "MACs"), or `inferred` where the
+    answer names none; with neither, an error rather than a guess from the magnitude."""
     unit = str(answer.get("unit", "")).strip().lower()
+    if unit not in UNITS and "unit" not in answer and inferred:
+        unit = inferred.lower()
     if unit not in UNITS:
         fail(f"{what}: say which unit the numbers are in with \"unit\": \"FLOPs\" or \"MACs\" "
              f"(got {answer.get('unit')!r}).")
     return as_count(answer.get(key), f"{what}[{key!r}]") * UNITS[unit]
+
+
+def flops_from(answer: dict, key: str, what: str, expected: float | None = None, rel: float = 0.01) -> float:
+    """`read_flops` of one number, its unit inferred from `expected` (FLOPs) where the answer names none."""
+    inferred = infer_unit(answer, {key: expected}, rel) if expected is not None and "unit" not in answer else None
+    return read_flops(answer, key, what, inferred)
+
+
+def unit_note(answer: dict, inferred: str | None) -> str:
+    """What a passed message says when the unit was inferred rather than given."""
+    return f" (no \"unit\" given: read as {inferred}, the only unit in which the numbers match)" \
+        if inferred and "unit" not in answer else ""

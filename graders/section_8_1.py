@@ -87,10 +87,10 @@ def flop_split(p):
     p.answer = repr(answer)
     flops = _book_alexnet()["flops"]
     expected = {"conv": flops["conv"], "fc": flops["linear"]}
-    expect_flop_split(answer, expected, "alexnet_flop_split", FLOP_TOLERANCE)
+    note = expect_flop_split(answer, expected, "alexnet_flop_split", FLOP_TOLERANCE)
     share = expected["conv"] / (expected["conv"] + expected["fc"])
     return (f"convolutions {magnitude(expected['conv'])}FLOPs, dense layers {magnitude(expected['fc'])}FLOPs "
-            f"({share:.0%} in the convolutions)")
+            f"({share:.0%} in the convolutions){note}")
 
 
 # -- 8.1/5 ---------------------------------------------------------------------------------------------------

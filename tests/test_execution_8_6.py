@@ -1,0 +1,69 @@
+"""What a network computes, not what it declares (issue 22), on 8.6's ResNets: a shortcut projection or a
+batch norm that runs and is thrown away, or a batch norm whose forward was replaced, is named."""
+import pytest
+
+from d2lgrade.grading import run_check
+from d2lgrade.sections import find_section
+from d2lgrade.testing import assert_right, assert_wrong
+from tests.test_section_8_6 import HAND_RESNET
+
+SECTION = find_section("8.6")
+
+
+def grade_one(runner, source, check_id):
+    runner.runtime.run_source("for _n in %r:\n    globals().pop(_n, None)" % (runner.names,))
+    run = runner.runtime.run_source(source)
+    assert run.status == "ok", (run.error, run.traceback)
+    [check] = [c for c in SECTION.checks if c.id == check_id]
+    return run_check(check, runner.runtime, runner.options)
+
+
+BLOCK_RETURN = "        return torch.relu(self.body(X) + self.skip(X))"
+REPLACED_BN = """
+_resnet = resnet
+def resnet(*args, **kwargs):
+    net = _resnet(*args, **kwargs)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.forward = lambda X: X
+    return net
+"""
+
+
+@pytest.mark.parametrize("source, words", [
+    (HAND_RESNET.replace(BLOCK_RETURN, "        self.skip(X)\n        return torch.relu(self.body(X))"),
+     ["`6.skip`", "runs but its output never reaches the network's output"]),
+    (HAND_RESNET.replace(BLOCK_RETURN, "        return torch.relu(self.body[:4](X) + self.skip(X) + 0 * self.body(X))"),
+     ["`4.body.", "never reaches the network's output"]),
+    (HAND_RESNET + REPLACED_BN, ["`1`", "called BatchNorm2d but is not torch's nn.BatchNorm2d",
+                                 "forward was replaced on the instance"]),
+], ids=["projection-thrown-away", "batch-norm-discarded", "batch-norm-forward-replaced"])
+def test_work_thrown_away_is_named(runner, source, words):
+    assert source.count("def resnet") >= 1 and source != HAND_RESNET
+    assert_wrong(grade_one(runner, source, "8.6/2:resnet18"), words)
+
+
+def test_inplace_and_functional_styles_keep_full_marks(runner):
+    """In-place ReLU after batch norm, `F.relu` in forward, and an in-place addition: all work reaches the output."""
+    source = HAND_RESNET.replace("nn.BatchNorm2d(c_out), nn.ReLU(),", "nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),") \
+        .replace(BLOCK_RETURN, "        Y = self.body(X)\n        Y += self.skip(X)\n        return F.relu(Y)")
+    assert source != HAND_RESNET
+    assert_right(grade_one(runner, source, "8.6/2:resnet18"))
+
+
+# -- bias conventions, judged per convolution ------------------------------------------------------------------
+STEM = "nn.Conv2d(1, 64, 7, 2, 3, bias=False)"
+
+
+def test_resnet50_with_a_biased_stem_and_unbiased_bottlenecks_is_right(runner):
+    source = HAND_RESNET.replace(STEM, "nn.Conv2d(1, 64, 7, 2, 3)")
+    assert source != HAND_RESNET
+    result = grade_one(runner, source, "8.6/2:resnet50")
+    assert_right(result)
+    assert "with some convolution biases" in result.message, result.message
+
+
+def test_a_count_off_by_other_parameters_still_fails(runner):
+    source = HAND_RESNET.replace(STEM, "nn.Conv2d(1, 64, 7, 2, 3)").replace(
+        "nn.Linear(c_in, num_classes)", "nn.Linear(c_in, num_classes, bias=False)")
+    assert_wrong(grade_one(runner, source, "8.6/2:resnet50"), ["parameters", "with the biases its convolutions have"])
