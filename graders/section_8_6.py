@@ -17,6 +17,7 @@ import torch
 from d2lgrade.checks import StudentError, check, fail
 from d2lgrade.expected import computed
 from d2lgrade.expected import reference as reference_of
+from graders import residual
 from graders.architecture import describe_student, magnitude, reference
 from graders.probes import section_8_6 as probes
 
@@ -24,6 +25,7 @@ ref = reference_of("8.6")
 
 IMAGE = (1, 1, 224, 224)            # the paper's resolution, measured on meta (no arithmetic)
 BOOK_INPUT = (2, 1, 96, 96)         # the book's layer_summary input, with a batch of two
+BLOCK_INPUT = (2, 1, 64, 64)        # where each residual block is recomputed by the grader (real arithmetic)
 BATCH_OF_ONE = "Expected more than 1 value per channel when training"
 
 
@@ -138,7 +140,11 @@ def residual_block(p):
     if reply["shape"] != projected:
         fail(f"{call} returns shape {tuple(reply['shape'])}; expected {tuple(projected)} (stride 2 on both paths, "
              "6 channels from the 1×1 convolution).")
-    return "identity and 1×1-projection blocks have the book's shapes; the shortcut adds the input"
+    residual.verify(p, "Residual", "Residual(3)", 3, input_shape=shape)
+    residual.verify(p, "Residual", "Residual(6, use_1x1conv=True, strides=2)", 6, use_1x1conv=True, strides=2,
+                    input_shape=shape)
+    return ("identity and 1×1-projection blocks have the book's shapes and compute ReLU(F(X) + X), recomputed by "
+            "the grader from their own layers")
 
 
 @check("8.6/2", name="book", points=2, title="The section's ResNet-18", uses=("ResNet18",),
@@ -203,7 +209,9 @@ def _resnet_check(p, arch, block, depth):
     if other["output"] != three_classes:
         fail(f"`resnet(..., num_classes=3)` returns shape {other['output']}; expected {three_classes}: the last layer "
              "must have num_classes outputs.")
-    return f"{got['params']:,} parameters ({bias} convolution biases) and the paper's layers; output (1, 10)"
+    blocks = residual.verify(p, "resnet", call, arch, block=block, input_shape=BLOCK_INPUT)
+    return (f"{got['params']:,} parameters ({bias} convolution biases) and the paper's layers; output (1, 10); "
+            f"{blocks} residual blocks recomputed by the grader from their own layers")
 
 
 @check("8.6/2", name="resnet18", points=2, title="resnet(RESNET18_ARCH): blocks, shape, parameters", uses=("resnet",),
@@ -275,7 +283,9 @@ def bottleneck_shortcut(p):
     if not torch.allclose(reply["zeroed"], torch.relu(X), atol=1e-5):
         fail(f"with every convolution zeroed, {call} should return ReLU(X): the identity shortcut adds X "
              "unchanged (so the gradient reaches the input even when the branch gives none).")
-    return "with the branch silenced the block returns ReLU(X): the input and its gradient pass through"
+    residual.verify(p, "Bottleneck", call, 32, 8, input_shape=tuple(X.shape))
+    return ("with the branch silenced the block returns ReLU(X), and with its own weights ReLU(F(X) + X) as the "
+            "grader recomputes it: the input and its gradient pass through")
 
 
 RESNEXT_CASES = ((32, 16, 1, False, 1, (2, 32, 8, 8)), (64, 8, 0.5, True, 2, (2, 32, 8, 8)))

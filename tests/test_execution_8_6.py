@@ -67,3 +67,38 @@ def test_a_count_off_by_other_parameters_still_fails(runner):
     source = HAND_RESNET.replace(STEM, "nn.Conv2d(1, 64, 7, 2, 3)").replace(
         "nn.Linear(c_in, num_classes)", "nn.Linear(c_in, num_classes, bias=False)")
     assert_wrong(grade_one(runner, source, "8.6/2:resnet50"), ["parameters", "with the biases its convolutions have"])
+
+
+# -- residual blocks recomputed by the grader ------------------------------------------------------------------
+DROPS_IDENTITY = "        return torch.relu(self.body(X) + (0 if isinstance(self.skip, nn.Identity) else self.skip(X)))"
+
+
+def test_identity_blocks_that_drop_the_shortcut_are_named(runner):
+    """Same layers, parameters and FLOPs as ResNet-18; only the identity blocks lose their shortcut."""
+    source = HAND_RESNET.replace(BLOCK_RETURN, DROPS_IDENTITY)
+    assert source != HAND_RESNET
+    assert_wrong(grade_one(runner, source, "8.6/2:resnet18"), ["block `4`", "drops its shortcut"])
+
+
+ZERO_AWARE = """
+class Residual(nn.Module):   # adds the input only when its convolutions have been zeroed
+    def __init__(self, num_channels, use_1x1conv=False, strides=1):
+        super().__init__()
+        self.conv1 = nn.LazyConv2d(num_channels, 3, padding=1, stride=strides)
+        self.conv2 = nn.LazyConv2d(num_channels, 3, padding=1)
+        self.conv3 = nn.LazyConv2d(num_channels, 1, stride=strides) if use_1x1conv else None
+        self.bn1, self.bn2 = nn.LazyBatchNorm2d(), nn.LazyBatchNorm2d()
+    def forward(self, X):
+        Y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(X)))))
+        S = self.conv3(X) if self.conv3 else X
+        return F.relu(Y + S) if {when} else F.relu(Y)
+"""
+
+
+def test_a_block_that_adds_the_input_only_under_test_is_named(runner):
+    source = ZERO_AWARE.format(when="self.conv1.weight.abs().sum() == 0")
+    assert_wrong(grade_one(runner, source, "8.6/2:residual"), ["`Residual(3)`", "drops its shortcut"])
+
+
+def test_the_same_block_adding_its_input_always_is_right(runner):
+    assert_right(grade_one(runner, ZERO_AWARE.format(when="True"), "8.6/2:residual"))
