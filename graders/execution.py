@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-from torch import nn
-
 from d2lgrade.checks import fail
 from graders.probes import execution as probes
 
@@ -19,8 +17,10 @@ RELU_OPS = {"relu", "relu_", "threshold", "threshold_"}
 HEAVY = 2e9            # FLOPs per image above which one random input (batch of two) is enough
 
 
-def _torch_kind(kind: str) -> bool:
-    return isinstance(getattr(nn, kind, None), type) and issubclass(getattr(nn, kind), nn.Module)
+# Kinds the chapter-8 checks count or judge: a layer claiming one must be torch's own.
+JUDGED = {"Conv1d", "Conv2d", "Linear", "BatchNorm1d", "BatchNorm2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+          "AdaptiveMaxPool2d", "LPPool2d", "Dropout", "Dropout1d", "Dropout2d", "AlphaDropout", "Sigmoid", "Tanh",
+          "ReLU", "ReLU6"}
 
 
 def judge(reply: dict, description: dict, call: str) -> dict:
@@ -39,14 +39,18 @@ def judge(reply: dict, description: dict, call: str) -> dict:
         kind = str(leaf.get("type"))
         if kind in ACTIVATIONS and not leaf.get("behaves"):
             fail(f"in `{call}`, `{qualified}` is called {kind} but does not compute {kind} on the grader's inputs.")
-        if kind not in ACTIVATIONS and _torch_kind(kind) and leaf.get("genuine"):
+        if kind not in ACTIVATIONS and kind in JUDGED and leaf.get("genuine"):
             fail(f"in `{call}`, `{qualified}` is called {kind} but is not torch's nn.{kind}: {leaf['genuine']}; "
-                 "the grader counts a layer by what it computes.")
+                 f"the grader counts only torch's own {kind} layers as {kind} (use nn.{kind}, or another class name).")
         dead = [name for name, reaches in leaf.get("params", {}).items() if not reaches]
         if leaf.get("reaches") is False or dead:
             what = "its output" if not dead or leaf.get("reaches") is False else f"its parameter `{dead[0]}`"
             fail(f"in `{call}`, `{qualified}` runs but {what} never reaches the network's output: that work is "
                  "thrown away.")
+    dead = [name for name, reaches in (reply.get("direct") or {}).items() if not reaches]
+    if dead:
+        fail(f"in `{call}`, the parameter `{dead[0]}` belongs to a module that runs, but it never changes the "
+             "network's output.")
     working = {q for q, leaf in leaves.items() if leaf.get("ran")}
     judged = dict(description)
     judged["layers"] = [row for row in description["layers"] if row[0] in working]

@@ -72,3 +72,25 @@ def test_functional_relu_lenet_is_right(runner):
 def test_functional_sigmoid_lenet_is_named(runner):
     [result] = [r for r in runner.grade(LENET.format(act="torch.sigmoid"), "8.1/7") if r.id == "8.1/7:layers"]
     assert_wrong(result, ["computes a sigmoid", "runs no ReLU"])
+
+
+def test_a_parameter_of_the_network_itself_must_change_the_output(runner):
+    unused = small().replace("        self.fc = nn.Linear(32 * 7 * 7, 10)",
+                             "        self.fc = nn.Linear(32 * 7 * 7, 10)\n        self.gain = nn.Parameter(torch.ones(1))")
+    assert unused != small()
+    assert_wrong(runner.grade(unused, "8.1/5.1")[0], ["`gain`", "never changes the network's output"])
+    used = unused.replace("return self.fc(X.flatten(1))", "return self.gain * self.fc(X.flatten(1))")
+    assert_right(runner.grade(used, "8.1/5.1"))
+
+
+class_named_like_torch = """
+class Flatten(nn.Module):   # the student's own Flatten: not a kind the checks count, so not judged
+    def forward(self, X):
+        return X.reshape(X.shape[0], -1)
+"""
+
+
+def test_own_classes_named_like_uncounted_torch_layers_are_fine(runner):
+    source = class_named_like_torch + small().replace("        self.fc = nn.Linear(32 * 7 * 7, 10)",
+                                                      "        self.fc = nn.Sequential(Flatten(), nn.Linear(32 * 7 * 7, 10))")
+    assert_right(runner.grade(source, "8.1/5.1"))

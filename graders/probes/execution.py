@@ -23,7 +23,7 @@ if not __name__.startswith("d2lgrade_probe_"):
 TORCH_DIR = torch.__file__.rsplit("/", 1)[0]
 # Activations judged by behaviour: the function each class name promises.
 ACTIVATIONS = {"ReLU": torch.relu, "Sigmoid": torch.sigmoid, "Tanh": torch.tanh,
-               "ReLU6": lambda x: x.clamp(0, 6), "Identity": lambda x: x}
+               "ReLU6": lambda x: x.clamp(0, 6)}
 MAX_OPS = 200
 REDUCED_FROM = 128
 
@@ -137,6 +137,11 @@ def _execution(ns, name, args, kwargs, shape, trials, seed):
         return record
 
     handles = [m.register_forward_hook(hook(q)) for q, m in leaves.items()]
+    # Parameters held by a module that has children (a learnable scale on a block): judged when it ran.
+    owners = {q: m for q, m in model.named_modules() if q not in leaves and next(iter(m.parameters(False)), None) is not None}
+    owner_ran = {q: False for q in owners}
+    for q, m in owners.items():
+        handles.append(m.register_forward_hook(lambda module, i, o, q=q: owner_ran.__setitem__(q, True)))
     out_shape = None
     try:
         for trial in range(trials):
@@ -166,4 +171,8 @@ def _execution(ns, name, args, kwargs, shape, trials, seed):
         report[q] = {"type": type(module).__name__, "ran": ran[q], "reaches": output_reached[q],
                      "params": own, "genuine": _genuine(module),
                      "behaves": _behaves(module, activation_calls.get(q, []))}
-    return {"output": out_shape, "input": list(shape), "ops": sorted(operators.names), "leaves": report}
+    direct = {(q + "." if q else "") + n: param_reached[(q + "." if q else "") + n]
+              for q, m in owners.items() if owner_ran[q] for n, _ in m.named_parameters(recurse=False)
+              if (q + "." if q else "") + n in param_reached}
+    return {"output": out_shape, "input": list(shape), "ops": sorted(operators.names), "leaves": report,
+            "direct": direct}
