@@ -14,6 +14,8 @@ from graders.probes import execution as probes
 
 ACTIVATIONS = set(probes.ACTIVATIONS)
 RELU_OPS = {"relu", "relu_", "threshold", "threshold_"}
+UNFOLD_OPS = {"im2col", "unfold", "col2im"}     # a convolution written by hand: FlopCounterMode cannot see it
+COUNTED = {"Conv1d", "Conv2d", "Linear", "BatchNorm1d", "BatchNorm2d"}  # layers with parameters whose cost is known
 HEAVY = 2e9            # FLOPs per image above which one random input (batch of two) is enough
 
 
@@ -56,7 +58,18 @@ def judge(reply: dict, description: dict, call: str) -> dict:
     judged["layers"] = [row for row in description["layers"] if row[0] in working]
     judged["counts"] = dict(Counter(leaves[q]["type"] for q in working))
     judged["ops"] = list(reply.get("ops", []))
+    judged["uncounted"] = [q for q in working if leaves[q].get("params") and leaves[q]["type"] not in COUNTED]
     return judged
+
+
+def flops_unverified(p, description: dict, call: str) -> None:
+    """A FLOP figure measured by FlopCounterMode misses work done by hand (a convolution as unfold, multiply
+    and sum) inside layers it does not know: such a network's cost goes to review instead of being trusted."""
+    if description.get("uncounted"):
+        p._unverified(f"`{call}` computes with a layer of its own (`{description['uncounted'][0]}`) whose FLOPs the "
+                      "grader cannot count")
+    elif UNFOLD_OPS & set(description.get("ops", [])):
+        p._unverified(f"`{call}` computes a convolution by hand (unfold), whose FLOPs the grader cannot count")
 
 
 def has_relu(description: dict) -> bool:

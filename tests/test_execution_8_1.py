@@ -94,3 +94,37 @@ def test_own_classes_named_like_uncounted_torch_layers_are_fine(runner):
     source = class_named_like_torch + small().replace("        self.fc = nn.Linear(32 * 7 * 7, 10)",
                                                       "        self.fc = nn.Sequential(Flatten(), nn.Linear(32 * 7 * 7, 10))")
     assert_right(runner.grade(source, "8.1/5.1"))
+
+
+UNFOLD_CONV = """
+class UnfoldConv(nn.Module):   # a convolution as unfold, multiply and sum: FlopCounterMode sees no FLOPs
+    def __init__(self, c_in, c_out, k, padding=0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(c_out, c_in * k * k) * 0.1)
+        self.k, self.padding = k, padding
+    def forward(self, X):
+        n, _, h, w = X.shape
+        cols = F.unfold(X, self.k, padding=self.padding)
+        out = (self.weight[None, :, :, None] * cols[:, None]).sum(2)
+        return out.reshape(n, -1, h + 2 * self.padding - self.k + 1, w + 2 * self.padding - self.k + 1)
+"""
+
+
+def test_hand_written_convolutions_send_the_cost_to_review(runner):
+    """Resizing to 224 with convolutions FlopCounterMode cannot see: the cost is not trusted (manual, 0 points)."""
+    source = UNFOLD_CONV + """
+class AlexNet28(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1),
+                                    nn.Conv2d(4, 4, 3, padding=1), UnfoldConv(4, 8, 3, 1)])
+        self.drop, self.fc = nn.Dropout(0.5), nn.Linear(8 * 7 * 7, 10)
+    def forward(self, X):
+        X = F.interpolate(X, size=224)
+        for conv in self.convs:
+            X = F.relu(conv(X))
+        return self.fc(self.drop(F.adaptive_avg_pool2d(X, 7).flatten(1)))
+"""
+    [result] = runner.grade(source, "8.1/5.2")
+    assert result.status == "manual" and result.points == 0, (result.status, result.message)
+    assert "`convs.3`" in result.message, result.message
