@@ -4,6 +4,8 @@ Blocks and networks are built inside the student runtime: shapes, layer lists, p
 come from the shared architecture probes (on the `meta` device, in evaluation mode: batch norm cannot
 train on a batch of one), zeroed-convolution outputs and operator order from graders/probes/section_8_6.py.
 Every figure they are compared with is measured on the reference (reference/section_8_6.py) the same way.
+Residual blocks (the section's, ResNet's, the bottleneck and ResNeXt) are recomputed by the grader from their
+own layers' weights (graders/residual.py): equal outputs, whatever the style, or the block is named.
 
 ResNeXt: in the book's `ResNeXtBlock(num_channels, groups, bot_mul, ...)` the argument `groups` is the WIDTH
 of one group (channels per group), and the 3×3 convolution has `bot_channels // groups` groups; messages
@@ -316,7 +318,9 @@ def resnext_block(p):
             fail(f"`{call}`'s 3×3 convolution has groups={have[0] if len(have) == 1 else have}; {bottleneck} bottleneck "
                  f"channels in groups of width {width} make {n_groups} groups{hint}.")
         _expect_params(got, expected, f"`{call}`")
-    return "grouped 3×3 convolution with bot_channels // groups groups (groups = width of one group); shapes and parameters"
+        residual.verify(p, "ResNeXtBlock", call, *args, input_shape=shape)
+    return ("grouped 3×3 convolution with bot_channels // groups groups (groups = width of one group); shapes and "
+            "parameters; ReLU(F(X) + X) recomputed by the grader from the block's own layers")
 
 
 # -- 8.6/4: the pre-activation block ---------------------------------------------------------------------------

@@ -102,3 +102,11 @@ def test_a_block_that_adds_the_input_only_under_test_is_named(runner):
 
 def test_the_same_block_adding_its_input_always_is_right(runner):
     assert_right(grade_one(runner, ZERO_AWARE.format(when="True"), "8.6/2:residual"))
+
+
+def test_a_resnext_block_without_its_identity_shortcut_is_named(runner):
+    from tests.test_section_8_6 import LAZY_RESNEXT
+    source = LAZY_RESNEXT.replace("return F.relu(self.branch(X) + self.skip(X))",
+                                  "return F.relu(self.branch(X) + (0 if isinstance(self.skip, nn.Identity) else self.skip(X)))")
+    assert source != LAZY_RESNEXT
+    assert_wrong(grade_one(runner, source, "8.6/3:resnext"), ["`ResNeXtBlock(32, 16, 1)`", "drops its shortcut"])
