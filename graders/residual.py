@@ -23,7 +23,7 @@ def _conv(layer) -> nn.Conv2d:
     s = layer["settings"]
     padding = s["padding"] if isinstance(s["padding"], str) else tuple(s["padding"])
     conv = nn.Conv2d(s["in_channels"], s["out_channels"], tuple(s["kernel_size"]), tuple(s["stride"]), padding,
-                     tuple(s["dilation"]), s["groups"], s["bias"]).double()
+                     tuple(s["dilation"]), s["groups"], s["bias"], s.get("padding_mode", "zeros")).double()
     conv.load_state_dict({k: v.double() for k, v in layer["state"].items()})
     return conv
 

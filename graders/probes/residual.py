@@ -44,7 +44,7 @@ def _layer(module, consumed_input):
         settings = {"in_channels": module.in_channels, "out_channels": module.out_channels,
                     "kernel_size": list(module.kernel_size), "stride": list(module.stride),
                     "padding": list(module.padding) if not isinstance(module.padding, str) else module.padding,
-                    "dilation": list(module.dilation), "groups": module.groups,
+                    "dilation": list(module.dilation), "groups": module.groups, "padding_mode": module.padding_mode,
                     "bias": module.bias is not None}
         kind = "conv"
     elif isinstance(module, nn.modules.batchnorm._BatchNorm):
