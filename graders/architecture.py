@@ -12,7 +12,9 @@ from types import ModuleType
 
 from d2lgrade.expected import Reference, computed
 from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, fail
+from graders import execution
 from graders.probes import architecture as probes
+from graders.probes import execution as execution_probes
 
 UNITS = {"flops": 1, "macs": 2}      # how many FLOPs one unit of the answer is worth
 
@@ -54,12 +56,15 @@ def run_naming(p, fn, name: str, call: str, *args, timeout: float = MEASURE_TIME
 
 def describe_student(p, name: str, *args, input_shape=(1, 1, 224, 224), timeout: float = MEASURE_TIMEOUT,
                      **kwargs) -> dict:
-    """`describe` of the student's `name(*args, **kwargs)`, measured in the runtime; messages name that call."""
+    """`describe` of the student's `name(*args, **kwargs)`, measured in the runtime, restricted to the layers
+    that do real work on real inputs (graders/execution.py); messages name that call."""
     call = call_text(name, args, kwargs)
     reply = run_naming(p, probes.describe, name, call, name, list(args), kwargs, list(input_shape), timeout=timeout)
     if not isinstance(reply, dict) or not isinstance(reply.get("layers"), list):
         raise StudentError(f"the runtime gave no readable answer about `{call}`.")
-    return reply
+    ran = run_naming(p, execution_probes.execution, name, call, name, list(args), kwargs, list(input_shape),
+                     execution.trials_for(reply), p.check.seed, timeout=timeout)
+    return execution.judge(ran, reply, call)
 
 
 def as_count(value, what: str) -> float:
@@ -100,11 +105,39 @@ def expect_count(got, expected: float, what: str, rel: float = 0.01, hints: dict
     fail(f"{what} is {magnitude(value)}, not the reference's count.", reveal=reveal)
 
 
-def flops_from(answer: dict, key: str, what: str) -> float:
-    """The FLOPs in `answer[key]`, reading the answer's "unit" ("FLOPs" or "MACs"); a missing unit is an
-    error rather than a guess from the magnitude."""
+def infer_unit(answer: dict, expected: dict[str, float], rel: float) -> str | None:
+    """The one unit ("FLOPs" or "MACs") in which every `answer[key]` lies within `rel` of `expected[key]`
+    (FLOPs); None when neither or both do. A unit is inferred only where the numbers leave no doubt."""
+    fits = []
+    for unit, factor in (("FLOPs", UNITS["flops"]), ("MACs", UNITS["macs"])):
+        try:
+            values = {key: as_count(answer.get(key), key) * factor for key in expected}
+        except StudentError:
+            return None
+        if all(abs(values[key] - want) <= rel * abs(want) for key, want in expected.items()):
+            fits.append(unit)
+    return fits[0] if len(fits) == 1 else None
+
+
+def read_flops(answer: dict, key: str, what: str, inferred: str | None = None) -> float:
+    """The FLOPs in `answer[key]`, reading the answer's "unit" ("FLOPs" or "MACs"), or `inferred` where the
+    answer names none; with neither, an error rather than a guess from the magnitude."""
     unit = str(answer.get("unit", "")).strip().lower()
+    if unit not in UNITS and "unit" not in answer and inferred:
+        unit = inferred.lower()
     if unit not in UNITS:
         fail(f"{what}: say which unit the numbers are in with \"unit\": \"FLOPs\" or \"MACs\" "
              f"(got {answer.get('unit')!r}).")
     return as_count(answer.get(key), f"{what}[{key!r}]") * UNITS[unit]
+
+
+def flops_from(answer: dict, key: str, what: str, expected: float | None = None, rel: float = 0.01) -> float:
+    """`read_flops` of one number, its unit inferred from `expected` (FLOPs) where the answer names none."""
+    inferred = infer_unit(answer, {key: expected}, rel) if expected is not None and "unit" not in answer else None
+    return read_flops(answer, key, what, inferred)
+
+
+def unit_note(answer: dict, inferred: str | None) -> str:
+    """What a passed message says when the unit was inferred rather than given."""
+    return f" (no \"unit\" given: read as {inferred}, the only unit in which the numbers match)" \
+        if inferred and "unit" not in answer else ""

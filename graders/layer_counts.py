@@ -5,7 +5,7 @@ for graders/architecture.py, which other sections own.)
 """
 from __future__ import annotations
 
-from graders.architecture import expect_count, flops_from
+from graders.architecture import expect_count, infer_unit, read_flops, unit_note
 
 
 def parameter_split(description: dict, biases_only: bool = False) -> dict[str, int]:
@@ -27,12 +27,15 @@ def nearest_first(mistakes: dict[str, float], value: float) -> dict[str, float]:
     return dict(sorted(mistakes.items(), key=lambda item: abs(item[1] - value)))
 
 
-def expect_flop_split(answer, expected: dict[str, float], name: str, rel: float) -> None:
+def expect_flop_split(answer, expected: dict[str, float], name: str, rel: float) -> str:
     """`answer` = {"conv", "fc", "unit"} within `rel` of `expected` ({"conv", "fc"} in FLOPs), naming the
-    usual mistakes: MACs and FLOPs confused, the two parts swapped."""
+    usual mistakes: MACs and FLOPs confused, the two parts swapped. Without a "unit", the one unit in which
+    both numbers match is assumed; returns the note saying so ("" when the answer named its unit)."""
+    inferred = infer_unit(answer, expected, rel) if "unit" not in answer else None
     for key, other in (("conv", "fc"), ("fc", "conv")):
-        got = flops_from(answer, key, f"`{name}`")
+        got = read_flops(answer, key, f"`{name}`", inferred)
         expect_count(got, expected[key], f'{name}["{key}"] in FLOPs', rel, hints=nearest_first({
             "half the FLOPs: MACs labelled \"FLOPs\"": expected[key] / 2,
             "twice the FLOPs: FLOPs labelled \"MACs\"": expected[key] * 2,
             "the other part's figure (conv and fc swapped?)": expected[other]}, got))
+    return unit_note(answer, inferred)

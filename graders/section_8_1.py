@@ -20,6 +20,7 @@ from d2lgrade.expected import computed
 from d2lgrade.expected import reference as reference_of
 from graders import book_code
 from graders.architecture import as_count, expect_count, magnitude, reference
+from graders.execution import flops_unverified, has_relu
 from graders.layer_counts import expect_flop_split, nearest_first, parameter_split
 from graders.probes import section_7_6 as training
 
@@ -36,6 +37,7 @@ TRAIN_TIMEOUT, TRAIN_SOFT = 130, 120      # a safety stop only: the step budget 
 LOSS_RATIO = 0.75
 POOLING = {"MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "LPPool2d"}
 DROPOUT = {"Dropout", "Dropout1d", "Dropout2d", "AlphaDropout"}
+SIGMOID_OPS = {"sigmoid", "sigmoid_"}
 
 
 def _describe(p, call: str, name: str, *args, input_shape=SMALL_INPUT, **kwargs) -> dict:
@@ -85,10 +87,10 @@ def flop_split(p):
     p.answer = repr(answer)
     flops = _book_alexnet()["flops"]
     expected = {"conv": flops["conv"], "fc": flops["linear"]}
-    expect_flop_split(answer, expected, "alexnet_flop_split", FLOP_TOLERANCE)
+    note = expect_flop_split(answer, expected, "alexnet_flop_split", FLOP_TOLERANCE)
     share = expected["conv"] / (expected["conv"] + expected["fc"])
     return (f"convolutions {magnitude(expected['conv'])}FLOPs, dense layers {magnitude(expected['fc'])}FLOPs "
-            f"({share:.0%} in the convolutions)")
+            f"({share:.0%} in the convolutions){note}")
 
 
 # -- 8.1/5 ---------------------------------------------------------------------------------------------------
@@ -99,6 +101,7 @@ def _small_model(p, name: str) -> dict:
     if got["output"] != [SMALL_INPUT[0], 10]:
         fail(f"`{name}()` maps 2×1×28×28 to {got['output']}; expected [2, 10]: one score per class, for 28×28 "
              "images as they are.")
+    flops_unverified(p, got, f"{name}()")
     return got
 
 
@@ -108,9 +111,9 @@ def _small_model(p, name: str) -> dict:
 def small_alexnet(p):
     got, book = _small_model(p, "SmallAlexNet"), _book_alexnet()
     counts = got["counts"]
-    if counts.get("Conv2d", 0) < 2 or not counts.get("ReLU") or not POOLING & set(counts):
+    if counts.get("Conv2d", 0) < 2 or not has_relu(got) or not POOLING & set(counts):
         fail(f"`SmallAlexNet()` runs {_kinds(got)}: a simplified AlexNet still needs two or more convolutions, "
-             "ReLU activations (nn.ReLU) and pooling.")
+             "ReLU activations (nn.ReLU or F.relu) and pooling.")
     cost, book_cost = sum(got["flops"].values()) / SMALL_INPUT[0], sum(book["flops"].values())
     if got["params"] >= book["params"] or cost >= book_cost:
         over = " and ".join(what for what, more in (("parameters", got["params"] >= book["params"]),
@@ -143,7 +146,8 @@ def alexnet_28(p):
 
 # -- 8.1/7 ---------------------------------------------------------------------------------------------------
 @check("8.1/7", name="layers", points=1, title="ReLU and dropout, no sigmoid", uses=("LeNetDropout",),
-       expected="a forward pass runs nn.ReLU and nn.Dropout layers and no nn.Sigmoid; (N, num_classes) on (N, 1, 28, 28)")
+       expected="a forward pass runs ReLU (a module or F.relu) and nn.Dropout layers and no sigmoid; (N, num_classes) "
+                "on (N, 1, 28, 28)")
 def dropout_layers(p):
     got = _describe(p, "LeNetDropout(num_classes=5)", "LeNetDropout", num_classes=5)
     counts = got["counts"]
@@ -151,15 +155,18 @@ def dropout_layers(p):
     problems = []
     if counts.get("Sigmoid"):
         problems.append(f"still has {counts['Sigmoid']} nn.Sigmoid layer(s): replace each with nn.ReLU")
-    if not counts.get("ReLU"):
-        problems.append("has no nn.ReLU layer")
+    elif SIGMOID_OPS & set(got["ops"]):
+        problems.append("still computes a sigmoid in forward: replace it with ReLU")
+    if not has_relu(got):
+        problems.append("runs no ReLU (nn.ReLU or F.relu)")
     if not DROPOUT & set(counts):
         problems.append("has no nn.Dropout layer: add one after the dense hidden layers")
     if problems:
         fail("`LeNetDropout` " + "; it ".join(problems) + ".")
     if got["output"] != [SMALL_INPUT[0], 5]:
         fail(f"`LeNetDropout(num_classes=5)` maps 2×1×28×28 to {got['output']}; expected [2, 5].")
-    return f"{counts['ReLU']} ReLU and {sum(counts.get(k, 0) for k in DROPOUT)} dropout layers, no sigmoid"
+    relus = f"{counts['ReLU']} ReLU" if counts.get("ReLU") else "functional ReLU"
+    return f"{relus} and {sum(counts.get(k, 0) for k in DROPOUT)} dropout layers, no sigmoid"
 
 
 def _data(p):

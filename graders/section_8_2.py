@@ -80,9 +80,9 @@ def vgg_flops(p):
     p.answer = repr(answer)
     flops = _vgg11()["flops"]
     expected = {"conv": flops["conv"], "fc": flops["linear"]}
-    expect_flop_split(answer, expected, "vgg_flop_split", FLOP_TOLERANCE)
+    note = expect_flop_split(answer, expected, "vgg_flop_split", FLOP_TOLERANCE)
     return (f"convolutions {magnitude(expected['conv'])}FLOPs, dense layers {magnitude(expected['fc'])}FLOPs: "
-            f"the convolutions do {expected['conv'] / (expected['conv'] + expected['fc']):.1%} of the work")
+            f"the convolutions do {expected['conv'] / (expected['conv'] + expected['fc']):.1%} of the work{note}")
 
 
 # -- 8.2/2 ---------------------------------------------------------------------------------------------------

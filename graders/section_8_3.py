@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from d2lgrade.checks import check, fail
 from d2lgrade.expected import reference as reference_of
-from graders.architecture import as_count, call_text, describe_student, expect_count, flops_from, magnitude, reference
+from graders.architecture import (as_count, call_text, describe_student, expect_count, infer_unit, magnitude, read_flops,
+                                  reference, unit_note)
 
 ref = reference_of("8.3")
 
@@ -141,13 +142,14 @@ def compute(p):
     answer = p.value("nin_flops")
     if not isinstance(answer, dict):
         fail(f"`nin_flops` should be a dict like {{\"total\": ..., \"unit\": \"FLOPs\"}}, not a {type(answer).__name__}.")
-    flops = flops_from(answer, "total", "`nin_flops`")
+    inferred = infer_unit(answer, {"total": expected}, 0.05) if "unit" not in answer else None
+    flops = read_flops(answer, "total", "`nin_flops`", inferred)
     p.answer = f"{magnitude(flops)} FLOPs"
-    unit = str(answer.get("unit")).strip()
+    unit = str(answer.get("unit", inferred)).strip()
     other = "MACs" if unit.lower() == "flops" else "FLOPs"
     expect_count(flops, expected, "`nin_flops` in FLOPs", rel=0.05,
                  hints={f"the count in {other} labelled as {unit}": expected * (0.5 if other == "MACs" else 2)})
-    return f"{magnitude(flops)} FLOPs per image (the reference measures {magnitude(expected)})"
+    return f"{magnitude(flops)} FLOPs per image (the reference measures {magnitude(expected)}){unit_note(answer, inferred)}"
 
 
 # -- 8.3/6 ----------------------------------------------------------------------------------------------

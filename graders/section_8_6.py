@@ -4,6 +4,8 @@ Blocks and networks are built inside the student runtime: shapes, layer lists, p
 come from the shared architecture probes (on the `meta` device, in evaluation mode: batch norm cannot
 train on a batch of one), zeroed-convolution outputs and operator order from graders/probes/section_8_6.py.
 Every figure they are compared with is measured on the reference (reference/section_8_6.py) the same way.
+Residual blocks (the section's, ResNet's, the bottleneck and ResNeXt) are recomputed by the grader from their
+own layers' weights (graders/residual.py): equal outputs, whatever the style, or the block is named.
 
 ResNeXt: in the book's `ResNeXtBlock(num_channels, groups, bot_mul, ...)` the argument `groups` is the WIDTH
 of one group (channels per group), and the 3×3 convolution has `bot_channels // groups` groups; messages
@@ -19,6 +21,7 @@ import torch
 from d2lgrade.checks import StudentError, Verdict, check, fail
 from d2lgrade.expected import computed
 from d2lgrade.expected import reference as reference_of
+from graders import residual
 from graders.architecture import describe_student, magnitude, reference
 from graders.probes import section_8_6 as probes
 
@@ -26,6 +29,7 @@ ref = reference_of("8.6")
 
 IMAGE = (1, 1, 224, 224)            # the paper's resolution, measured on meta (no arithmetic)
 BOOK_INPUT = (2, 1, 96, 96)         # the book's layer_summary input, with a batch of two
+BLOCK_INPUT = (2, 1, 64, 64)        # where each residual block is recomputed by the grader (real arithmetic)
 BATCH_OF_ONE = "Expected more than 1 value per channel when training"
 
 
@@ -82,21 +86,32 @@ def _channels(description, kind, names=()) -> int:
                if row[1] == kind and (not names or any(n in row[0] for n in names)))
 
 
+def _conv_biases(description) -> tuple[int, int]:
+    """(bias values, output channels) over the distinct convolutions that ran: a convolution called twice has
+    one bias."""
+    convs = {row[0]: row[2] for row in description["layers"] if row[1] == "Conv2d"}
+    return (sum(h["out_channels"] for h in convs.values() if h.get("bias")),
+            sum(h["out_channels"] for h in convs.values()))
+
+
 def _expect_params(got, expected, what):
-    """The reference's count, with or without the convolutions' biases (batch norm makes them redundant, 8.5/1),
-    and with or without batch norm on the 1×1 projections (the book has none, the paper and torchvision do)."""
-    biases = sum(row[2]["out_channels"] for row in expected["layers"] if row[1] == "Conv2d" and row[2].get("bias"))
+    """The reference's count, whichever convolutions carry a bias: judged per convolution (a bias before batch
+    norm is redundant, 8.5/1, not wrong; a stem with a bias and bottlenecks without is fine), and with or
+    without batch norm on the 1×1 projections (the book has none, the paper and torchvision do)."""
+    ref_biases, _ = _conv_biases(expected)
+    got_biases, got_channels = _conv_biases(got)
     projections = _channels(expected, "Conv2d", ("conv3", "conv4", "shortcut"))
     bn_change = _channels(got, "BatchNorm2d") - _channels(expected, "BatchNorm2d")
     if bn_change not in (0, projections, -projections):
         bn_change = 0
-    base = expected["params"] + 2 * bn_change
-    if got["params"] in (base, base - biases):
-        return "with" if got["params"] == base else "without"
-    side = "more" if got["params"] > base else "fewer"
-    fail(f"{what} has {got['params']:,} parameters, {side} than the reference's (counted with or without "
-         "convolution biases): compare its layers' widths and numbers with the paper's, stage by stage.",
-         reveal=f"The reference has {expected['params']:,} with convolution biases, {expected['params'] - biases:,} without.")
+    without = expected["params"] + 2 * bn_change - ref_biases
+    if got["params"] == without + got_biases:
+        return "with" if got_biases == got_channels else "without" if not got_biases else "with some"
+    side = "more" if got["params"] > without + got_biases else "fewer"
+    fail(f"{what} has {got['params']:,} parameters, {side} than the reference's with the biases its convolutions "
+         "have: compare its layers' widths and numbers with the paper's, stage by stage.",
+         reveal=f"The reference has {expected['params'] - ref_biases:,} besides its convolution biases, and {what} "
+                f"would need {without + got_biases:,} with the biases its convolutions have.")
 
 
 def _kernel_convs(description, size):
@@ -131,7 +146,11 @@ def residual_block(p):
     if reply["shape"] != projected:
         fail(f"{call} returns shape {tuple(reply['shape'])}; expected {tuple(projected)} (stride 2 on both paths, "
              "6 channels from the 1×1 convolution).")
-    return "identity and 1×1-projection blocks have the book's shapes; the shortcut adds the input"
+    residual.verify(p, "Residual", "Residual(3)", 3, input_shape=shape)
+    residual.verify(p, "Residual", "Residual(6, use_1x1conv=True, strides=2)", 6, use_1x1conv=True, strides=2,
+                    input_shape=shape)
+    return ("identity and 1×1-projection blocks have the book's shapes and compute ReLU(F(X) + X), recomputed by "
+            "the grader from their own layers")
 
 
 @check("8.6/2", name="book", points=2, title="The section's ResNet-18", uses=("ResNet18",),
@@ -229,8 +248,10 @@ def _resnet_measured(p, arch, block, depth):
     if other["output"] != three_classes:
         fail(f"`resnet(..., num_classes=3)` returns shape {other['output']}; expected {three_classes}: the last layer "
              "must have num_classes outputs.")
+    blocks = residual.verify(p, "resnet", call, arch, block=block, input_shape=BLOCK_INPUT)
     # Not the count itself: ResNet-18's is 8.7/2's answer.
-    return f"the reference's parameter count ({bias} convolution biases) and the paper's layers; output (1, 10)"
+    return (f"the reference's parameter count ({bias} convolution biases) and the paper's layers; output (1, 10); "
+            f"{blocks} residual blocks recomputed by the grader from their own layers")
 
 
 @check("8.6/2", name="resnet18", points=2, title="resnet(RESNET18_ARCH): blocks, shape, parameters", uses=("resnet",),
@@ -303,7 +324,9 @@ def bottleneck_shortcut(p):
     if not torch.allclose(reply["zeroed"], torch.relu(X), atol=1e-5):
         fail(f"with every convolution zeroed, {call} should return ReLU(X): the identity shortcut adds X "
              "unchanged (so the gradient reaches the input even when the branch gives none).")
-    return "with the branch silenced the block returns ReLU(X): the input and its gradient pass through"
+    residual.verify(p, "Bottleneck", call, 32, 8, input_shape=tuple(X.shape))
+    return ("with the branch silenced the block returns ReLU(X), and with its own weights ReLU(F(X) + X) as the "
+            "grader recomputes it: the input and its gradient pass through")
 
 
 RESNEXT_CASES = ((32, 16, 1, False, 1, (2, 32, 8, 8)), (64, 8, 0.5, True, 2, (2, 32, 8, 8)))
@@ -334,7 +357,9 @@ def resnext_block(p):
             fail(f"`{call}`'s 3×3 convolution has groups={have[0] if len(have) == 1 else have}; {bottleneck} bottleneck "
                  f"channels in groups of width {width} make {n_groups} groups{hint}.")
         _expect_params(got, expected, f"`{call}`")
-    return "grouped 3×3 convolution with bot_channels // groups groups (groups = width of one group); shapes and parameters"
+        residual.verify(p, "ResNeXtBlock", call, *args, input_shape=shape)
+    return ("grouped 3×3 convolution with bot_channels // groups groups (groups = width of one group); shapes and "
+            "parameters; ReLU(F(X) + X) recomputed by the grader from the block's own layers")
 
 
 # -- 8.6/4: the pre-activation block ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from d2lgrade.checks import StudentError, check, fail
 from d2lgrade.expected import NotRecorded, computed, reference
 from graders import architecture as arch
 from graders import regnet_training
+from graders import residual
 from graders.probes import section_7_6 as training
 
 ref = reference("8.8")
@@ -230,7 +231,9 @@ def resnet_blocks(p):
     if not any(h["groups"] > 1 for _, kind, h, _ in resnext["layers"] if kind == "Conv2d"):
         fail("with block=\"resnext\" regnetx no longer builds grouped ResNeXt blocks; only block=\"resnet\" should "
              "change the blocks.")
-    return f"ResNet blocks, {student['params']:,} parameters; block=\"resnext\" still gives ResNeXt blocks"
+    blocks = residual.verify(p, "regnetx", call, input_shape=(2,) + INPUT[1:], **kwargs)
+    return (f"ResNet blocks, {student['params']:,} parameters, {blocks} blocks recomputed by the grader as "
+            "ReLU(F(X) + X); block=\"resnext\" still gives ResNeXt blocks")
 
 
 # -- 8.8/3 -----------------------------------------------------------------------------------------------

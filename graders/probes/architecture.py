@@ -103,10 +103,11 @@ def _describe_on(ns, name, args, kwargs, input_shape, device):
         op_name = getattr(op, "__name__", str(op)).split(".")[0]
         kind = "conv" if op_name in CONV_OPS else "linear" if op_name in MATMUL_OPS else "other"
         flops[kind] += int(count)
-    counts = {}
-    for module in model.modules():
-        if next(iter(module.children()), None) is None:
-            counts[type(module).__name__] = counts.get(type(module).__name__, 0) + 1
+    counts, seen = {}, set()
+    for qualified, kind, _, _ in records:       # layers that ran, each once: a declared layer is not a used one
+        if qualified not in seen:
+            seen.add(qualified)
+            counts[kind] = counts.get(kind, 0) + 1
     total, trainable = count_parameters(model)
     return {"class": type(model).__name__, "output": _shape(output), "layers": records, "counts": counts,
             "params": total, "trainable": trainable, "flops": flops, "device": device}
@@ -115,7 +116,7 @@ def _describe_on(ns, name, args, kwargs, input_shape, device):
 def describe(ns, name, args=(), kwargs=None, input_shape=(1, 1, 224, 224)):
     """What `name(*args, **kwargs)` is made of, from one forward pass (eval mode) on zeros of `input_shape`:
     {class, output shape, layers: [[name, type, hyper, output shape], ...] in the order they ran,
-     counts: {leaf type: n} over all leaves (run or not), params, trainable,
+     counts: {leaf type: n} over the leaves that ran, params, trainable,
      flops: {"conv", "linear", "other"} for the whole input batch, device: "meta" or "cpu"}."""
     try:
         return _describe_on(ns, name, args, kwargs, input_shape, "meta")

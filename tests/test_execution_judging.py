@@ -1,0 +1,81 @@
+"""The grader-side judgements of issue 22 on plain data, without a runtime: the execution report, residual
+blocks recomputed from their layers, and the FLOP unit inferred only where the numbers leave no doubt."""
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from d2lgrade.checks import Verdict
+from graders import execution, residual
+from graders.architecture import infer_unit
+from graders.probes.execution import execution as run_execution
+from graders.probes.residual import residual_blocks
+
+
+class Net(nn.Module):
+    def __init__(self, mode):
+        super().__init__()
+        self.conv, self.spare, self.bn = nn.Conv2d(1, 4, 3), nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4)
+        self.fc = nn.LazyLinear(3)
+        self.mode = mode
+
+    def forward(self, X):
+        Y = self.conv(X)
+        if self.mode == "discard":
+            self.bn(Y)
+        elif self.mode == "ok":
+            Y = self.bn(Y)
+        return self.fc(F.relu(Y).flatten(1))
+
+
+def _judge(mode):
+    ns = {"Net": Net}
+    reply = run_execution(ns, "Net", [mode], {}, [2, 1, 6, 6], 2, 0)
+    description = {"output": [2, 3], "layers": [[q, leaf["type"], {}, None] for q, leaf in reply["leaves"].items()],
+                   "counts": {}}
+    return execution.judge(reply, description, "Net()")
+
+
+def test_only_layers_that_work_are_counted():
+    judged = _judge("ok")
+    assert judged["counts"] == {"Conv2d": 1, "BatchNorm2d": 1, "Linear": 1}     # `spare` never ran
+    assert execution.has_relu(judged)                                             # F.relu, by its operator
+
+
+def test_a_batch_norm_computed_and_discarded_is_named():
+    with pytest.raises(Verdict, match="`bn` runs but its output never reaches"):
+        _judge("discard")
+
+
+def _block(shortcut):
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.b1 = nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4)
+            self.c2, self.b2 = nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)
+
+        def forward(self, X):
+            Y = self.b2(self.c2(F.relu(self.b1(self.c1(X)))))
+            return F.relu(Y + X) if shortcut else F.relu(Y)
+    [block] = residual_blocks({"Block": Block}, "Block", [], {}, [2, 4, 5, 5], 0)
+    return block, residual.expected_outputs(block["layers"], block["input"].double())
+
+
+def test_a_block_with_its_shortcut_equals_the_graders_own():
+    block, computed = _block(True)
+    assert any(residual._close(block["output"].double(), with_shortcut) for with_shortcut, _ in computed)
+
+
+def test_a_block_without_its_shortcut_equals_only_the_dropped_form():
+    block, computed = _block(False)
+    output = block["output"].double()
+    assert not any(residual._close(output, with_shortcut) for with_shortcut, _ in computed)
+    assert any(residual._close(output, without) for _, without in computed)
+
+
+@pytest.mark.parametrize("answer, unit", [
+    ({"conv": 200, "fc": 20}, "FLOPs"), ({"conv": 100, "fc": 10}, "MACs"),
+    ({"conv": 200, "fc": 10}, None), ({"conv": 150, "fc": 20}, None), ({"conv": "many", "fc": 20}, None),
+], ids=["flops", "macs", "mixed", "neither", "not-a-number"])
+def test_unit_inferred_only_without_doubt(answer, unit):
+    assert infer_unit(answer, {"conv": 200.0, "fc": 20.0}, 0.01) == unit
