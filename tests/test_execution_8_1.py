@@ -128,12 +128,3 @@ class AlexNet28(nn.Module):
     [result] = runner.grade(source, "8.1/5.2")
     assert result.status == "manual" and result.points == 0, (result.status, result.message)
     assert "`convs.3`" in result.message, result.message
-
-
-def test_a_network_that_changes_on_the_meta_device_is_named(runner):
-    """Wider on the CPU than where parameters and FLOPs are measured (meta): the grader sees both."""
-    source = small().replace("self.c1, self.c2 = nn.Conv2d(1, 16, 3, padding=1), nn.Conv2d(16, 32, 3, padding=1)",
-                             "w = 16 if torch.empty(0).device.type == 'meta' else 64\n"
-                             "        self.c1, self.c2 = nn.Conv2d(1, w, 3, padding=1), nn.Conv2d(w, 32, 3, padding=1)")
-    assert source != small()
-    assert_wrong(runner.grade(source, "8.1/5.1")[0], ["parameters when built on the CPU", "meta device"])

@@ -175,4 +175,4 @@ def _execution(ns, name, args, kwargs, shape, trials, seed):
               for q, m in owners.items() if owner_ran[q] for n, _ in m.named_parameters(recurse=False)
               if (q + "." if q else "") + n in param_reached}
     return {"output": out_shape, "input": list(shape), "ops": sorted(operators.names), "leaves": report,
-            "direct": direct, "params": sum(p.numel() for p in params.values())}
+            "direct": direct}
