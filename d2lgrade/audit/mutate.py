@@ -173,6 +173,32 @@ class AxisSwap(Operator):
         return out
 
 
+class EinsumAxes(Operator):
+    """Two neighbouring axes of an einsum's output exchanged, and an operand's axes reversed (a
+    transposed weight): the axis mistakes that string subscripts hide from the axis operator."""
+    name = "einsum-axes"
+
+    def applies(self, node):
+        return _call_name(node) in ("torch.einsum", "einsum") and node.args and isinstance(node.args[0], ast.Constant) \
+            and isinstance(node.args[0].value, str) and "->" in node.args[0].value
+
+    def mutate(self, node):
+        inputs, output = node.args[0].value.replace(" ", "").split("->")
+        specs = []
+        for i in range(len(output) - 1):
+            specs.append(f"{inputs}->{output[:i]}{output[i + 1]}{output[i]}{output[i + 2:]}")
+        operands = inputs.split(",")
+        for i, operand in enumerate(operands):
+            if len(operand) > 1 and "." not in operand:
+                specs.append(",".join(operands[:i] + [operand[::-1]] + operands[i + 1:]) + "->" + output)
+        out = []
+        for spec in specs:
+            moved = copy.deepcopy(node)
+            moved.args[0] = ast.Constant(spec)
+            out.append(moved)
+        return out
+
+
 def _int_constant(node):
     if isinstance(node, ast.Constant) and type(node.value) is int:
         return node.value
@@ -306,7 +332,7 @@ class FactorTwo(Operator):
         return [ast.BinOp(ast.Constant(2), ast.Mult(), node)]
 
 
-CODE_OPERATORS = (ArithmeticSwap(), ComparisonSwap(), ConstantShift(), SliceShift(), AxisSwap(), TermDrop(),
+CODE_OPERATORS = (ArithmeticSwap(), ComparisonSwap(), ConstantShift(), SliceShift(), AxisSwap(), EinsumAxes(), TermDrop(),
                   StatementDrop(), ActivationSwap(), LayerDrop(), LayerArgument(), FloorCeil())
 FORMULA_OPERATORS = (ArithmeticSwap(), ConstantShift(), TermDrop(), FloorCeil(), FactorTwo())
 
