@@ -139,6 +139,11 @@ def test_the_audit_classifies_and_counts_graded_mutants(tmp_path):
     assert doc["survivors"] == [{"exercise": "7.3/3", "operator": "variant", "diff": "-e\n+f"}]
     text = report.markdown([section], command="test", not_audited={"7.4": "not run"})
     assert "| 7.3 | 7.3/3 | 3 | 1 | 1 | 1 | 50.0 % |" in text and "- 7.4: not run" in text
+    # a hand-written Notes section survives a rewrite of the record
+    (tmp_path / "AUDIT.md").write_text("old table\n\n## Notes\n\n- 7.3/3: triaged\n")
+    report.write_markdown(tmp_path / "AUDIT.md", text)
+    written = (tmp_path / "AUDIT.md").read_text()
+    assert written.startswith(text) and written.endswith("## Notes\n\n- 7.3/3: triaged\n") and "old table" not in written
     # the record keeps each section's figures, so per-section runs add up
     store = report.save_store(tmp_path / "AUDIT.json", [section])
     assert report.load_store(store)[0].count("survived") == 1

@@ -2,8 +2,10 @@
 
 The checks' own requests are recorded while the reference is graded; a survivor is equivalent only when
 it answers every one of them identically *and* answers a larger set of fresh random inputs (the checks'
-calls with every floating tensor redrawn) identically to the reference. Where no such set can be made
-(a value with no inputs is the exception: equal is proof), the survivor stays a hole."""
+calls and probes with every floating tensor redrawn) identically to the reference. Where no such set can
+be made (a value with no inputs is the exception: equal is proof), the survivor stays a hole. The
+evidence covers the calls the checks make: the same shapes and arguments, other values; a mutant that
+differs only for a call no check makes (another default argument) is listed as equivalent."""
 from __future__ import annotations
 
 import math
@@ -77,7 +79,10 @@ def redrawn(request: dict, generator: torch.Generator) -> dict | None:
             return {k: walk(v) for k, v in node.items()}
         return node
 
-    new = dict(request, calls=[[walk(args), walk(kwargs)] for args, kwargs in request["calls"]])
+    if request.get("op") == "call":
+        new = dict(request, calls=[[walk(args), walk(kwargs)] for args, kwargs in request["calls"]])
+    else:                                   # a grader-side probe: its inputs are redrawn the same way
+        new = dict(request, args=walk(request.get("args", [])), kwargs=walk(request.get("kwargs", {})))
     return new if changed[0] else None
 
 
@@ -86,7 +91,7 @@ def random_requests(log: list[tuple[dict, dict]], seed: int = 0) -> list[dict]:
     out = []
     for _ in range(RANDOM_ROUNDS):
         for request, _ in log:
-            if request.get("op") == "call":
+            if request.get("op") in ("call", "probe"):
                 new = redrawn(request, generator)
                 if new is not None:
                     out.append(new)
@@ -98,7 +103,8 @@ def replay(runtime, requests: list[dict], timeout: float) -> list:
 
 
 def provable(log: list[tuple[dict, dict]]) -> bool:
-    """Whether identical answers could prove equivalence: every request is a value or a call with
-    floating inputs to redraw (a grader-side probe runs code the audit cannot vary)."""
-    ops = {r.get("op") for r, _ in log}
-    return bool(log) and ops <= {"get", "call"} and ("call" not in ops or bool(random_requests(log[:], 0)))
+    """Whether identical answers could prove equivalence: every request is a value, or a call or probe
+    with floating inputs to redraw (a request with nothing to redraw would only repeat the checks)."""
+    generator = torch.Generator().manual_seed(0)
+    return bool(log) and all(r.get("op") == "get" or (r.get("op") in ("call", "probe") and redrawn(r, generator))
+                             for r, _ in log)

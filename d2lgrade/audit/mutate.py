@@ -408,13 +408,13 @@ def _formula_mutants(text: str) -> Iterator[tuple[str, str]]:
 def mutants(source: str, operators=CODE_OPERATORS) -> Iterator[Mutant]:
     """Every mutant of `source` (one exercise's code cells), unique by its text, that still compiles."""
     tree = ast.parse(source)
-    original = ast.unparse(tree)
+    original = ast.unparse(tree) + "\n"      # a final newline keeps the diff's last line apart
     seen = {original}
 
     def emit(operator: str, mutated: ast.Module):
         ast.fix_missing_locations(mutated)
         try:
-            text = ast.unparse(mutated)
+            text = ast.unparse(mutated) + "\n"
             compile(text, "<mutant>", "exec")
         except (SyntaxError, ValueError, TypeError, RecursionError):
             return None                 # discarded: a mutant that does not compile says nothing

@@ -108,9 +108,16 @@ def markdown(audits: list[SectionAudit], *, command: str, not_audited: dict[str,
     return "\n".join(out) + "\n"
 
 
+NOTES = "\n## Notes\n"
+
+
 def write_markdown(path: Path, text: str) -> Path:
+    """Write the record, keeping the file's hand-written `## Notes` section (a survivor's triage, the
+    mechanism gap it points at) across runs."""
+    old = path.read_text() if path.exists() else ""
+    notes = old[old.index(NOTES):] if NOTES in old else ""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    path.write_text(text + notes)
     return path
 
 
