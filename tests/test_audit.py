@@ -22,7 +22,7 @@ def made(source: str, operator: str | None = None) -> list[str]:
 
 
 def norm(source: str) -> str:
-    return ast.unparse(ast.parse(textwrap.dedent(source)))
+    return ast.unparse(ast.parse(textwrap.dedent(source))) + "\n"
 
 
 @pytest.mark.parametrize("operator, source, expected", [
@@ -77,6 +77,16 @@ def test_formula_strings_get_formula_mutants():
     assert list(mutants('mode = "reflect"')) == []
     assert all('"""Add one."""' in m.source or "'Add one.'" in m.source
                for m in mutants('def f(x):\n    """Add one."""\n    return x + 1'))
+
+
+def test_symbolic_exercises_mutate_lone_names_and_whole_fstring_formulas():
+    found = [m.source for m in mutants('speedup = "b"', symbolic=True)]
+    assert "speedup = '2 * b'\n" in found and "speedup = 'b + 1'\n" in found
+    assert list(mutants('speedup = "b"')) == []          # outside a symbolic exercise "b" is a word
+    source = '_h = "(h - k + 1)"\ncost = f"c*{_h}"'
+    found = [m.source.splitlines()[-1] for m in mutants(source)]
+    assert "cost = 'c * (h + k + 1)'" in found and "cost = 'c * (h - k)'" in found
+    assert all(m.source.startswith("_h = '(h - k + 1)'") for m in mutants(source))
 
 
 def test_private_names_and_book_code_are_left_alone():

@@ -368,8 +368,9 @@ def _mutable_roots(tree: ast.Module) -> list[ast.AST]:
     return roots
 
 
-def _formula_strings(root: ast.AST, parents: dict) -> list[ast.Constant]:
-    """String constants that parse as an arithmetic expression with a name in it: formula answers."""
+def _formula_strings(root: ast.AST, parents: dict, symbolic: bool = False) -> list[ast.Constant]:
+    """String constants that parse as an arithmetic expression with a name in it: formula answers. In a
+    symbolic exercise a lone name ("b") is a formula too; elsewhere it is a word ("reflect")."""
     out = []
     for node in ast.walk(root):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and not _is_docstring(node, parents):
@@ -377,8 +378,9 @@ def _formula_strings(root: ast.AST, parents: dict) -> list[ast.Constant]:
                 expr = ast.parse(node.value.strip(), mode="eval").body
             except (SyntaxError, ValueError):
                 continue
-            if not isinstance(expr, (ast.Name, ast.Constant, ast.Attribute)) and \
-                    any(isinstance(n, ast.Name) for n in ast.walk(expr)):
+            if (symbolic and isinstance(expr, ast.Name)) or \
+                    (not isinstance(expr, (ast.Name, ast.Constant, ast.Attribute)) and
+                     any(isinstance(n, ast.Name) for n in ast.walk(expr))):
                 out.append(node)
     return out
 
@@ -389,6 +391,9 @@ def _parents(tree: ast.AST) -> dict:
 
 def _formula_mutants(text: str) -> Iterator[tuple[str, str]]:
     tree = ast.parse(text.strip(), mode="eval")
+    whole = tree.body                  # the whole formula off by one or by a factor of 2 (a lone name too)
+    yield "factor-2", ast.unparse(ast.BinOp(ast.Constant(2), ast.Mult(), whole))
+    yield "constant", ast.unparse(ast.BinOp(whole, ast.Add(), ast.Constant(1)))
     for op in FORMULA_OPERATORS:
         for k in range(len(op.sites(tree))):
             for j in range(len(op.mutate(copy.deepcopy(op.sites(copy.deepcopy(tree))[k])))):
@@ -405,9 +410,28 @@ def _formula_mutants(text: str) -> Iterator[tuple[str, str]]:
                 yield op.name, ast.unparse(copied)
 
 
-def mutants(source: str, operators=CODE_OPERATORS) -> Iterator[Mutant]:
-    """Every mutant of `source` (one exercise's code cells), unique by its text, that still compiles."""
+def _inline_fstrings(tree: ast.Module) -> None:
+    """f"c_o*{_h_o}" built from string constants of the same source becomes the one string it is, so
+    the formula operators see the whole formula (the private pieces are never mutated on their own)."""
+    known: dict[str, str] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            for node in ast.walk(stmt.value):
+                if isinstance(node, ast.JoinedStr) and all(
+                        isinstance(v, ast.Constant) or (isinstance(v, ast.FormattedValue) and isinstance(v.value, ast.Name)
+                                                        and v.value.id in known and v.conversion == -1 and v.format_spec is None)
+                        for v in node.values):
+                    text = "".join(v.value if isinstance(v, ast.Constant) else known[v.value.id] for v in node.values)
+                    _replace(stmt, node, ast.Constant(text)) if node is not stmt.value else setattr(stmt, "value", ast.Constant(text))
+            if isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
+                known[stmt.targets[0].id] = stmt.value.value
+
+
+def mutants(source: str, operators=CODE_OPERATORS, *, symbolic: bool = False) -> Iterator[Mutant]:
+    """Every mutant of `source` (one exercise's code cells), unique by its text, that still compiles.
+    `symbolic`: the exercise asks for formulas (its spec's kind), so a lone name in a string is one."""
     tree = ast.parse(source)
+    _inline_fstrings(tree)
     original = ast.unparse(tree) + "\n"      # a final newline keeps the diff's last line apart
     seen = {original}
 
@@ -443,11 +467,11 @@ def mutants(source: str, operators=CODE_OPERATORS) -> Iterator[Mutant]:
                     yield found
     # formula answers: the strings are mutated as expressions, judged by the formula checks
     parents = _parents(tree)
-    for k, node in enumerate(n for r in _mutable_roots(tree) for n in _formula_strings(r, parents)):
+    for k, node in enumerate(n for r in _mutable_roots(tree) for n in _formula_strings(r, parents, symbolic)):
         for name, text in _formula_mutants(node.value):
             copied = copy.deepcopy(tree)
             cparents = _parents(copied)
-            target = [n for r in _mutable_roots(copied) for n in _formula_strings(r, cparents)][k]
+            target = [n for r in _mutable_roots(copied) for n in _formula_strings(r, cparents, symbolic)][k]
             target.value = text
             found = emit("formula-" + name, copied)
             if found:

@@ -82,9 +82,9 @@ class SectionRuntime:
         self.runtime = get_executor(self.executor).start(self.reference, self.options)
 
     def load(self, exercise: str, source: str) -> None:
-        cells = exercise_cells(self.reference, exercise)
-        names = sorted(set(defined_names("\n\n".join(c.source for c in cells))) |
-                       set((self.section.spec.exercise(exercise) or _NoSpec).contract))
+        # Only what these cells define is removed: a contract name from the book's code (7.2/1's
+        # `corr2d`) is defined elsewhere and stays.
+        names = defined_names(original_source(self.reference, exercise))
         self.runtime.run_source("for _n in %r:\n    globals().pop(_n, None)" % (names,))
         self.runtime.run_source(source)
 
@@ -115,10 +115,6 @@ class SectionRuntime:
 
     def close(self) -> None:
         self.runtime.close()
-
-
-class _NoSpec:
-    contract: list[str] = []
 
 
 def first_failure(results: list[R.CheckResult]) -> str:
@@ -173,7 +169,9 @@ def audit_exercise(engine: SectionRuntime, exercise: str, limit: int | None, pro
     fresh = E.random_requests(log)
     timeout = engine.options.limits.call_seconds * 8 + 5
     reference_fresh = E.replay(engine.runtime, fresh, timeout) if fresh else []
-    for mutant in variants if variants is not None else sample(list(mutants(source)), limit):
+    spec = engine.section.spec.exercise(exercise)
+    symbolic = bool(spec and "symbolic" in spec.kinds)
+    for mutant in variants if variants is not None else sample(list(mutants(source, symbolic=symbolic)), limit):
         results, _ = engine.grade(exercise, mutant.source, all_checks=False)
         why = first_failure(results)
         if why:
