@@ -87,6 +87,10 @@ def test_symbolic_exercises_mutate_lone_names_and_whole_fstring_formulas():
     found = [m.source.splitlines()[-1] for m in mutants(source)]
     assert "cost = 'c * (h + k + 1)'" in found and "cost = 'c * (h - k)'" in found
     assert all(m.source.startswith("_h = '(h - k + 1)'") for m in mutants(source))
+    # pieces from an earlier cell, and a plain alias of a formula, are formulas too
+    found = [m.source for m in mutants("later = f'2*{_h}'\nsame = cost", context=source)]
+    assert "later = '2 * (h - k)'\nsame = 'c*(h - k + 1)'\n" in found
+    assert "later = '2*(h - k + 1)'\nsame = 'c * (h - k - 1)'\n" in found
 
 
 def test_private_names_and_book_code_are_left_alone():

@@ -410,11 +410,14 @@ def _formula_mutants(text: str) -> Iterator[tuple[str, str]]:
                 yield op.name, ast.unparse(copied)
 
 
-def _inline_fstrings(tree: ast.Module) -> None:
-    """f"c_o*{_h_o}" built from string constants of the same source becomes the one string it is, so
-    the formula operators see the whole formula (the private pieces are never mutated on their own)."""
-    known: dict[str, str] = {}
+def _inline_fstrings(tree: ast.Module, known: dict[str, str] | None = None) -> dict[str, str]:
+    """f"c_o*{_h_o}" built from string constants (of this source, or `known` from earlier cells) becomes
+    the one string it is, and so does a plain alias of one (`backward_memory = forward_memory`), so the
+    formula operators see the whole formula (the private pieces are never mutated on their own)."""
+    known = dict(known or {})
     for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Name) and stmt.value.id in known:
+            stmt.value = ast.Constant(known[stmt.value.id])
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
             for node in ast.walk(stmt.value):
                 if isinstance(node, ast.JoinedStr) and all(
@@ -425,13 +428,19 @@ def _inline_fstrings(tree: ast.Module) -> None:
                     _replace(stmt, node, ast.Constant(text)) if node is not stmt.value else setattr(stmt, "value", ast.Constant(text))
             if isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
                 known[stmt.targets[0].id] = stmt.value.value
+    return known
 
 
-def mutants(source: str, operators=CODE_OPERATORS, *, symbolic: bool = False) -> Iterator[Mutant]:
+def mutants(source: str, operators=CODE_OPERATORS, *, symbolic: bool = False, context: str = "") -> Iterator[Mutant]:
     """Every mutant of `source` (one exercise's code cells), unique by its text, that still compiles.
-    `symbolic`: the exercise asks for formulas (its spec's kind), so a lone name in a string is one."""
+    `symbolic`: the exercise asks for formulas (its spec's kind), so a lone name in a string is one.
+    `context`: the code that runs before it (earlier cells), whose string constants formulas may use."""
     tree = ast.parse(source)
-    _inline_fstrings(tree)
+    try:
+        known = _inline_fstrings(ast.parse(context)) if context else {}
+    except SyntaxError:
+        known = {}
+    _inline_fstrings(tree, known)
     original = ast.unparse(tree) + "\n"      # a final newline keeps the diff's last line apart
     seen = {original}
 

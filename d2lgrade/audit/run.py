@@ -171,7 +171,10 @@ def audit_exercise(engine: SectionRuntime, exercise: str, limit: int | None, pro
     reference_fresh = E.replay(engine.runtime, fresh, timeout) if fresh else []
     spec = engine.section.spec.exercise(exercise)
     symbolic = bool(spec and "symbolic" in spec.kinds)
-    for mutant in variants if variants is not None else sample(list(mutants(source, symbolic=symbolic)), limit):
+    first = min(c.index for c in exercise_cells(engine.reference, exercise))
+    context = "\n\n".join(c.source for c in engine.reference.cells if c.kind == "code" and c.index < first)
+    found = mutants(source, symbolic=symbolic, context=context)
+    for mutant in variants if variants is not None else sample(list(found), limit):
         results, _ = engine.grade(exercise, mutant.source, all_checks=False)
         why = first_failure(results)
         if why:
