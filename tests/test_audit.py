@@ -173,3 +173,19 @@ def test_audit_user_errors_are_one_sentence(args, words, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert words in err and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+
+
+def test_equivalence_redraws_float_inputs_at_several_scales_and_keeps_the_rest():
+    import torch
+    from d2lgrade.audit.equivalence import provable, random_requests
+    log = [({"op": "call", "name": "f", "calls": [[[torch.ones(50), 3, torch.arange(4)], {}]]}, {"ok": True}),
+           ({"op": "get", "names": ["k"]}, {"ok": True})]
+    fresh = random_requests(log)
+    sizes = sorted(float(r["calls"][0][0][0].abs().max()) for r in fresh)
+    assert len(fresh) == 4 and sizes[0] < 0.1 and sizes[-1] > 100      # 1e-3 and 1e3 scales among them
+    for r in fresh:
+        args = r["calls"][0][0]
+        assert args[0].shape == (50,) and args[1] == 3 and torch.equal(args[2], torch.arange(4))
+    assert provable(log)
+    # a call with nothing to redraw cannot show more than the checks did
+    assert not provable([({"op": "call", "name": "f", "calls": [[[3], {}]]}, {"ok": True})])
