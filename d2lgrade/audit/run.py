@@ -81,22 +81,22 @@ class SectionRuntime:
             self.runtime.close()
         self.runtime = get_executor(self.executor).start(self.reference, self.options)
 
-    def load(self, exercise: str, source: str) -> None:
+    def load(self, exercise: str, source: str):
         # Only what these cells define is removed: a contract name from the book's code (7.2/1's
         # `corr2d`) is defined elsewhere and stays.
         names = defined_names(original_source(self.reference, exercise))
         self.runtime.run_source("for _n in %r:\n    globals().pop(_n, None)" % (names,))
-        self.runtime.run_source(source)
+        return self.runtime.run_source(source)
 
     def grade(self, exercise: str, source: str, *, all_checks: bool = True) -> tuple[list[R.CheckResult], list]:
         """Run `source` in place of the exercise's cells and grade its checks; also the requests and replies.
         `all_checks=False` stops at the first check without full marks: that check killed the mutant, and
         the rest would only cost time (a hanging mutant hangs in every check)."""
-        self.load(exercise, source)
-        first = {c.index for c in exercise_cells(self.reference, exercise)}
+        ran = self.load(exercise, source)
+        own = {c.index for c in exercise_cells(self.reference, exercise)}
         cells, placed = [], False
         for c in self.reference.cells:
-            if c.index in first:
+            if c.index in own:
                 cells.append(Cell(c.index, "code", "" if placed else source, c.exercise, c.role))
                 placed = True
             else:
@@ -109,7 +109,7 @@ class SectionRuntime:
             results.append(run_check(c, recorder, self.options, submission))
             if not all_checks and first_failure(results[-1:]):
                 break
-        if any(r.get("status") in (TIMEOUT, DIED, BROKEN) for _, r in recorder.log):
+        if ran.status in ("timeout", "died") or any(r.get("status") in (TIMEOUT, DIED, BROKEN) for _, r in recorder.log):
             self.restart()                       # a runtime that hung or died is not trusted again
         return results, recorder.log
 
