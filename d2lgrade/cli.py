@@ -20,6 +20,7 @@ EPILOG = """examples:
   python grade.py --check-references       prove every reference solution earns full marks
   python grade.py --batch                  grade a class: submissions/<student>/<section>.ipynb
   python grade.py --release ../kit         write the student kit (no reference, no course secret)
+  python grade.py --audit 7.3              how many mutants of the reference the checks let through
 """
 
 
@@ -56,6 +57,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--make-starters", action="store_true", help="write exercises/<section>.ipynb from the specs")
     from d2lgrade.batch import cli as batch_cli
     batch_cli.add_arguments(p)
+    from d2lgrade.audit import cli as audit_cli
+    audit_cli.add_arguments(p)
     return p.parse_args(argv)
 
 
@@ -96,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         refuse_in_kit(args)
         if args.release:
             return release(args)
+        from d2lgrade.audit import cli as audit_cli
+        if audit_cli.wanted(args):
+            return audit_cli.main(args)
         if args.check_references:
             from d2lgrade.references import check_references
             return check_references(options_from(args), as_json=args.json, executor=args.executor)
@@ -122,6 +128,7 @@ def refuse_in_kit(args: argparse.Namespace) -> None:
     from d2lgrade.batch import cli as batch_cli
     wanted = [flag for flag, on in (("--release", args.release), ("--check-references", args.check_references),
                                     ("--batch", batch_cli.wanted(args)),
+                                    ("--audit", args.audit is not None),
                                     ("--feedback full", getattr(args, "feedback", None) == "full")) if on]
     if wanted and course.is_kit():
         raise UserError(f"{wanted[0]} is for the course folder, and this is a student kit (kit.json); "
