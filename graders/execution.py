@@ -53,9 +53,11 @@ def judge(reply: dict, description: dict, call: str) -> dict:
     if dead:
         fail(f"in `{call}`, the parameter `{dead[0]}` belongs to a module that runs, but it never changes the "
              "network's output.")
-    working = {q for q, leaf in leaves.items() if leaf.get("ran")}
+    # A list in the network's own order: a set's order follows string hashing, which differs between processes
+    # (the kit and the course folder would word one message two ways).
+    working = [q for q, leaf in leaves.items() if leaf.get("ran")]
     judged = dict(description)
-    judged["layers"] = [row for row in description["layers"] if row[0] in working]
+    judged["layers"] = [row for row in description["layers"] if row[0] in set(working)]
     judged["counts"] = dict(Counter(leaves[q]["type"] for q in working))
     judged["ops"] = list(reply.get("ops", []))
     judged["uncounted"] = [q for q in working if leaves[q].get("params") and leaves[q]["type"] not in COUNTED]
