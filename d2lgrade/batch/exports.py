@@ -76,18 +76,21 @@ def section_points(rows: list[Row], section: str) -> float:
     return max([r.max_score for r in rows if r.section == section and r.max_score] or [0])
 
 
+def _write_csv(path: Path, rows, **dialect) -> Path:
+    """Every export's one way out: each cell neutralised (report/neutral.py), the folder made first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f, **dialect).writerows(csv_row(row) for row in rows)
+    return path
+
+
 def write_class_csv(book: Gradebook, path: Path) -> Path:
     columns, table, top = class_table(book)
     people = roster_of(book)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        out = csv.writer(f)
-        out.writerow(csv_row(["student", "name", "sis_id"] + columns))
-        out.writerow(csv_row(["max points", "", ""] + [top.get(c, "") for c in columns]))
-        for student, cells in table.items():
-            who = people.get(student, {})
-            out.writerow(csv_row([student, who.get("name", ""), who.get("sis_id", "")] + [cells[c] for c in columns]))
-    return path
+    rows = [["student", "name", "sis_id"] + columns, ["max points", "", ""] + [top.get(c, "") for c in columns]]
+    rows += [[student, people.get(student, {}).get("name", ""), people.get(student, {}).get("sis_id", "")]
+             + [cells[c] for c in columns] for student, cells in table.items()]
+    return _write_csv(path, rows)
 
 
 def roster_of(book: Gradebook) -> dict[str, dict]:
@@ -111,45 +114,35 @@ def _lms_rows(book: Gradebook) -> tuple[list[str], dict[str, float], list[tuple[
 def write_canvas_csv(book: Gradebook, path: Path) -> Path:
     """One column per section (a new Canvas assignment "d2l <section>"), a Points Possible row."""
     sections, possible, people = _lms_rows(book)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        out = csv.writer(f)
-        out.writerow(csv_row(CANVAS_COLUMNS + [f"d2l {s}" for s in sections]))
-        out.writerow(csv_row(["Points Possible", "", "", "", ""] + [_num(possible[s]) for s in sections]))
-        for p, scores in people:
-            extra = p["extra"]
-            out.writerow(csv_row([p["name"] or p["id"], extra.get("canvas_id") or extra.get("user_id", ""), p["sis_id"],
-                                  extra.get("login_id") or extra.get("username", ""), extra.get("section", "")]
-                                 + [_num(scores.get(s, 0)) for s in sections]))
-    return path
+    rows = [CANVAS_COLUMNS + [f"d2l {s}" for s in sections],
+            ["Points Possible", "", "", "", ""] + [_num(possible[s]) for s in sections]]
+    for p, scores in people:
+        extra = p["extra"]
+        rows.append([p["name"] or p["id"], extra.get("canvas_id") or extra.get("user_id", ""), p["sis_id"],
+                     extra.get("login_id") or extra.get("username", ""), extra.get("section", "")]
+                    + [_num(scores.get(s, 0)) for s in sections])
+    return _write_csv(path, rows)
 
 
 def write_moodle_csv(book: Gradebook, path: Path) -> Path:
     """Moodle's grade import, keyed by email: students without one on the roster cannot be matched."""
     sections, _, people = _lms_rows(book)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        out = csv.writer(f)
-        out.writerow(csv_row(MOODLE_COLUMNS + [f"d2l {s}" for s in sections]))
-        for p, scores in people:
-            if p["email"]:
-                out.writerow(csv_row([p["email"], p["sis_id"], p["name"]] + [_num(scores.get(s, 0)) for s in sections]))
-    return path
+    rows = [MOODLE_COLUMNS + [f"d2l {s}" for s in sections]]
+    rows += [[p["email"], p["sis_id"], p["name"]] + [_num(scores.get(s, 0)) for s in sections]
+             for p, scores in people if p["email"]]
+    return _write_csv(path, rows)
 
 
 def write_blackboard(book: Gradebook, path: Path) -> Path:
     """Blackboard's Grade Center upload: tab-delimited, keyed by Username (the roster's `username`
     column, else the student's id)."""
     sections, _, people = _lms_rows(book)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        out = csv.writer(f, delimiter="\t", lineterminator="\n")
-        out.writerow(csv_row(BLACKBOARD_COLUMNS + [f"d2l {s}" for s in sections]))
-        for p, scores in people:
-            first, last = split_name(p["name"])
-            out.writerow(csv_row([last, first, p["extra"].get("username") or p["id"], p["sis_id"]]
-                                 + [_num(scores.get(s, 0)) for s in sections]))
-    return path
+    rows = [BLACKBOARD_COLUMNS + [f"d2l {s}" for s in sections]]
+    for p, scores in people:
+        first, last = split_name(p["name"])
+        rows.append([last, first, p["extra"].get("username") or p["id"], p["sis_id"]]
+                    + [_num(scores.get(s, 0)) for s in sections])
+    return _write_csv(path, rows, delimiter="\t", lineterminator="\n")
 
 
 def split_name(name: str) -> tuple[str, str]:
