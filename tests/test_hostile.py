@@ -362,8 +362,10 @@ def test_16_without_the_tmpfs_a_watchdog_stops_the_runtime(executor, tmp_path, m
     limits = DISK_LIMITS
     got, peak = graded_measuring_disk(HOSTILE / "disk.py", executor, limits, 0.02)
     print(f"peak disk use with the watchdog only: {peak / 2**20:.1f} MiB (cap 64 MiB)")
-    # It samples every 50 ms and a runtime writes to the page cache at GB/s: a bounded overshoot.
-    assert peak <= limits.disk_bytes + 256 * 2**20, peak
+    # It samples every 50 ms and a runtime writes to the page cache at GB/s, so how far it overshoots
+    # follows the machine's load (CI on a busy 2-core EPYC saw 346 MiB). Unstopped, this submission
+    # writes until its 20 s cell limit: tens of GiB. The bound tells a watchdog that works from none.
+    assert peak <= limits.disk_bytes + 2**30, peak
     assert verdict(got["7.3/1"]) == (R.PASSED, 2) and verdict(got["7.3/4"]) == (R.PASSED, 1)
     notes = got["report"].notes
     assert any("(7.3/3)" in n and "64 MiB or 2000 files (the disk limit)" in n for n in notes), notes
