@@ -8,7 +8,7 @@ from pathlib import Path
 
 from d2lgrade.errors import UserError
 from d2lgrade.report.neutral import terminal_text
-from d2lgrade.run.executor import RuntimeOptions
+from d2lgrade.run.executor import RuntimeOptions, default_executor
 from d2lgrade.run.limits import Limits
 
 EPILOG = """examples:
@@ -161,9 +161,11 @@ def grade_one(args: argparse.Namespace) -> int:
     validate_selector(section, args.target)
     path = args.submission or _relative(section.default_submission())
     options = options_from(args)
+    # --watch regrades on every save, so it keeps a warm engine; one grading starts just the kernel.
+    executor = default_executor(one_off=not args.watch) if args.executor == "auto" else args.executor
 
     def grade_and_show() -> None:
-        report = grade(section, path, selector=args.target, options=options, executor=args.executor,
+        report = grade(section, path, selector=args.target, options=options, executor=executor,
                        feedback=args.feedback or "hints")
         html_path = html.write(report, args.html or Path("reports") / f"{section.id}.html")
         if args.json:

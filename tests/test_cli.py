@@ -66,3 +66,13 @@ def test_every_limit_is_an_option():
                                         "memory_bytes": 2 * 2**30, "max_processes": 16,
                                         "file_bytes": int(1.5 * 2**20), "output_bytes": 2**19,
                                        "disk_bytes": 32 * 2**20, "disk_files": 500}
+
+
+def test_auto_picks_the_kernel_for_one_grading_and_warm_for_watch(monkeypatch):
+    """A one-off grading does not pay for a warm parent it will not reuse; --watch regrades, so it keeps one."""
+    from d2lgrade.run import executor, warm
+    monkeypatch.delenv(executor.ENVIRONMENT_VARIABLE, raising=False)
+    assert executor.default_executor(one_off=True) == "kernel"
+    assert executor.default_executor() == ("kernel" if warm.available() else "warm")
+    monkeypatch.setenv(executor.ENVIRONMENT_VARIABLE, "warm")
+    assert executor.default_executor(one_off=True) == "warm"          # the variable still decides

@@ -87,12 +87,16 @@ def get_executor(name: str) -> Executor:
     raise ValueError(f"unknown executor {name!r}; the available ones are {', '.join(EXECUTORS)}")
 
 
-def default_executor() -> str:
-    """$D2LGRADE_EXECUTOR if set, else the warm engine where it runs (Linux), else the kernel."""
+def default_executor(one_off: bool = False) -> str:
+    """$D2LGRADE_EXECUTOR if set; else, for a grading that will not be followed by another in this process
+    (`one_off`), the kernel: a warm parent costs a second interpreter start that only later gradings repay;
+    else the warm engine where it runs (Linux), else the kernel."""
     chosen = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
     if chosen:
         if chosen not in EXECUTORS:
             raise ValueError(f"{ENVIRONMENT_VARIABLE}={chosen!r} names no executor; use one of {', '.join(EXECUTORS)}")
         return chosen
+    if one_off:
+        return "kernel"
     from d2lgrade.run import warm
     return "kernel" if warm.available() else "warm"
