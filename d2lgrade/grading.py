@@ -57,6 +57,7 @@ def grade_submission(section: Section, submission: Submission, *, selector: str 
 
 def run_check(check: Check, runtime: Runtime, options: RuntimeOptions,
               submission: Submission | None = None) -> R.CheckResult:
+    started = time.monotonic()
     probe = Probe(runtime, options, check, submission)
     result = R.CheckResult(id=check.id, exercise=check.exercise, title=check.title, points=0.0,
                            max_points=check.points, status=R.PASSED, message=check.passed_message,
@@ -90,6 +91,7 @@ def run_check(check: Check, runtime: Runtime, options: RuntimeOptions,
     result.reveal = clip(result.reveal or "", MESSAGE_CHARS)
     if check.hidden and result.status == R.FAILED:
         result.message, result.detail, result.reveal = HIDDEN_FAILURE, "", ""
+    result.seconds = round(time.monotonic() - started, 3)
     return result
 
 

@@ -30,10 +30,12 @@ class CheckResult:
     reveal: str = ""        # the answer, for feedback level full only (d2lgrade/feedback.py empties it)
     expected_reveals: bool = False
     rubric: list[str] = field(default_factory=list)
+    seconds: float = 0.0    # the check's own wall time (the runtime's start and the cells are the report's)
 
     def public(self) -> dict:
         return {"id": self.id, "exercise": self.exercise, "points": self.points,
-                "max_points": self.max_points, "status": self.status, "message": self.message}
+                "max_points": self.max_points, "status": self.status, "message": self.message,
+                "seconds": self.seconds}
 
 
 @dataclass

@@ -107,3 +107,21 @@ def test_cli_batch_json_on_a_class_with_nothing_to_run(tmp_path, capsys):
                           "gradebook", "reports"} <= set(doc)
     assert (doc["students"], doc["invalid"], doc["graded"]) == (1, 1, 0)
     assert (tmp_path / "out" / "class.html").exists()
+
+
+def test_each_checks_time_is_kept_and_the_class_page_lists_the_slowest(tmp_path):
+    from d2lgrade.batch import class_report
+    from d2lgrade.results import CheckResult, GradeReport
+    checks = lambda fast, slow: [CheckResult("7.3/1", "7.3/1", "t", 2, 2, "passed", "ok", seconds=fast),   # noqa: E731
+                                 CheckResult("7.3/3", "7.3/3", "t", 2, 2, "failed", "no", seconds=slow)]
+    with G.Gradebook(tmp_path / "gb.sqlite") as book:
+        book.record("ada", "7.3", G.GRADED, content_hash="a", report=GradeReport("7.3", "a.py", checks(0.1, 4.0)))
+        book.record("bo", "7.3", G.GRADED, content_hash="b", report=GradeReport("7.3", "b.py", checks(0.3, 2.0)))
+        assert sorted((r["student"], r["check_id"], r["seconds"]) for r in book.results()) == \
+            [("ada", "7.3/1", 0.1), ("ada", "7.3/3", 4.0), ("bo", "7.3/1", 0.3), ("bo", "7.3/3", 2.0)]
+        slowest = class_report.context(book)["slowest"]
+        assert [(r["check"], r["mean"], r["max"], r["count"]) for r in slowest] == \
+            [("7.3/3", 3.0, 4.0, 2), ("7.3/1", 0.2, 0.3, 2)]
+        page = class_report.write(book, tmp_path / "class").read_text()
+        listed = page[page.index("<h2>Slowest checks</h2>"):]
+        assert listed.index("<td>7.3/3</td>") < listed.index("<td>7.3/1</td>")

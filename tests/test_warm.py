@@ -101,6 +101,7 @@ def test_both_engines_give_the_same_report(both, name):
     kernel, warm = both["kernel"][name], both["warm"][name]
     assert [c["id"] for c in warm["checks"]] == [c["id"] for c in kernel["checks"]]
     for ours, theirs in zip(warm["checks"], kernel["checks"]):
+        ours, theirs = ({k: v for k, v in c.items() if k != "seconds"} for c in (ours, theirs))   # the clock's own
         assert ours == theirs, (name, ours, theirs)
     assert warm["notes"] == kernel["notes"]
     assert warm["score"] == kernel["score"]

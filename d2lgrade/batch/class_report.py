@@ -22,6 +22,7 @@ _ENV = Environment(loader=PackageLoader("d2lgrade.report", "templates"),
 _ENV.filters["num"] = lambda x: f"{x:g}"
 FAILING = (R.FAILED, R.ERROR, R.TIMEOUT, R.MEMORY)
 TOP_FAILURES = 5
+SLOWEST = 10        # checks listed under "Slowest checks"
 
 
 def write(book: Gradebook, out: Path) -> Path:
@@ -82,6 +83,7 @@ def context(book: Gradebook) -> dict:
             "similar": [{**p, "anchor": pair_anchor(p)} for p in book.similar()],
             "similarity": {"threshold": similarity.THRESHOLD, "min_tokens": similarity.MIN_TOKENS},
             "not_on_roster": sorted(set(by_student) - set(roster)) if roster else [],
+            "slowest": slowest_checks(results),
             "has_roster": bool(roster)}
 
 
@@ -97,6 +99,16 @@ def _section(section_id: str, rows: list, results: list[dict]) -> dict:
             "histogram": plots.score_histogram(scores, top, f"{section_id}: scores") if scores else "",
             "pass_chart": plots.pass_rates([e["id"] for e in rated], [e["passed"] / e["attempts"] for e in rated],
                                            f"{section_id}: pass rate per exercise") if rated else ""}
+
+
+def slowest_checks(results: list[dict], limit: int = SLOWEST) -> list[dict]:
+    """The checks the class waited on longest, by mean wall time (rows graded before times were kept have none)."""
+    times = defaultdict(list)
+    for x in results:
+        if x.get("seconds"):
+            times[x["check_id"]].append(x["seconds"])
+    rows = [{"check": check, "mean": sum(t) / len(t), "max": max(t), "count": len(t)} for check, t in times.items()]
+    return sorted(rows, key=lambda r: (-r["mean"], r["check"]))[:limit]
 
 
 @lru_cache(maxsize=None)

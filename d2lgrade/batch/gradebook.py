@@ -69,6 +69,10 @@ MIGRATIONS = [
         fragments TEXT NOT NULL,               -- JSON: [[lines of a, lines of b], ...]
         PRIMARY KEY (section, a, b));
     """,
+    # Version 4: each check's own wall time, so that an instructor sees which checks a class waits on.
+    """
+    ALTER TABLE results ADD COLUMN seconds REAL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -202,9 +206,10 @@ class Gradebook:
                  report.seconds if report else None, report.score if report else None,
                  report.max_score if report else None, json.dumps(report.to_dict()) if report else None))
             for c in report.checks if report else []:
-                self.db.execute("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self.db.execute("INSERT INTO results (student, section, check_id, exercise, title, points, "
+                                "max_points, status, message, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                 (student, section, c.id, c.exercise, c.title, c.points, c.max_points,
-                                 c.status, c.message))
+                                 c.status, c.message, c.seconds))
             if report:
                 self._apply_reviews(student, section, content_hash)
 
