@@ -73,10 +73,3 @@ def from_notebook_node(nb, path: Path) -> Submission:
     attribute_exercises(cells)
     return Submission(path=path, cells=cells, notes=notes)
 
-
-def to_notebook_node(submission: Submission):
-    """The cells as a notebook again (what the kernel executor runs)."""
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c.source) if c.kind == "code" else nbformat.v4.new_markdown_cell(c.source)
-                for c in submission.cells]
-    return nb

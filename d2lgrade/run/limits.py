@@ -19,9 +19,3 @@ class Limits:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    def describe(self) -> str:
-        return (f"{self.call_seconds:g} s per call, {self.cell_seconds:g} s per cell, {self.total_seconds:g} s in all, "
-                f"{self.memory_bytes / 2**30:g} GiB memory, {self.max_processes} processes, "
-                f"{self.file_bytes / 2**20:g} MiB per file, {self.output_bytes / 2**20:g} MiB of output, "
-                f"{self.disk_bytes / 2**20:g} MiB and {self.disk_files} files on disk")

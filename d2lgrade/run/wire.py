@@ -144,16 +144,3 @@ def _key(node):
     key = unwrap(node)
     return key if type(key) in PLAIN else repr(key)
 
-
-def devices(node) -> set[str]:
-    """The devices the runtime's tensors were on before they crossed (for device checks)."""
-    found = set()
-    if type(node) is dict:
-        if "__tensor__" in node:
-            found.add(str(node.get("device", "cpu")))
-        for item in node.values():
-            found |= devices(item)
-    elif type(node) in (list, tuple):
-        for item in node:
-            found |= devices(item)
-    return found
