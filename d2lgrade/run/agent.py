@@ -139,10 +139,29 @@ def cell_name(filename):
 BOOK_PACKAGE = "d2l"
 
 
+def _book_folder():
+    """The folder of the book's package, found before any student code runs (code objects keep the file
+    they were compiled from, whatever globals a copied function is given)."""
+    try:
+        from importlib.machinery import PathFinder
+        spec = PathFinder.find_spec(BOOK_PACKAGE)
+        return os.path.dirname(spec.origin) + os.sep if spec and spec.origin else None
+    except Exception:
+        return None
+
+
+_BOOK_FOLDER = _book_folder()
+
+
 def book_routine(code, module_name):
     """"d2l.torch.corr2d" for a function of the book's package, else None."""
+    name = getattr(code, "co_qualname", code.co_name)
+    filename = code.co_filename or ""
+    if _BOOK_FOLDER and filename.startswith(_BOOK_FOLDER):
+        module = filename[len(_BOOK_FOLDER):].rsplit(".", 1)[0].replace(os.sep, ".")
+        return "%s.%s.%s" % (BOOK_PACKAGE, module, name) if module != "__init__" else "%s.%s" % (BOOK_PACKAGE, name)
     if module_name == BOOK_PACKAGE or str(module_name).startswith(BOOK_PACKAGE + "."):
-        return "%s.%s" % (module_name, getattr(code, "co_qualname", code.co_name))
+        return "%s.%s" % (module_name, name)
     return None
 
 
