@@ -52,6 +52,9 @@ def conv1d_full(f, g):
     # a name the scan cannot read: the runtime saw the book's routine run
     (D2L, "getattr(d2l, ''.join(['co', 'rr', '2d']))", ["calls the book's d2l.corr2d"], "failed"),
     ("from d2l.torch import *\n", "corr2d", ["calls the book's d2l.corr2d"], "failed"),
+    # a class of the student's with a method of that name does not hide the library's behind it
+    (D2L + "class Ops:\n    def corr2d(self):\n        return None\n", "(Ops and d2l).corr2d",
+     ["calls the book's d2l.corr2d"], "failed"),
     # its code under globals of the student's: the code object still says which file it came from
     ("import types\n" + D2L, "types.FunctionType(getattr(d2l, 'co' + 'rr2d').__code__, dict(globals(), d2l=d2l))",
      ["calls the book's d2l.corr2d"], "failed"),
