@@ -65,7 +65,10 @@ class Probe:
     def traced(self, name: str, outcome: dict, value, rules: Rules) -> None:
         """Judge one call's operator trace (recorded in the runtime) against the exercise's rules."""
         verdict = judge_trace(outcome.get("ops"), bool(outcome.get("traced")), rules,
-                              returned_tensor=isinstance(value, torch.Tensor))
+                              returned_tensor=isinstance(value, torch.Tensor), book=outcome.get("book"))
+        if verdict.book:
+            fail(f"`{name}` calls the book's {verdict.book[0]}, which does what this exercise asks you to implement "
+                 f"yourself ({rules.task}); this earns no points.")
         if verdict.forbidden:
             fail(f"`{name}` runs the operator {verdict.forbidden[0]}, which does what this exercise asks you to "
                  f"implement yourself ({rules.task}); this earns no points.")

@@ -10,6 +10,7 @@ from d2lgrade.compare.inputs import randint, shape_text, tensor
 from d2lgrade.compare.tensors import describe, expect_close, expect_diagnosed, same_values
 from d2lgrade.compare.source_scan import CONVOLUTION
 from d2lgrade.expected import reference
+from graders.matrix_products import expect_matrix_product
 
 ref = reference("7.4")
 
@@ -357,7 +358,12 @@ def _im2col_check(p, general):
                 return "the stride is ignored."
             return None
         expect_diagnosed(value, expected, label, known, hint)
-    return f"equals F.conv2d on {len(cases)} random inputs" + (" with strides and padding" if general else "")
+    # shapes where nothing degenerates (a 1 × 1 kernel or a single output turns a product into a plain mul)
+    X, K = tensor(p.rng, 2, 6, 7, dtype=torch.float64), tensor(p.rng, 3, 2, 2, 3, dtype=torch.float64)
+    kwargs = {"stride": (2, 1), "padding": (1, 0)} if general else {}
+    expect_matrix_product(p, "conv2d_im2col", (X, K), kwargs, F.conv2d(X[None], K, **kwargs)[0], "the convolution")
+    return f"equals F.conv2d on {len(cases)} random inputs" + (" with strides and padding" if general else "") + \
+        ", through a matrix product"
 
 
 @check("7.4/5", points=1, title="im2col convolution, stride 1 and no padding", uses=("conv2d_im2col",),

@@ -29,6 +29,22 @@ def findings(code, entry="conv1d", rules=CONVOLUTION):
     ("torch.Tensor.__matmul__ = len\ndef conv1d(x, w):\n    return x @ w", UNVERIFIABLE, "replaces `torch.Tensor.__matmul__`"),
     ("import _d2lgrade_agent\ndef conv1d(x, w):\n    return x", UNVERIFIABLE, "operator trace"),
     ("op = len\ndef conv1d(x, w):\n    return op(x)\nexec('op = F.conv1d')", UNVERIFIABLE, None),
+    # the book's cross-correlation, however it is reached
+    ("from d2l import torch as d2l\ndef conv1d(x, w):\n    return d2l.corr2d(x[None], w[None])[0]", FORBIDDEN,
+     "the book's `d2l.corr2d`"),
+    ("import d2l.torch as book\ndef conv1d(x, w):\n    return book.corr2d_multi_in(x[None, None], w[None, None])",
+     FORBIDDEN, "`d2l.corr2d_multi_in`"),
+    ("from d2l.torch import corr2d as c\ndef conv1d(x, w):\n    return c(x[None], w[None])[0]", FORBIDDEN,
+     "the book's `d2l.corr2d`"),
+    ("from d2l import torch as d2l\ndef conv1d(x, w):\n    return getattr(d2l, 'corr2d')(x[None], w[None])[0]",
+     FORBIDDEN, "the book's `d2l.corr2d`"),
+    ("from d2l import torch as d2l\nlib = d2l\ndef conv1d(x, w):\n    return lib.corr2d(x[None], w[None])[0]",
+     FORBIDDEN, "`.corr2d`"),
+    # a library's namespace read as a dictionary reaches any routine under a computed name
+    ("from d2l import torch as d2l\ndef conv1d(x, w):\n    return d2l.__dict__['corr' + '2d'](x[None], w[None])[0]",
+     UNVERIFIABLE, "`d2l.__dict__`"),
+    ("def conv1d(x, w):\n    return F.__dict__['con' + 'v1d'](x[None, None], w[None, None])[0, 0]", UNVERIFIABLE,
+     "`F.__dict__`"),
 ])
 def test_evasions_are_named(code, kind, words):
     found = findings(code)
@@ -49,6 +65,13 @@ def test_a_helper_reached_through_module_names_is_scanned():
     "    for i in range(len(out)):\n        out[i] = float((x[i:i + len(w)] * w).sum())\n    return torch.from_numpy(out)",
     "class Conv:\n    def __init__(self, w):\n        self._w = w\n    def __call__(self, x):\n"
     "        return x.unfold(0, len(self._w), 1) @ self._w\ndef conv1d(x, w):\n    return Conv(w)(x)",
+    # the book's helpers that do no convolution, and a corr2d of the student's own
+    "from d2l import torch as d2l\ndef conv1d(x, w):\n    return d2l.reshape(x.unfold(0, len(w), 1) @ w, (-1,))",
+    "def corr2d(X, K):\n    return (X.unfold(0, K.shape[0], 1).unfold(1, K.shape[1], 1) * K).sum((-2, -1))\n"
+    "def conv1d(x, w):\n    return corr2d(x[None], w[None])[0]",
+    "class Ops:\n    @staticmethod\n    def corr2d(X, K):\n"
+    "        return (X.unfold(0, K.shape[0], 1).unfold(1, K.shape[1], 1) * K).sum((-2, -1))\n"
+    "def conv1d(x, w):\n    return Ops.corr2d(x[None], w[None])[0]",
 ])
 def test_honest_code_gives_no_finding(code):
     assert findings(code) == []
@@ -84,3 +107,29 @@ def test_cells_the_grader_cannot_parse():
     assert [f.kind for f in found] == [UNVERIFIABLE] and "cannot parse" in found[0].what
     unrelated = broken[:2] + [("cell 3", "print(\n")]
     assert scan_source(unrelated, ("conv1d",), CONVOLUTION).findings == []
+
+
+def test_the_book_routines_on_the_stack():
+    """The runtime names the book's routines that ran operators: its cross-correlation is refused, its other
+    helpers are not."""
+    verdict = judge_trace(["mul", "sum", "zeros"], True, CONVOLUTION, book=["d2l.torch.corr2d"])
+    assert verdict.book == ["d2l.corr2d"]
+    assert judge_trace(["mul", "sum"], True, CONVOLUTION, book=["d2l.torch.<lambda>"]) == judge_trace(
+        ["mul", "sum"], True, CONVOLUTION)
+
+
+@pytest.mark.parametrize("ops", [
+    ["arange", "index_add_", "mul", "unsqueeze", "view", "zeros"],        # outer product, then index_add_
+    ["arange", "scatter_add_", "mul", "zeros"],
+    ["bincount", "mul", "arange"],
+    ["promote_types", "zeros", "slice", "copy_", "mv", "_to_copy"],      # a Toeplitz matrix in the promoted dtype
+    ["addr", "diagonal", "flip", "stack", "sum"],
+    ["bmm", "index_put_", "permute", "lift_fresh"],                      # einsum with a selection tensor
+])
+def test_honest_tensor_algebra_is_verified(ops):
+    assert judge_trace(ops, True, CONVOLUTION).unverifiable == ""
+
+
+def test_reductions_that_can_select_stay_out_of_max_pooling():
+    assert judge_trace(["scatter_reduce", "add"], True, MAX_POOLING_VIA_RELU).unverifiable
+    assert judge_trace(["index_reduce_", "add"], True, MAX_POOLING_VIA_RELU).unverifiable
