@@ -15,32 +15,31 @@ from d2lgrade.load import Submission
 from d2lgrade.load.syntax import as_run
 
 BROKEN = (R.FAILED, R.ERROR, R.TIMEOUT, R.MEMORY)
-STATES = {**{status: "fails" for status in BROKEN}, R.NOT_ATTEMPTED: "is not done yet"}
+STATES = {**{status: "fails: fix that first" for status in BROKEN},
+          R.NOT_ATTEMPTED: "is not done yet: write that first"}
 
 
 def explain(checks: list[Check], results: list[R.CheckResult], submission: Submission | None) -> None:
     """Rewrite, in place, the message of each failed result whose check needs a check that failed too."""
     by_id = {r.id: r for r in results}
+    # A hidden check is not in a student's kit: pointing at it would make the kit's messages differ.
+    declared = {c.id: c for c in checks if not c.hidden}
     bindings = _bindings(submission)
     for check in checks:
         result = by_id.get(check.id)
         if result is None or result.status not in BROKEN:
             continue
-        causes = [by_id[need] for need in check.needs if need in by_id and by_id[need].status in STATES
-                  and _reaches(bindings, *_split(check.uses, _check_uses(checks, need)))]
+        causes = [by_id[need] for need in check.needs if need in by_id and need in declared
+                  and by_id[need].status in STATES and _reaches(bindings, *_split(check.uses, declared[need].uses))]
         if causes:
             cause = causes[0]
-            result.message = (f"depends on {cause.id}, which {STATES[cause.status]}: fix that first "
+            result.message = (f"depends on {cause.id}, which {STATES[cause.status]} "
                               f"(this check: {result.message.rstrip('.')}).")
 
 
 def _split(uses: tuple[str, ...], needed: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(this check's own names, the needed check's names): a name both use is judged by the needed check."""
     return tuple(n for n in uses if n not in needed), tuple(needed)
-
-
-def _check_uses(checks: list[Check], check_id: str) -> tuple[str, ...]:
-    return next((c.uses for c in checks if c.id == check_id), ())
 
 
 def _bindings(submission: Submission | None) -> dict[str, list[ast.AST]]:

@@ -33,7 +33,8 @@ CORR2D = textwrap.dedent("""\
                 Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
         return Y""")
 # 7.2/2.1's answer with a bracket left open on its second line; it calls corr2d, which 7.2/1's check scans.
-BROKEN_EDGE = "def edge_kernel(v):\n    return torch.tensor([[-(v[0] + v[1]), v[0]], [v[1], 0.0]]\n\ncorr2d(edge_kernel((1, 0)), K)"
+BROKEN_EDGE = ("def edge_kernel(v):\n    return torch.tensor([[-(v[0] + v[1]), v[0]], [v[1], 0.0]]\n\n"
+               "corr2d(edge_kernel((1, 0)), K)")
 
 
 def checks_of(section, *ids):
@@ -150,7 +151,8 @@ def _explained(source, block_status=R.FAILED, net_status=R.ERROR):
     return results[1]
 
 
-BUILT_ON_RESIDUAL = ("class Residual(nn.Module):\n    pass\n\ndef stage(n, c):\n    return [Residual(c) for _ in range(n)]"
+BUILT_ON_RESIDUAL = ("class Residual(nn.Module):\n    pass\n\n"
+                     "def stage(n, c):\n    return [Residual(c) for _ in range(n)]"
                      "\n\ndef resnet(arch):\n    return nn.Sequential(*[b for n, c in arch for b in stage(n, c)])")
 
 
@@ -161,13 +163,24 @@ def test_a_failure_built_on_a_failing_block_names_that_check():
 
 
 def test_a_network_with_blocks_of_its_own_is_not_blamed_on_residual():
-    own = "class Residual(nn.Module):\n    pass\n\nclass Basic(nn.Module):\n    pass\n\ndef resnet(arch):\n    return Basic()"
+    own = ("class Residual(nn.Module):\n    pass\n\nclass Basic(nn.Module):\n    pass\n\n"
+           "def resnet(arch):\n    return Basic()")
     assert _explained(own).message == "raised RuntimeError: shapes do not match."
 
 
 def test_a_passing_block_or_a_passing_network_changes_nothing():
     assert _explained(BUILT_ON_RESIDUAL, block_status=R.PASSED).message.startswith("raised")
     assert _explained(BUILT_ON_RESIDUAL, net_status=R.PASSED).message.startswith("raised")
+
+
+def test_a_block_not_written_yet_is_named_and_a_hidden_block_never_is():
+    assert _explained(BUILT_ON_RESIDUAL, block_status=R.NOT_ATTEMPTED).message.startswith(
+        "depends on 8.6/2:residual, which is not done yet: write that first")
+    hidden = [_check("8.6/2:residual", ("Residual",)), CHAIN[1]]
+    hidden[0].hidden = True          # not in a student's kit: the kit's message must be the course's
+    results = [_result("8.6/2:residual", R.FAILED), _result("8.6/2:resnet18", R.ERROR)]
+    explain(hidden, results, Submission(Path("x.py"), [Cell(index=1, kind="code", source=BUILT_ON_RESIDUAL)]))
+    assert results[1].message.startswith("raised")
 
 
 def test_every_declared_dependency_names_a_check_of_its_section_with_names_of_its_own():
@@ -183,14 +196,15 @@ def test_every_declared_dependency_names_a_check_of_its_section_with_names_of_it
 
 def test_a_broken_residual_is_named_by_the_resnets_built_on_it(tmp_path):
     reference = (ROOT / "reference" / "section_8_6.py").read_text()
-    stride = "self.conv3 = nn.LazyConv2d(num_channels, kernel_size=1,\n                                       stride=strides)"
+    stride = "self.conv3 = nn.LazyConv2d(num_channels, kernel_size=1,\n" + " " * 39 + "stride=strides)"
     assert stride in reference
     path = tmp_path / "work.py"
     path.write_text(reference.replace(stride, "self.conv3 = nn.LazyConv2d(num_channels, kernel_size=1)"))
     report = grade_submission(find_section("8.6"), load_submission(path), selector="8.6/2", options=OPTIONS,
                               written=False)
     checks = {c.id: c for c in report.checks}
-    assert checks["8.6/2:residual"].status in (R.FAILED, R.ERROR) and not checks["8.6/2:residual"].message.startswith("depends")
+    block = checks["8.6/2:residual"]
+    assert block.status in (R.FAILED, R.ERROR) and not block.message.startswith("depends"), block.message
     for cid in ("8.6/2:book", "8.6/2:resnet18", "8.6/2:resnet34"):
         assert checks[cid].points == 0 and checks[cid].message.startswith(
             "depends on 8.6/2:residual, which fails: fix that first"), (cid, checks[cid].message)

@@ -5,6 +5,7 @@ source that another exercise's code can reach.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -45,12 +46,19 @@ def as_run(source: str) -> str:
 def syntax_problem(cell: Cell) -> SyntaxProblem | None:
     if cell.kind != "code" or not cell.source.strip():
         return None
+    error = _compile_error(cell.source)
+    return SyntaxProblem(cell, *error) if error else None
+
+
+@functools.lru_cache(maxsize=2048)
+def _compile_error(source: str) -> tuple[int | None, str] | None:
+    """(line, reason) when `source` does not compile. Cached by the text alone (each check asks again)."""
     try:
-        compile(as_run(cell.source), f"<cell {cell.index}>", "exec", dont_inherit=True)
+        compile(as_run(source), "<cell>", "exec", dont_inherit=True)
     except SyntaxError as exc:      # IndentationError and TabError too
-        return SyntaxProblem(cell, exc.lineno, exc.msg or type(exc).__name__)
+        return exc.lineno, exc.msg or type(exc).__name__
     except ValueError as exc:       # null bytes in the source
-        return SyntaxProblem(cell, None, str(exc))
+        return None, str(exc)
     return None
 
 
