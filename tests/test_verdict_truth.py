@@ -215,11 +215,16 @@ def test_a_broken_residual_is_named_by_the_resnets_built_on_it(tmp_path):
 def test_check_all_from_a_plain_script_finds_the_scripts_names(tmp_path):
     script = tmp_path / "mine.py"
     script.write_text(f"import torch\nimport d2lgrade\n\n{CORR2D}\n\n"
+                      "def main():\n"
+                      "    one = d2lgrade.check('7.2/1').report\n"
+                      "    print({c.id: c.status for c in one.checks})\n\n"
+                      "main()\n"
                       "report = d2lgrade.check_all('7.2').report\n"
                       "print({c.id: c.status for c in report.checks})\n")
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
-    statuses = eval(out.stdout.strip().splitlines()[-1])
+    first, statuses = (eval(line) for line in out.stdout.strip().splitlines()[-2:])
+    assert first["7.2/1:corr2d"] == "passed"                          # called from a function of the script too
     assert statuses["7.2/1:corr2d"] == "passed"                       # found, and its source verified
     assert statuses["7.2/2.1"] == "not_attempted"                     # what the script does not define stays so
