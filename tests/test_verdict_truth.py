@@ -107,6 +107,21 @@ def test_an_unparsable_cell_the_runtime_ran_anyway_stays_unverifiable():
     assert [label for label, _ in failed.sources()] == ["cell 1"]
 
 
+def test_a_cell_rewritten_by_the_students_own_input_transformer_still_loses(tmp_path):
+    """The grader cannot parse the cell, but the runtime ran it (rewritten): it stays in the evidence."""
+    path = tmp_path / "cheat.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import torch\nfrom torch.nn import functional as F\n"
+                                          "get_ipython().input_transformers_cleanup.append(\n"
+                                          "    lambda lines: [l.replace('<--', '=') for l in lines])"),
+                nbformat.v4.new_code_cell("def corr2d(X, K):\n    return X"),
+                nbformat.v4.new_code_cell("corr2d <-- lambda X, K: F.conv2d(X[None, None], K[None, None])[0, 0]")]
+    path.write_text(nbformat.writes(nb))
+    result = grade_cells(load_submission(path), "7.2", "7.2/1:corr2d")["7.2/1:corr2d"]
+    assert result.points == 0 and result.status in (R.FAILED, R.MANUAL), (result.status, result.message)
+    assert "convolution" in result.message or "cannot parse" in result.message, result.message
+
+
 # -- section tags --------------------------------------------------------------------------------------------------
 def _tagged(*exercises, untagged=0):
     cells = [Cell(index=i + 1, kind="code", source="x = 1", exercise=e) for i, e in enumerate(exercises)]
