@@ -16,7 +16,7 @@ import torch
 from d2lgrade.checks import Check, NotAttempted, StudentError, StudentMemory, StudentTimeout, Verdict, fail
 from d2lgrade.compare.source_scan import Rules, judge_trace, scan_source
 from d2lgrade.load import Submission
-from d2lgrade.load.syntax import belongs, defines, never_ran, syntax_problems
+from d2lgrade.load.syntax import belongs, compile_failed, defines, never_ran, syntax_problems
 from d2lgrade.run import wire
 from d2lgrade.run.executor import BROKEN, DIED, TIMEOUT, Runtime, RuntimeOptions
 
@@ -222,6 +222,11 @@ class Probe:
         for problem in syntax_problems(cells):
             if belongs(problem.cell, self.check.exercise) or defines(problem.cell, name):
                 raise StudentError(f"{problem.sentence()}, so `{name}` was never defined.")
+        for run in getattr(self.runtime, "cell_runs", []):
+            # What the grader's parse cannot see (the body of a `%%time` cell) the runtime reports.
+            if compile_failed(run) and (belongs(run.cell, self.check.exercise) or defines(run.cell, name)):
+                raise StudentError(f"syntax error in cell {run.cell.index} ({run.error.strip()}), "
+                                   f"so `{name}` was never defined.")
         raise NotAttempted(f"`{name}` is not defined.")
 
 

@@ -80,6 +80,17 @@ def test_module_cells_name_the_cell_and_the_file_line(tmp_path):
         broken.message
 
 
+def test_a_syntax_error_inside_a_cell_magic_is_named_from_the_runtimes_report(tmp_path):
+    path = tmp_path / "work.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import torch"),
+                nbformat.v4.new_code_cell("%%time\ndef edge_kernel(v):\n    return torch.tensor([[v[0], v[1]]\n")]
+    path.write_text(nbformat.writes(nb))      # no heading: the cell is known by the name it would define
+    result = grade_cells(load_submission(path), "7.2", "7.2/2.1:flat")["7.2/2.1:flat"]
+    assert result.status == R.ERROR and result.message.startswith("syntax error in cell 2 (SyntaxError"), \
+        result.message
+
+
 def test_a_cell_named_for_no_exercise_still_explains_the_name_it_would_define():
     cell = Cell(index=4, kind="code", source="def edge_kernel(v)\n    return v")
     problem = syntax_problem(cell)

@@ -66,12 +66,17 @@ def syntax_problems(cells: list[Cell]) -> list[SyntaxProblem]:
     return [p for p in map(syntax_problem, cells) if p is not None]
 
 
+def compile_failed(run) -> bool:
+    """The runtime reports that a cell (a CellRun) did not compile."""
+    return run.status == "error" and str(run.error).startswith(COMPILE_ERRORS)
+
+
 def never_ran(problem: SyntaxProblem, cell_runs) -> bool:
     """True when the runtime confirms the unparsable cell did not compile, or never saw it (a live kernel
     keeps no record of cells): a cell the runtime ran anyway (an input transformer of the student's own)
     stays source that other code may reach."""
     runs = [r for r in cell_runs or () if r.cell.index == problem.cell.index and r.cell.source == problem.cell.source]
-    return not runs or all(r.status == "error" and str(r.error).startswith(COMPILE_ERRORS) for r in runs)
+    return all(map(compile_failed, runs))
 
 
 def defines(cell: Cell, name: str) -> bool:
