@@ -75,6 +75,7 @@ class Check:
     passed_message: str = "correct"
     expected: str = ""       # what a right answer does, shown beside the student's in the report
     reveals: bool = False    # `expected` states the answer: shown only at feedback level full
+    needs: tuple[str, ...] = ()  # ids of checks whose names this one builds on (d2lgrade/dependencies.py)
 
     @property
     def seed(self) -> int:
@@ -96,13 +97,17 @@ class Check:
 
 
 def check(exercise: str, *, points: float, title: str, name: str | None = None, uses: tuple[str, ...] = (),
-          hidden: bool = False, expected: str = "", passed: str = "correct", reveals: bool = False):
+          hidden: bool = False, expected: str = "", passed: str = "correct", reveals: bool = False,
+          needs: tuple[str, ...] = ()):
     """Declare a check of `exercise`; `name` distinguishes several checks of one exercise. `reveals=True`
-    where `expected` states the answer (a table, a count): students at feedback level hints do not see it."""
+    where `expected` states the answer (a table, a count): students at feedback level hints do not see it.
+    `needs`: the ids of the checks of the names this check's names are built from (8.6's ResNets from its
+    Residual block): when one of those fails, this check's failure says so."""
     def register(fn: Callable) -> Callable:
         fn.__d2lgrade_check__ = Check(id=f"{exercise}:{name}" if name else exercise, exercise=exercise,
                                        points=points, title=title, run=fn, uses=tuple(uses), hidden=hidden,
-                                       passed_message=passed, expected=expected, reveals=reveals)
+                                       passed_message=passed, expected=expected, reveals=reveals,
+                                       needs=tuple(needs))
         return fn
     return register
 

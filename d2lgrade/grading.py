@@ -5,10 +5,11 @@ import time
 import traceback
 from pathlib import Path
 
-from d2lgrade import expected, feedback as F
+from d2lgrade import dependencies, expected, feedback as F
 from d2lgrade import results as R
 from d2lgrade.checks import Check, Partial, Verdict
 from d2lgrade.load import Submission, load_submission
+from d2lgrade.load.tags import section_mismatch
 from d2lgrade.probe import NO_SPACE, Probe, disk_limit
 from d2lgrade.run.executor import Executor, Runtime, RuntimeOptions, default_executor, get_executor
 from d2lgrade.sections import Section
@@ -42,11 +43,17 @@ def grade_submission(section: Section, submission: Submission, *, selector: str 
     report = R.GradeReport(section=section.id, submission=str(submission.path), checks=[],
                            notes=list(submission.notes), device=options.device, executor=engine.name,
                            limits=options.limits.to_dict())
+    mismatch = section_mismatch(submission, section.id)
+    if mismatch:
+        report.notes.insert(0, mismatch)
     automatic: list[R.CheckResult] = []
     if checks:
         with engine.start(submission, options) as runtime:
             report.notes.extend(cell_notes(runtime))
             automatic = [run_check(c, runtime, options, submission) for c in checks]
+            dependencies.explain(checks, automatic, submission)
+            for result in automatic:
+                result.message = clip(result.message, MESSAGE_CHARS)
             report.notes.extend(runtime.notes)
     report.checks = order_like_spec(section, automatic + (manual_results(section, submission, selector) if written else []))
     report.checks = [F.apply(c, shown.level_of(c)) for c in report.checks]

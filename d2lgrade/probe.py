@@ -16,6 +16,7 @@ import torch
 from d2lgrade.checks import Check, NotAttempted, StudentError, StudentMemory, StudentTimeout, Verdict, fail
 from d2lgrade.compare.source_scan import Rules, judge_trace, scan_source
 from d2lgrade.load import Submission
+from d2lgrade.load.syntax import belongs, compile_failed, defines, never_ran, syntax_problems
 from d2lgrade.run import wire
 from d2lgrade.run.executor import BROKEN, DIED, TIMEOUT, Runtime, RuntimeOptions
 
@@ -46,7 +47,9 @@ class Probe:
     def sources(self) -> list[tuple[str, str]]:
         """(label, code) of the submission's code cells in the order they ran."""
         cells = self.submission.code_cells if self.submission is not None else []
-        return [(f"cell {c.index}" if c.index else "", c.source) for c in cells]
+        runs = getattr(self.runtime, "cell_runs", [])
+        dead = {id(p.cell) for p in syntax_problems(cells) if never_ran(p, runs)}
+        return [(f"cell {c.index}" if c.index else "", c.source) for c in cells if id(c) not in dead]
 
     def implemented(self, names: tuple[str, ...], rules: Rules, shown: str | None = None) -> None:
         """Fail when the source reachable from `names` calls a routine that does the exercise's work;
@@ -218,6 +221,15 @@ class Probe:
                     (run.cell.exercise == self.check.exercise or self.check.exercise.startswith(run.cell.exercise)):
                 verdict = StudentTimeout if run.status == "timeout" else StudentError
                 raise verdict(f"`{name}` was never defined: cell {run.cell.index} {run.error}.")
+        cells = self.submission.code_cells if self.submission is not None else []
+        for problem in syntax_problems(cells):
+            if belongs(problem.cell, self.check.exercise) or defines(problem.cell, name):
+                raise StudentError(f"{problem.sentence()}, so `{name}` was never defined.")
+        for run in getattr(self.runtime, "cell_runs", []):
+            # What the grader's parse cannot see (the body of a `%%time` cell) the runtime reports.
+            if compile_failed(run) and (belongs(run.cell, self.check.exercise) or defines(run.cell, name)):
+                raise StudentError(f"syntax error in cell {run.cell.index} ({run.error.strip()}), "
+                                   f"so `{name}` was never defined.")
         raise NotAttempted(f"`{name}` is not defined.")
 
 

@@ -58,9 +58,21 @@ def _executed_cells(namespace: dict) -> list:
     from d2lgrade.load import Cell
     history = namespace.get("In")
     if not isinstance(history, list):
-        return []
+        return _script_cells(namespace)
     return [Cell(index=i, kind="code", source=source) for i, source in enumerate(history)
             if isinstance(source, str) and source.strip()]
+
+
+def _script_cells(namespace: dict) -> list:
+    """A plain `python script.py` keeps no history: its own file is the code it runs."""
+    from d2lgrade.load.pyfile import split_cells
+    script = namespace.get("__file__")
+    if not isinstance(script, str) or not script.endswith(".py"):
+        return []
+    try:
+        return [c for c in split_cells(Path(script).read_text(encoding="utf-8")) if c.kind == "code"]
+    except (OSError, UnicodeDecodeError):
+        return []
 
 
 def _caller_namespace() -> dict:
@@ -72,8 +84,16 @@ def _caller_namespace() -> dict:
             return shell.user_ns
     except ImportError:
         pass
-    frame = sys._getframe(3)
+    # The first frame outside this package: `check_all` and `d2lgrade.check` add frames of their own, so no
+    # fixed depth finds the student's script from both.
+    frame = sys._getframe(1)
+    while frame.f_back is not None and _ours(frame.f_globals.get("__name__", "")):
+        frame = frame.f_back
     return frame.f_globals
+
+
+def _ours(module: str) -> bool:
+    return module == "d2lgrade" or module.startswith("d2lgrade.")
 
 
 class SelfCheck:

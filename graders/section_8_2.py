@@ -87,6 +87,7 @@ def vgg_flops(p):
 
 # -- 8.2/2 ---------------------------------------------------------------------------------------------------
 @check("8.2/2", points=2, title="The section's VGG builds VGG-11 as in the book", uses=("VGG", "vgg_block"),
+       needs=("8.2/2:block",),
        expected="VGG(arch=VGG-11's) on 1×1×224×224: the reference's layer_summary shapes block by block, its "
                 "numbers of convolutions and dense layers and its parameter count")
 def book_vgg(p):
@@ -170,7 +171,7 @@ def deep_archs(p):
     return "both match the paper's table"
 
 
-@check("8.2/3", points=2, title="vgg(arch) builds VGG-16 and VGG-19", uses=("vgg",),
+@check("8.2/3", points=2, title="vgg(arch) builds VGG-16 and VGG-19", uses=("vgg",), needs=("8.2/2:block",),
        expected="vgg(VGG-16's arch) and vgg(VGG-19's arch): 13 and 16 convolutions + 3 dense layers, output (1, 10) "
                 "on 1×1×224×224 and (1, 5) with num_classes=5, the book's VGG parameter counts", reveals=True)
 def deep_models(p):
@@ -219,6 +220,7 @@ def _convs_before_each_downsampling(description: dict) -> list[int]:
 
 
 @check("8.2/4", name="shape", points=1, title="VGGSmall takes 56×56 and 84×84 images", uses=("VGGSmall",),
+       needs=("8.2/2:block",),
        expected="VGGSmall(s) maps 2×1×s×s to (2, 10) for s = 56 and s = 84")
 def small_shapes(p):
     shown = []
@@ -233,7 +235,7 @@ def small_shapes(p):
 
 
 @check("8.2/4", points=2, title="More nonlinearity before downsampling, at a fraction of the cost",
-       uses=("VGGSmall",),
+       uses=("VGGSmall",), needs=("8.2/2:block",),
        expected=f"at least two downsampling steps after two or more convolutions each; under {SMALL_COST:.0%} of "
                 "VGG-11's FLOPs at 224×224")
 def small_design(p):

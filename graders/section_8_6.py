@@ -153,7 +153,7 @@ def residual_block(p):
             "the grader from their own layers")
 
 
-@check("8.6/2", name="book", points=2, title="The section's ResNet-18", uses=("ResNet18",),
+@check("8.6/2", name="book", points=2, title="The section's ResNet-18", uses=("ResNet18",), needs=("8.6/2:residual",),
        expected="ResNet18() on (2, 1, 96, 96): the shapes the book's layer_summary prints, stage by stage")
 def book_resnet18(p):
     book_stages = computed(ref, "ResNet18 stage shapes", _stage_shapes, "ResNet18", BOOK_INPUT)
@@ -255,18 +255,20 @@ def _resnet_measured(p, arch, block, depth):
 
 
 @check("8.6/2", name="resnet18", points=2, title="resnet(RESNET18_ARCH): blocks, shape, parameters", uses=("resnet",),
+       needs=("8.6/2:residual",),
        expected="the reference's layers and parameter count (with or without convolution biases) at 224×224")
 def resnet18(p):
     return _resnet_check(p, ref.RESNET18_ARCH, "basic", 18)
 
 
-@check("8.6/2", name="resnet34", points=1, title="resnet(RESNET34_ARCH)", uses=("resnet",),
+@check("8.6/2", name="resnet34", points=1, title="resnet(RESNET34_ARCH)", uses=("resnet",), needs=("8.6/2:residual",),
        expected="the reference's layers and parameter count (with or without convolution biases)")
 def resnet34(p):
     return _resnet_check(p, ref.RESNET34_ARCH, "basic", 34)
 
 
 @check("8.6/2", name="resnet50", points=1, title="ResNet-50 with bottleneck blocks", uses=("resnet",),
+       needs=("8.6/3:shapes", "8.6/3", "8.6/3:shortcut"),
        expected=f"resnet({ref.shown('RESNET50_ARCH')}, block='bottleneck'): the reference's layers and parameter count",
        reveals=True)
 def resnet50(p):

@@ -39,7 +39,8 @@ def by_id(report):
 
 def test_syntax_error_costs_only_its_cell(report):
     checks = by_id(report)
-    assert checks["7.3/1"].status == "not_attempted"             # the cell with the syntax error
+    assert checks["7.3/1"].status == "error"                     # the cell with the syntax error
+    assert "syntax error in cell 3, line 2" in checks["7.3/1"].message
     assert checks["7.3/4"].status == "passed"                    # later cells still ran (stderr noise ignored)
     assert any("Cell 3 (7.3/1) raised SyntaxError" in n for n in report.notes), report.notes
 

@@ -26,15 +26,15 @@ def load_module(path: Path) -> Submission:
 
 
 def split_cells(text: str) -> list[Cell]:
-    chunks: list[tuple[str, list[str]]] = [("", [])]
-    for line in text.splitlines():
+    chunks: list[tuple[str, list[str], int]] = [("", [], 1)]
+    for number, line in enumerate(text.splitlines(), start=1):
         match = MARKER.match(line)
         if match:
-            chunks.append((match.group("rest"), []))
+            chunks.append((match.group("rest"), [], number + 1))
         else:
             chunks[-1][1].append(line)
     cells = []
-    for header, lines in chunks:
+    for header, lines, start in chunks:
         if not header and not any(l.strip() for l in lines):
             continue
         markdown = "[markdown]" in header
@@ -42,9 +42,15 @@ def split_cells(text: str) -> list[Cell]:
         found = MARKER_ID.search(header)
         cells.append(Cell(index=len(cells) + 1, kind="markdown" if markdown else "code",
                           source=source.strip("\n"), exercise=found.group(1) if found else None,
-                          role="written" if markdown and found else None))
+                          role="written" if markdown and found else None,
+                          first_line=start + _leading_empty(lines)))
     attribute_exercises(cells)
     return cells
+
+
+def _leading_empty(lines: list[str]) -> int:
+    """The empty lines `strip("\\n")` takes off the cell's start: a syntax error's line in the file counts them."""
+    return next((i for i, line in enumerate(lines) if line), len(lines))
 
 
 def _uncomment(line: str) -> str:

@@ -21,6 +21,7 @@ class Cell:
     source: str                # what will run (shell escapes removed)
     exercise: str | None = None
     role: str | None = None    # "setup" | "prompt" | "answer" | "written" | None (student's own)
+    first_line: int = 0        # a .py module's line where the cell starts (0: a notebook's cell)
 
 
 @dataclass
