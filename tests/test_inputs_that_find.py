@@ -1,0 +1,88 @@
+"""Inputs that find mistakes (issue 22, hole 5): formulas sampled between and around their breakpoints, structured
+kernels for 7.4/1.3, several sigmas for 7.2/2.3, realistic batches and moved γ, β for 8.5. Each grader is tested
+both ways: the mistake loses its points with a message naming it; a right answer in another style keeps them."""
+import pytest
+
+from d2lgrade.testing import VariantRunner, assert_right, assert_wrong
+
+
+@pytest.fixture(scope="module")
+def runners():
+    made = {}
+
+    def get(section_id):
+        if section_id not in made:
+            made[section_id] = VariantRunner(section_id)
+        return made[section_id]
+    yield get
+    for r in made.values():
+        r.close()
+
+
+def one(runners, source, check_id):
+    section_id = check_id.split("/")[0]
+    [result] = [r for r in runners(section_id).grade(source, check_id) if r.id == check_id]
+    return result
+
+
+# -- 7.4/1.3: structured kernels ------------------------------------------------------------------------
+SVD = "def is_separable(K):\n    s = torch.linalg.svdvals(K.double())\n    return bool(s.numel() < 2 or {test})\n"
+
+
+@pytest.mark.parametrize("test, words", [
+    ("s[1] <= 1e-05 / s[0]", ["scaled by", "relative"]),           # the audit's surviving mutant
+    ("s[1] <= 1e-6", ["scaled by"]),                                # an absolute tolerance
+], ids=["threshold-not-scaled", "absolute-tolerance"])
+def test_separability_thresholds_that_do_not_scale_fail(runners, test, words):
+    assert_wrong(one(runners, SVD.format(test=test), "7.4/1.3"), words)
+
+
+MINOR = """
+def is_separable(K):   # only the top-left 2 x 2 minor
+    K = K.double()
+    if min(K.shape) < 2:
+        return True
+    return bool(abs(K[0, 0] * K[1, 1] - K[0, 1] * K[1, 0]) <= 1e-5 * K.abs().max() ** 2)
+"""
+FIRST_ROW = """
+def is_separable(K):   # every row a multiple of the first, read off its first entry
+    K = K.double()
+    approx = K[:, :1] * K[:1, :] / K[0, 0]
+    return bool(torch.allclose(approx, K, rtol=1e-5, atol=1e-6 * float(K.abs().max())))
+"""
+
+
+@pytest.mark.parametrize("source, words", [
+    (MINOR, ["top-left 2 × 2 block has rank 1", "not an outer product"]),
+    (FIRST_ROW, ["zero"]),
+], ids=["one-minor", "divides-by-corner"])
+def test_separability_shortcuts_fail(runners, source, words):
+    assert_wrong(one(runners, source, "7.4/1.3"), words)
+
+
+PIVOT_SEPARATE = """
+def separate(K):   # the pivot row and column: K[0, 0] may be zero
+    K = K.double()
+    i, j = divmod(int(K.abs().argmax()), K.shape[1])
+    return K[:, j] / K[i, j], K[i, :]
+"""
+
+
+def test_separate_by_the_corner_fails_and_by_the_pivot_passes(runners):
+    corner = "def separate(K):\n    return K[:, 0] / K[0, 0], K[0, :].clone()\n"
+    assert_wrong(one(runners, corner, "7.4/1.3:separate"), "zero")
+    assert_right(one(runners, PIVOT_SEPARATE, "7.4/1.3:separate"))
+
+
+@pytest.mark.parametrize("source", [
+    SVD.format(test="s[1] <= 1e-5 * s[0]"),
+    "def is_separable(K):\n    return bool(torch.linalg.matrix_rank(K.double(), rtol=1e-5) == 1)",
+    """
+def is_separable(K):   # normalise first, then an absolute tolerance is a relative one
+    K = K.double() / K.abs().max()
+    s = torch.linalg.svdvals(K)
+    return len(s) < 2 or bool(s[1] < 1e-6)
+""",
+], ids=["relative-svd", "matrix-rank", "normalised"])
+def test_separability_in_other_styles_passes(runners, source):
+    assert_right(one(runners, source, "7.4/1.3"))
