@@ -86,3 +86,51 @@ def is_separable(K):   # normalise first, then an absolute tolerance is a relati
 ], ids=["relative-svd", "matrix-rank", "normalised"])
 def test_separability_in_other_styles_passes(runners, source):
     assert_right(one(runners, source, "7.4/1.3"))
+
+
+# -- 7.2/2.3: sigma is the blur's standard deviation ----------------------------------------------------------
+GAUSS = """
+def blur_kernel(size, sigma):
+    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-r ** 2 / ({denominator}))
+    K = g[:, None] * g[None, :]
+    return (K / K.sum()).float()
+"""
+
+
+@pytest.mark.parametrize("denominator", [
+    "2 / sigma ** 2", "2 * (sigma * 2)", "3 * sigma ** 2", "1 * sigma ** 2", "2 * sigma ** 3", "2 * sigma",
+    "sigma ** 2"])
+def test_sigma_in_the_wrong_place_fails(runners, denominator):
+    assert_wrong(one(runners, GAUSS.format(denominator=denominator), "7.2/2.3"),
+                 ["times as far as a Gaussian with standard deviation sigma", "exponent"])
+
+
+@pytest.mark.parametrize("denominator", ["1", "2"])
+def test_a_gaussian_without_sigma_fails(runners, denominator):
+    assert_wrong(one(runners, GAUSS.format(denominator=denominator), "7.2/2.3"), ["same weights for every sigma"])
+
+
+@pytest.mark.parametrize("source", [
+    GAUSS.format(denominator="2 * sigma ** 2"),
+    # the Gaussian integrated over each pixel (a little wider than the sampled one)
+    """
+import math
+def blur_kernel(size, sigma):
+    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    cdf = lambda x: 0.5 * (1 + torch.erf(x / (sigma * math.sqrt(2))))
+    g = cdf(r + 0.5) - cdf(r - 0.5)
+    return torch.outer(g, g) / g.sum() ** 2
+""",
+    # isotropic in 2-D, with the continuous normalisation then renormalised
+    """
+def blur_kernel(size, sigma):
+    c = size // 2
+    y, x = torch.meshgrid(torch.arange(size) - c, torch.arange(size) - c, indexing="ij")
+    K = torch.exp(-(x ** 2 + y ** 2) / (2 * sigma ** 2)) / (2 * math.pi * sigma ** 2)
+    return K / K.sum()
+""",
+    "def blur_kernel(size, sigma):\n    return torch.full((size, size), 1.0 / size ** 2)",   # a box ignores sigma
+], ids=["sampled", "integrated", "isotropic", "box"])
+def test_gaussians_in_other_styles_and_the_box_pass(runners, source):
+    assert_right(one(runners, source, "7.2/2.3"))
