@@ -1,8 +1,19 @@
 """Inputs that find mistakes (issue 22, hole 5): formulas sampled between and around their breakpoints, structured
 kernels for 7.4/1.3, several sigmas for 7.2/2.3, realistic batches and moved γ, β for 8.5. Each grader is tested
 both ways: the mistake loses its points with a message naming it; a right answer in another style keeps them."""
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
+from d2lgrade import expected
+from d2lgrade import results as R
+from d2lgrade.checks import WrongAnswer
+from d2lgrade.compare.formulas import CouldNotVerify, Domain, expect_formula, expect_formula_among
+from d2lgrade.compare import symbolic
+from d2lgrade.compare.symbolic import compare_expressions
 from d2lgrade.testing import VariantRunner, assert_right, assert_wrong
 
 
@@ -134,3 +145,80 @@ def blur_kernel(size, sigma):
 ], ids=["sampled", "integrated", "isotropic", "box"])
 def test_gaussians_in_other_styles_and_the_box_pass(runners, source):
     assert_right(one(runners, source, "7.2/2.3"))
+
+
+# -- formulas: the gaps between the fixed values, and the breakpoints of piecewise terms -------------------------
+SIZE = "k1 + k2 - 1"
+KERNELS = {"k1": Domain("int", 1, 12), "k2": Domain("int", 1, 12)}         # for expect_formula
+SYMBOLIC = {name: symbolic.Domain(d.kind, d.low, d.high) for name, d in KERNELS.items()}   # for compare_expressions
+
+
+@pytest.mark.parametrize("student, where", [
+    (f"{SIZE} + Max(0, 20 - k1)*Max(0, k1 - 18)", {"k1": 19}),          # between the book sizes 13 and 25
+    (f"{SIZE} + Max(0, 3000 - k2)*Max(0, k2 - 2998)", {"k2": 2999}),    # between 1000 and 4096
+    (f"{SIZE} + floor(k1/37) - floor((k1 - 1)/37)", {"k1": 37}),        # a step at multiples of 37 only
+    (f"{SIZE} + relu(1 - Abs(k2 - 500))", {"k2": 500}),
+], ids=["bump-19", "bump-2999", "floor-steps", "relu-spike"])
+def test_a_term_between_the_fixed_values_is_found(student, where):
+    result = compare_expressions(student, SIZE, domains=SYMBOLIC)
+    assert result.verdict == "different", result.message
+    assert all(result.counterexample[k] == v for k, v in where.items()), result.message
+
+
+def test_a_narrow_real_bump_beyond_the_range_is_found():
+    domains = {"a": symbolic.Domain("real", -3, 3), "b": symbolic.Domain("real", -3, 3)}
+    result = compare_expressions("Max(a, b) + Max(0, 1/100 - Abs(a - 7))", "Max(a, b)", domains=domains)
+    assert result.verdict == "different" and result.counterexample["a"] == 7, result.message
+
+
+@pytest.mark.parametrize("student", ["Max(k1 + k2 - 1, 1)", "(k1 - 1) + (k2 - 1) + 1", "k1 + k2 - Min(k1, k2, 1)"])
+def test_right_formulas_with_piecewise_terms_stay_right(student):
+    assert compare_expressions(student, SIZE, domains=SYMBOLIC).verdict == "equal"
+
+
+def test_the_extra_points_do_not_depend_on_string_hashing():
+    student = "k1 + k2 - 1 + Max(0, 3000 - k1*k2)*Max(0, k1*k2 - 2990)"
+    code = ("from d2lgrade.compare.symbolic import compare_expressions, Domain\n"
+            "d = {'k1': Domain('int', 1, 12), 'k2': Domain('int', 1, 12)}\n"
+            f"print(compare_expressions({student!r}, 'k1 + k2 - 1', domains=d).message)")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": "1" if os.environ.get("PYTHONHASHSEED") != "1" else "2"})
+    here = compare_expressions(student, SIZE, domains=SYMBOLIC).message
+    assert other.stdout.strip() == here and "your formula gives" in here
+
+
+def test_a_kit_finds_a_gap_term_from_the_recorded_values(monkeypatch):
+    recorder = expected.Recorder()
+    with expected.record_into(recorder), expected.checking("7.4/1.2"):
+        expect_formula(SIZE, expected.reference("7.4").formula("composed_size"), what="x", domains=KERNELS)
+    payload = json.loads(json.dumps(recorder.payload("7.4")))
+    monkeypatch.setattr(expected, "mode", lambda: "replay")
+    monkeypatch.setattr(expected, "_replayed", lambda section: payload)
+    kit_formula = expected.reference("7.4").formula("composed_size")
+    with pytest.raises(WrongAnswer, match="at k1=19"):
+        expect_formula(f"{SIZE} + Max(0, 20 - k1)*Max(0, k1 - 18)", kit_formula, what="x", domains=KERNELS)
+    assert "not a proof" in expect_formula("k2 + k1 - 1", kit_formula, what="x", domains=KERNELS)
+
+
+def test_composed_size_with_a_bump_loses_its_point(runners):
+    assert_wrong(one(runners, f'composed_size = "{SIZE} + Max(0, 20 - k1)*Max(0, k1 - 18)"', "7.4/1.2"),
+                 ["at k1=19", "your formula gives"])
+
+
+# -- formulas: too few points is not a timeout ----------------------------------------------------------------
+def test_max_b_1_is_the_speed_up(runners):
+    result = one(runners, 'block_speedup = "Max(b, 1)"', "7.4/7.1")
+    assert_right(result)
+    assert "whole number" in result.message
+
+
+def test_a_shortage_of_points_is_could_not_verify_not_a_timeout():
+    # valid only for b >= 7: too few points, and no proof (Max(b, 7) is b only there, which the domain does not say)
+    with pytest.raises(CouldNotVerify, match=r"could only check \d+ valid sample points") as raised:
+        expect_formula_among("Max(b, 7)", [("b", None)], what="`x`", domains={"b": Domain("int", 1, 64)},
+                             constraint=lambda v: v["b"] >= 7, symbols=("b",))
+    assert raised.value.status == R.MANUAL
+    with pytest.raises(CouldNotVerify, match="could not verify this formula within") as raised:
+        expect_formula_among("b + relu(a - b)", [("Max(a, b)", None)], what="`x`", time_budget=1e-4,
+                             domains={"a": Domain("real", -3, 3), "b": Domain("real", -3, 3)}, symbols=("a", "b"))
+    assert raised.value.status == R.MANUAL

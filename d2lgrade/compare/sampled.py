@@ -78,7 +78,7 @@ def record_points(expected_expr, domains, constraint, samples: int, seed: int, s
             union = sorted({*names, *extra})
             source = S._PointSource(union, [domains.get(n, S.DEFAULT_DOMAIN) for n in union], seed)
             evaluator.visited = []
-            found = S._sample(evaluator, evaluator, source, constraint, samples, deadline)
+            found = S._sample(evaluator, evaluator, source, constraint, samples, deadline, kinks=[expected_expr])
             if not extra:
                 seen["#sampled"] = found.checked   # how many valid points the sampling finds (few in a small domain)
             starts = list(dict.fromkeys(tuple(env[n] for n in union) for env in evaluator.visited))[:SHRINK_FROM]
@@ -128,7 +128,8 @@ def compare_recorded(student, formula, domains, constraint, samples, seed, deadl
             turn[0] += 1
             bound = {n: sp[turn[0] % len(sp)] for n, sp in zip(extra, extra_source.specials)}  # noqa: B023
             return inner({**env, **bound})
-    found = S._sample(student_eval, ReplayedEvaluator(formula), source, constraint, samples, deadline)
+    found = S._sample(student_eval, ReplayedEvaluator(formula), source, constraint, samples, deadline,
+                      kinks=[student_expr])
     if found.difference is not None:
         return S._different(names, *found.difference)
     if found.student_undefined is not None:
