@@ -222,3 +222,88 @@ def test_a_shortage_of_points_is_could_not_verify_not_a_timeout():
         expect_formula_among("b + relu(a - b)", [("Max(a, b)", None)], what="`x`", time_budget=1e-4,
                              domains={"a": Domain("real", -3, 3), "b": Domain("real", -3, 3)}, symbols=("a", "b"))
     assert raised.value.status == R.MANUAL
+
+
+# -- 8.5: realistic batch sizes, γ and β moved away from 1 and 0 ----------------------------------------------
+BATCH_NORM_FN = """
+def batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum):
+    dims = (0,) if X.dim() == 2 else (0, 2, 3)
+    if not torch.is_grad_enabled(){switch}:
+        X_hat = (X - moving_mean) / torch.sqrt(moving_var + eps)
+    else:
+        mean, var = X.mean(dims, keepdim=True), X.var(dims, unbiased=False, keepdim=True)
+        X_hat = (X - mean) / torch.sqrt(var + eps)
+        moving_mean = (1 - momentum) * moving_mean + momentum * mean
+        moving_var = (1 - momentum) * moving_var + momentum * var
+    return gamma * X_hat + beta, moving_mean.detach(), moving_var.detach()
+"""
+
+
+def test_batch_norm_that_changes_above_16_fails(runners):
+    cheat = BATCH_NORM_FN.format(switch=" or X.shape[0] > 16")      # the running averages for large batches
+    assert_wrong(one(runners, cheat, "8.5/4:batch_norm"), ["of shape (64", "running averages"])
+    assert_right(one(runners, BATCH_NORM_FN.format(switch=""), "8.5/4:batch_norm"))
+
+
+LAYER = """
+class BatchNorm(nn.Module):
+    def __init__(self, num_features, num_dims):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_features))     # shaped (C,), viewed in forward
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("mean", torch.zeros(num_features))
+        self.register_buffer("var", torch.ones(num_features))
+
+    def forward(self, X):
+        view = (1, -1) + (1,) * (X.dim() - 2)
+        dims = [0] + list(range(2, X.dim()))
+        if self.training{switch}:
+            mean, var = X.mean(dims), X.var(dims, unbiased=False)
+            n = X.numel() // X.shape[1]
+            with torch.no_grad():
+                self.mean.lerp_(mean, 0.1)
+                self.var.lerp_(var * n / (n - 1), 0.1)
+        else:
+            mean, var = self.mean, self.var
+        X_hat = (X - mean.reshape(view)) / torch.sqrt(var.reshape(view) + 1e-5)
+        return {output}
+"""
+AFFINE = "self.weight.reshape(view) * X_hat + self.bias.reshape(view)"
+
+
+@pytest.mark.parametrize("switch, output, words", [
+    ("", "X_hat", ["after γ and β were set to other values", "does not use its own γ and β"]),
+    ("", "self.weight.reshape(view) * X_hat", ["does not compute γ·(normalised X) + β"]),
+    (" and X.shape[0] <= 16", AFFINE, ["batch of 64", "batch size"]),
+], ids=["ignores-gamma-beta", "ignores-beta", "running-stats-above-16"])
+def test_norm_layers_that_ignore_gamma_beta_or_large_batches_fail(runners, switch, output, words):
+    assert_wrong(one(runners, LAYER.format(switch=switch, output=output), "8.5/4:BatchNorm"), words)
+
+
+@pytest.mark.parametrize("source", [
+    LAYER.format(switch="", output=AFFINE),
+    """
+class BatchNorm(nn.Module):   # F.batch_norm with its own weight and bias
+    def __init__(self, num_features, num_dims):
+        super().__init__()
+        self.gamma, self.beta = nn.Parameter(torch.ones(num_features)), nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("rm", torch.zeros(num_features))
+        self.register_buffer("rv", torch.ones(num_features))
+    def forward(self, X):
+        return F.batch_norm(X, self.rm, self.rv, self.gamma, self.beta, self.training, 0.1, 1e-5)
+""",
+], ids=["shaped-C", "functional"])
+def test_norm_layers_in_other_styles_pass(runners, source):
+    assert_right(one(runners, source, "8.5/4:BatchNorm"))
+
+
+def test_centre_only_must_use_its_shift(runners):
+    source = LAYER.replace("class BatchNorm", "class CenterOnlyNorm").replace(
+        "        self.weight = nn.Parameter(torch.ones(num_features))     # shaped (C,), viewed in forward\n", "")
+    centred = "X - mean.reshape(view)"
+    ignores = source.format(switch="", output=centred).replace(
+        "X_hat = (X - mean.reshape(view)) / torch.sqrt(var.reshape(view) + 1e-5)", "X_hat = X")
+    assert_wrong(one(runners, ignores, "8.5/4:centre"), ["does not use its own β"])
+    right = source.format(switch="", output=centred + " + self.bias.reshape(view)").replace(
+        "X_hat = (X - mean.reshape(view)) / torch.sqrt(var.reshape(view) + 1e-5)", "X_hat = X")
+    assert_right(one(runners, right, "8.5/4:centre"))
