@@ -13,6 +13,7 @@ import math
 from fractions import Fraction
 
 from d2lgrade import recording
+from d2lgrade.compare import breakpoints
 from d2lgrade.compare import symbolic as S
 
 SHRINK_FROM = 60   # the first sample points whose one-coordinate simplifications are recorded too
@@ -78,12 +79,16 @@ def record_points(expected_expr, domains, constraint, samples: int, seed: int, s
             union = sorted({*names, *extra})
             source = S._PointSource(union, [domains.get(n, S.DEFAULT_DOMAIN) for n in union], seed)
             evaluator.visited = []
-            found = S._sample(evaluator, evaluator, source, constraint, samples, deadline, kinks=[expected_expr])
+            found = S._sample(evaluator, evaluator, source, constraint, samples, deadline)
             if not extra:
                 seen["#sampled"] = found.checked   # how many valid points the sampling finds (few in a small domain)
             starts = list(dict.fromkeys(tuple(env[n] for n in union) for env in evaluator.visited))[:SHRINK_FROM]
             evaluator.visited = None
-            for point in _shrink_candidates(source, starts):
+            # Its own breakpoints too (not counted above: a right answer without them never visits them), so that a
+            # kit evaluates a right answer written with the same Max/floor terms there.
+            kinks = breakpoints.kink_points(source, [expected_expr], deadline) if source.space is None or \
+                source.space > samples else []
+            for point in _shrink_candidates(source, starts) + kinks:
                 try:
                     if constraint is None or constraint(S._named(union, point)):
                         evaluator(dict(zip(union, point)))
