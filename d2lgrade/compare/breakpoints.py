@@ -25,8 +25,9 @@ _STEP = Fraction(1, 16)  # how far beside a breakpoint of a real symbol to look
 
 def _rng(source) -> random.Random:
     """Its own generator: the main sampling draws a number of points that depends on the formulas, and these
-    points must not (a student kit replays the expected values recorded at them)."""
-    return random.Random(f"d2lgrade gaps {source.seed}")
+    points must not (a student kit replays the expected values recorded at them). Seeded by the symbols' names,
+never by a formula's text or the clock."""
+    return random.Random(f"d2lgrade gaps {source.seed} {','.join(source.names)}")
 
 
 def _allowed(source, i: int, v: Fraction) -> bool:
@@ -151,7 +152,7 @@ def kink_points(source, exprs, deadline) -> list[S.Point]:
             ordered = sorted(values)
             candidates = {c for v in ordered for c in _near(v, source.domains[i].kind == "int")}
             candidates |= {(a + b) / 2 for a, b in zip(ordered, ordered[1:])}
-            if source.domains[i].kind == "int":
+            if source.domains[i].kind == "int":   # midway between two whole breakpoints may be a half
                 candidates |= {Fraction(math.floor(c)) for c in list(candidates)}
             for c in sorted(candidates):
                 if _allowed(source, i, c) and len(out) < KINK_POINTS:
