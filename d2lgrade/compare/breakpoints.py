@@ -26,7 +26,7 @@ _STEP = Fraction(1, 16)  # how far beside a breakpoint of a real symbol to look
 def _rng(source) -> random.Random:
     """Its own generator: the main sampling draws a number of points that depends on the formulas, and these
     points must not (a student kit replays the expected values recorded at them). Seeded by the symbols' names,
-never by a formula's text or the clock."""
+    never by a formula's text or the clock."""
     return random.Random(f"d2lgrade gaps {source.seed} {','.join(source.names)}")
 
 
