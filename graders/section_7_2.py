@@ -285,39 +285,88 @@ def second_derivative_size(p):
 
 
 # -- 7.2/2.3 ----------------------------------------------------------------------------------------
+SPREAD_SIZE = 9          # wide enough that the tails of the spread probes' Gaussians are not cut off much
+SPREAD_TOLERANCE = 0.12  # a Gaussian integrated over each pixel is 8 % wider at sigma 0.65; sigma-formula slips are 15-100 %
+
+
+def _spread(K: torch.Tensor) -> float:
+    """The standard deviation, in pixels, of the kernel's weights along its rows."""
+    p = K.double().sum(1)
+    r = torch.arange(K.shape[0], dtype=torch.float64) - (K.shape[0] - 1) / 2
+    return float((p * r ** 2).sum() / p.sum()) ** 0.5
+
+
+def _gaussian_spread(size: int, sigma: float) -> float:
+    """The spread of the exercise's Gaussian with standard deviation sigma, cut to size × size."""
+    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-r ** 2 / (2 * sigma ** 2))
+    return _spread(g[:, None] * g[None, :])
+
+
+def _judge_blur(p, size, value, label) -> torch.Tensor:
+    K = _small_kernel(value, label)
+    if tuple(K.shape) != (size, size):
+        fail(f"{label} has shape {tuple(K.shape)}; a ({size}, {size}) kernel was expected.")
+    if K.min() < -1e-7:
+        fail(f"{label} has negative weights (the smallest is {float(K.min()):.3g}); a blur is an average, "
+             "so every weight must be at least 0.")
+    total = float(K.sum())
+    if abs(total - 1) > 1e-4:
+        fail(f"{label}: its weights add up to {total:.4g}, not 1, so an image would come out {total:.3g} "
+             "times as bright.")
+    tol = 1e-6 * float(K.abs().max())
+    for flipped, how in ((K.flip(1), "left to right"), (K.flip(0), "upside down"), (K.T, "across the diagonal")):
+        if not torch.allclose(K, flipped, rtol=0, atol=tol):
+            fail(f"{label} is not symmetric: mirroring it {how} changes it, so it would shift the image or blur "
+                 "some directions more than others.")
+    c = 0.5 + float(torch.rand((), generator=p.rng, dtype=torch.float64))
+    Y = _xcorr(torch.full((size + 6, size + 6), c, dtype=torch.float64), K)
+    if not torch.allclose(Y, torch.full_like(Y, c), rtol=1e-4, atol=0):
+        fail(f"{label} changes a constant image of brightness {c:.3g} (to {float(Y.mean()):.4g}).")
+    noise = torch.randn(64, 64, generator=p.rng, dtype=torch.float64)
+    kept = float(_xcorr(noise, K).var() / noise.var())
+    if kept > 0.9:
+        fail(f"{label} does not smooth: random noise keeps {kept:.0%} of its variance after it; a blur averages "
+             "several pixels with comparable weights.")
+    return K
+
+
+def _judge_sigma(p) -> str:
+    """sigma is the blur's standard deviation: a kernel that follows sigma must spread as far as the exercise's
+    Gaussian at several sigmas (one below 1, two above, so that exp(-r²/(2σ²)) with σ, σ², σ³ or no σ in the
+    wrong place differs at one of them); a kernel that ignores sigma must be the box filter the exercise allows."""
+    draws = torch.rand(3, generator=p.rng, dtype=torch.float64)
+    sigmas = [round(lo + width * float(u), 2) for (lo, width), u in zip(((0.65, 0.15), (1.2, 0.2), (1.6, 0.3)), draws)]
+    labels = [f"blur_kernel({SPREAD_SIZE}, sigma) for one of the hidden sigma values"] * len(sigmas)
+    got = p.map("blur_kernel", [((SPREAD_SIZE, s), {}) for s in sigmas], labels=labels)
+    kernels = [_judge_blur(p, SPREAD_SIZE, value, label) for value, label in zip(got, labels)]
+    if all(torch.allclose(K.double(), kernels[0].double(), rtol=1e-4, atol=1e-7) for K in kernels[1:]):
+        box = torch.full_like(kernels[0].double(), 1 / kernels[0].numel())
+        if not torch.allclose(kernels[0].double(), box, rtol=1e-4, atol=1e-7):
+            fail(f"blur_kernel({SPREAD_SIZE}, sigma) returns the same weights for every sigma: a blur that is not a "
+                 "box filter should spread as far as sigma says (its standard deviation).")
+        return "a box filter (it ignores sigma, which the exercise allows)"
+    for K, sigma in zip(kernels, sigmas):
+        ratio = _spread(K) / _gaussian_spread(SPREAD_SIZE, sigma)
+        if abs(ratio - 1) > SPREAD_TOLERANCE:
+            fail(f"blur_kernel({SPREAD_SIZE}, sigma) for one of the hidden sigma values spreads {ratio:.2f} times as "
+                 "far as a Gaussian with standard deviation sigma: check where sigma enters the exponent, "
+                 "exp(-r²/(2σ²)).")
+    return f"spreads as far as a Gaussian with standard deviation sigma, for {len(sigmas)} sigmas"
+
+
 @check("7.2/2.3", points=2, title="Blur kernel", uses=("blur_kernel",),
-       expected="size × size, weights ≥ 0 adding up to 1, symmetric; constant images unchanged, noise variance smaller")
+       expected="size × size, weights ≥ 0 adding up to 1, symmetric; constant images unchanged, noise variance smaller; "
+                "a kernel that depends on sigma spreads as far as a Gaussian with standard deviation sigma")
 def blur(p):
     # Drawn from the check's seed, sigma never printed: an answer cannot special-case the pairs it is asked for.
     cases = [(2 * randint(p.rng, 1, 3) + 1, round(0.6 + 2 * float(torch.rand((), generator=p.rng)), 2)) for _ in range(6)]
     labels = [f"blur_kernel({s}, sigma) for one of the hidden sigma values" for s, _ in cases]
     got = p.map("blur_kernel", [((s, sigma), {}) for s, sigma in cases], labels=labels)
     for (size, _), value, label in zip(cases, got, labels):
-        K = _small_kernel(value, label)
-        if tuple(K.shape) != (size, size):
-            fail(f"{label} has shape {tuple(K.shape)}; a ({size}, {size}) kernel was expected.")
-        if K.min() < -1e-7:
-            fail(f"{label} has negative weights (the smallest is {float(K.min()):.3g}); a blur is an average, "
-                 "so every weight must be at least 0.")
-        total = float(K.sum())
-        if abs(total - 1) > 1e-4:
-            fail(f"{label}: its weights add up to {total:.4g}, not 1, so an image would come out {total:.3g} "
-                 "times as bright.")
-        tol = 1e-6 * float(K.abs().max())
-        for flipped, how in ((K.flip(1), "left to right"), (K.flip(0), "upside down"), (K.T, "across the diagonal")):
-            if not torch.allclose(K, flipped, rtol=0, atol=tol):
-                fail(f"{label} is not symmetric: mirroring it {how} changes it, so it would shift the image or blur "
-                     "some directions more than others.")
-        c = 0.5 + float(torch.rand((), generator=p.rng, dtype=torch.float64))
-        Y = _xcorr(torch.full((size + 6, size + 6), c, dtype=torch.float64), K)
-        if not torch.allclose(Y, torch.full_like(Y, c), rtol=1e-4, atol=0):
-            fail(f"{label} changes a constant image of brightness {c:.3g} (to {float(Y.mean()):.4g}).")
-        noise = torch.randn(64, 64, generator=p.rng, dtype=torch.float64)
-        kept = float(_xcorr(noise, K).var() / noise.var())
-        if kept > 0.9:
-            fail(f"{label} does not smooth: random noise keeps {kept:.0%} of its variance after it; a blur averages "
-                 "several pixels with comparable weights.")
-    return f"nonnegative, sums to 1, symmetric, keeps constants and reduces noise for {len(cases)} random (size, sigma) pairs"
+        _judge_blur(p, size, value, label)
+    how = _judge_sigma(p)
+    return f"nonnegative, sums to 1, symmetric, keeps constants and reduces noise for {len(cases)} random (size, sigma) pairs; {how}"
 
 
 # -- 7.2/2.4 ----------------------------------------------------------------------------------------

@@ -161,6 +161,38 @@ def _separable_cases(rng):
         if s[1] < 1e-2 * s[0]:
             K[0, 0] += 1.0
         cases.append((K, False, f"a random {shape[0]} × {shape[1]} kernel"))
+    return cases + _structured_separable_cases(rng)
+
+
+def _structured_separable_cases(rng):
+    """Kernels that defeat shortcuts: a zero row or column and a zero top-left corner (for tests that divide by
+    K[0, 0] or by the first row), exact outer products scaled by large and tiny factors (for an absolute
+    tolerance, or a threshold that does not scale with s[0]), and rank-2 kernels whose top-left 2 × 2 block has
+    rank one (for a test of one minor)."""
+    def factors(n):
+        v = tensor(rng, n)
+        v[v == 0] = 0.75
+        return v
+
+    cases = []
+    col, row = factors(4), factors(3)
+    col[randint(rng, 0, 3)], row[0] = 0.0, 0.0
+    cases.append((col[:, None] * row[None, :], True, "an outer product with a zero row and a zero first column"))
+    col, row = factors(3), factors(4)
+    col[0] = 0.0
+    cases.append((col[:, None] * row[None, :], True, "an outer product whose top row is zero"))
+    big, tiny = 10.0 ** randint(rng, 4, 5), 10.0 ** -randint(rng, 7, 8)
+    col, row = factors(3), factors(5)
+    cases.append((col[:, None] * row[None, :] * big, True, f"an outer product scaled by {big:.0e}"))
+    col, row = factors(4), factors(4)
+    cases.append((col[:, None] * row[None, :] * tiny, True, f"an outer product scaled by {tiny:.0e}"))
+    for shape, scale in [((3, 3), 1.0), ((4, 3), tiny), ((3, 4), big)]:
+        col, row = factors(shape[0]), factors(shape[1])
+        K = (col[:, None] * row[None, :]).double()
+        K[-1, -1] += 1.5 * float(K.abs().max()) * (1 if K[-1, -1] >= 0 else -1)
+        cases.append(((K * scale).float(), False,
+                      f"a rank-2 kernel{'' if scale == 1 else f' scaled by {scale:.0e}'} whose top-left 2 × 2 block "
+                      "has rank 1"))
     return cases
 
 
@@ -187,7 +219,8 @@ def separable(p):
         s = torch.linalg.svdvals(K.double())
         if truth:
             fail(f"{label} is {answer}, but that kernel is an outer product (its second singular value is "
-                 f"{s[1] / s[0]:.1g} times the first, i.e. rounding error): compare with a tolerance, not exactly.")
+                 f"{s[1] / s[0]:.1g} times the first, i.e. rounding error): compare with a tolerance relative to the "
+                 "kernel's size, not exactly and not with a fixed one.")
         fail(f"{label} is {answer}, but that kernel has rank {int((s > 1e-5 * s[0]).sum())}: its second singular "
              f"value is {s[1] / s[0]:.2g} times the first, so it is not an outer product.")
     return f"right on {len(cases)} kernels (separable and not)"

@@ -84,10 +84,13 @@ def _close(got, expected) -> bool:
     return bool(torch.allclose(got.double().reshape(expected.shape), expected, rtol=1e-4, atol=1e-4))
 
 
-def _batches(p, num_dims, count=3):
+REALISTIC_BATCHES = (64, 24)   # after the small ones: a layer must not change its rule for larger batches
+
+
+def _batches(p, num_dims, count=3, N=None):
     """Random batches whose channels have different means and spreads (so centring and scaling both show)."""
     C = randint(p.rng, 2, 6)
-    N = randint(p.rng, 4, 9)
+    N = N or randint(p.rng, 4, 9)
     shape = (N, C) if num_dims == 2 else (N, C, randint(p.rng, 2, 5), randint(p.rng, 2, 5))
     view = (1, C) if num_dims == 2 else (1, C, 1, 1)
     shift = (torch.rand(C, generator=p.rng) * 6 - 3).reshape(view)
@@ -104,7 +107,8 @@ def _judge_norm(p, name, num_dims, *, centre, scale, what):
     """Run `name(C, num_dims)` and compare its training and evaluation outputs with the formula."""
     C, batches, eval_X = _batches(p, num_dims)
     call = f"{name}({C}, {num_dims})"
-    reply = p.run(probes.norm_runs, name, [C, num_dims], batches, eval_X, timeout=30)
+    moved = _moved_inputs(p, batches, eval_X)
+    reply = p.run(probes.norm_runs, name, [C, num_dims], batches, eval_X, moved=moved, timeout=30)
     if "bad_output" in reply:
         fail(f"{call} returns a {reply['bad_output']}, not a tensor.")
     expected, _ = normalised(batches, eval_X, centre=centre, scale=scale)
@@ -128,7 +132,54 @@ def _judge_norm(p, name, num_dims, *, centre, scale, what):
             fail(f"{label} {found}; {what}.")
         fail(f"{label} does not {what} per {'feature' if num_dims == 2 else 'channel'} (largest difference "
              f"{(got.double().reshape(want.shape) - want).abs().max().item():.3g}).")
-    return reply, _judge_eval(reply["eval"], batches, eval_X, call, centre=centre, scale=scale)
+    how = _judge_eval(reply["eval"], batches, eval_X, call, centre=centre, scale=scale)
+    _judge_moved(reply.get("moved"), batches, moved, call, centre=centre, scale=scale)
+    return reply, how
+
+
+def _moved_inputs(p, batches, eval_X) -> dict:
+    """γ and β away from 1 and 0, and batches of realistic sizes with the small ones' channel statistics."""
+    C = batches[0].shape[1]
+    later = [X.repeat(-(-N // X.shape[0]), *[1] * (X.dim() - 1))[:N] for X, N in zip(batches, REALISTIC_BATCHES)]
+    later = [X + 0.3 * torch.randn(X.shape, generator=p.rng) for X in later]
+    return {"gamma": torch.rand(C, generator=p.rng) + 0.5, "beta": torch.randn(C, generator=p.rng),
+            "batches": later, "eval_X": eval_X.repeat(-(-REALISTIC_BATCHES[0] // eval_X.shape[0]),
+                                                      *[1] * (eval_X.dim() - 1))[:REALISTIC_BATCHES[0]]}
+
+
+def _judge_moved(got, batches, moved, call, *, centre, scale) -> None:
+    """After γ and β are set to other values, on larger batches: γ·(normalised X) + β, with the running averages
+    carried on from the small batches."""
+    if got is None:
+        fail(f"{call} in evaluation mode returns no tensor.")
+    view = [1] * batches[0].dim()
+    view[1] = batches[0].shape[1]
+    gamma = moved["gamma"].double().reshape(view) if "gamma" in got["roles"] else torch.ones(view, dtype=torch.float64)
+    beta = moved["beta"].double().reshape(view) if "beta" in got["roles"] else torch.zeros(view, dtype=torch.float64)
+    moved_words = " and ".join(n for n, role in (("γ", "gamma"), ("β", "beta")) if role in got["roles"])
+    after = f" after {moved_words} were set to other values" if moved_words else ""
+    everything = [*batches, *moved["batches"]]
+    for unbiased in (True, False):
+        train, evaluated = normalised(everything, moved["eval_X"], centre=centre, scale=scale, unbiased=unbiased)
+        train = train[len(batches):]
+        if all(_close(g, gamma * t + beta) for g, t in zip(got["train"], train)) and \
+                _close(got["eval"], gamma * evaluated + beta):
+            return
+    for k, (Y, X, want) in enumerate(zip(got["train"], moved["batches"], train)):
+        if _close(Y, gamma * want + beta):
+            continue
+        label = f"{call} in training mode on a batch of {X.shape[0]}{after}"
+        if moved_words and _close(Y, want):
+            fail(f"{label} still returns what γ = 1 and β = 0 give: the layer does not use its own {moved_words}.")
+        if not isinstance(Y, torch.Tensor) or tuple(Y.shape) != tuple(X.shape):
+            fail(f"{label} returns {'no tensor' if not isinstance(Y, torch.Tensor) else _shape(Y.shape)}; a "
+                 "normalisation layer keeps the shape.")
+        fail(f"{label} does not compute {'γ·' if 'gamma' in got['roles'] else ''}(normalised X)"
+             f"{' + β' if 'beta' in got['roles'] else ''} (largest difference "
+             f"{(Y.double().reshape(want.shape) - (gamma * want + beta)).abs().max().item():.3g}); it should not "
+             "depend on the batch size.")
+    fail(f"{call} in evaluation mode{after}, after batches of {' and '.join(str(N) for N in REALISTIC_BATCHES)}, "
+         f"does not match normalisation with the running averages (momentum {MOMENTUM}, eps {EPS}).")
 
 
 def _judge_eval(got, batches, eval_X, call, *, centre, scale) -> str:
@@ -387,8 +438,8 @@ def conv_only_bn(p):
 
 
 # -- 8.5/4: the book's code, then the lite variants ---------------------------------------------------------
-def _bn_case(p, num_dims, grad):
-    C, (X,), _ = _batches(p, num_dims, count=1)
+def _bn_case(p, num_dims, grad, N=None):
+    C, (X,), _ = _batches(p, num_dims, count=1, N=N)
     view = (1, C) if num_dims == 2 else (1, C, 1, 1)
     gamma, beta = torch.rand(view, generator=p.rng) + 0.5, torch.randn(view, generator=p.rng)
     mean, var = torch.randn(view, generator=p.rng), torch.rand(view, generator=p.rng) + 0.5
@@ -410,7 +461,7 @@ def _bn_expected(case, unbiased):
        expected="training (gradients on): batch statistics, running averages updated with momentum; prediction "
                 "(torch.no_grad()): the running averages; for (N, C) and (N, C, H, W) inputs")
 def book_batch_norm(p):
-    cases = [_bn_case(p, dims, grad) for dims in (2, 4) for grad in (True, False)]
+    cases = [_bn_case(p, dims, grad, N) for N in (None, REALISTIC_BATCHES[0]) for dims in (2, 4) for grad in (True, False)]
     replies = p.run(probes.batch_norm_calls, cases, timeout=30)
     for case, reply in zip(cases, replies):
         X, grad = case[0], case[-1]

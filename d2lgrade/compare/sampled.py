@@ -13,6 +13,7 @@ import math
 from fractions import Fraction
 
 from d2lgrade import recording
+from d2lgrade.compare import breakpoints
 from d2lgrade.compare import symbolic as S
 
 SHRINK_FROM = 60   # the first sample points whose one-coordinate simplifications are recorded too
@@ -83,7 +84,11 @@ def record_points(expected_expr, domains, constraint, samples: int, seed: int, s
                 seen["#sampled"] = found.checked   # how many valid points the sampling finds (few in a small domain)
             starts = list(dict.fromkeys(tuple(env[n] for n in union) for env in evaluator.visited))[:SHRINK_FROM]
             evaluator.visited = None
-            for point in _shrink_candidates(source, starts):
+            # Its own breakpoints too (not counted above: a right answer without them never visits them), so that a
+            # kit evaluates a right answer written with the same Max/floor terms there.
+            kinks = breakpoints.kink_points(source, [expected_expr], deadline) if source.space is None or \
+                source.space > samples else []
+            for point in _shrink_candidates(source, starts) + kinks:
                 try:
                     if constraint is None or constraint(S._named(union, point)):
                         evaluator(dict(zip(union, point)))
@@ -128,7 +133,8 @@ def compare_recorded(student, formula, domains, constraint, samples, seed, deadl
             turn[0] += 1
             bound = {n: sp[turn[0] % len(sp)] for n, sp in zip(extra, extra_source.specials)}  # noqa: B023
             return inner({**env, **bound})
-    found = S._sample(student_eval, ReplayedEvaluator(formula), source, constraint, samples, deadline)
+    found = S._sample(student_eval, ReplayedEvaluator(formula), source, constraint, samples, deadline,
+                      kinks=[student_expr])
     if found.difference is not None:
         return S._different(names, *found.difference)
     if found.student_undefined is not None:

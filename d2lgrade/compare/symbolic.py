@@ -592,7 +592,7 @@ class _PointSource:
     """Deterministic sample points for the symbols ``names``."""
 
     def __init__(self, names: list[str], domains: list[Domain], seed: int):
-        self.names, self.domains = names, domains
+        self.names, self.domains, self.seed = names, domains, seed
         self.rng = random.Random(seed)
         self.bounds = [d.bounds() for d in domains]  # cached: Fraction(str(...)) is slow
         self.specials = [_special_values(d, lo, hi) for d, (lo, hi) in zip(domains, self.bounds)]
@@ -620,31 +620,32 @@ class _PointSource:
         points += [tuple(v if v in wide else hi for wide, (_, hi) in zip(self.wide, self.bounds)) for v in values]
         return points
 
-    def _random_value(self, index: int) -> Fraction:
+    def _random_value(self, index: int, rng: random.Random) -> Fraction:
         lo, hi = self.bounds[index]
         if self.domains[index].kind == "int":
-            return Fraction(self.rng.randint(int(lo), int(hi)))
+            return Fraction(rng.randint(int(lo), int(hi)))
         # Mostly small denominators (readable messages); some large ones so that even a single
         # real symbol has far more than `samples` distinct values.
-        den = self.rng.choice((1, 1, 2, 3, 4, 5, 8, 10)) if self.rng.random() < 0.7 else self.rng.randint(11, 997)
-        return Fraction(self.rng.randint(math.ceil(lo * den), math.floor(hi * den)), den)
+        den = rng.choice((1, 1, 2, 3, 4, 5, 8, 10)) if rng.random() < 0.7 else rng.randint(11, 997)
+        return Fraction(rng.randint(math.ceil(lo * den), math.floor(hi * den)), den)
 
-    def random_point(self) -> Point:
+    def random_point(self, rng: random.Random | None = None) -> Point:
+        rng = rng or self.rng
         values: list[Fraction] = []
         for i, (lo, hi) in enumerate(self.bounds):
-            roll = self.rng.random()
-            if self.wide[i] and self.rng.random() < 0.3:
-                values.append(self.rng.choice(self.wide[i]))
+            roll = rng.random()
+            if self.wide[i] and rng.random() < 0.3:
+                values.append(rng.choice(self.wide[i]))
                 continue
             if roll < 0.25:
-                values.append(self.rng.choice(self.specials[i]))
+                values.append(rng.choice(self.specials[i]))
                 continue
             if roll < 0.4 and values:  # the same value as another symbol: ties like a=b
-                tie = self.rng.choice(values)
+                tie = rng.choice(values)
                 if lo <= tie <= hi:
                     values.append(tie)
                     continue
-            values.append(self._random_value(i))
+            values.append(self._random_value(i, rng))
         return tuple(values)
 
     def batch(self, size: int, seen: set[Point], first: bool) -> list[Point]:
@@ -854,7 +855,7 @@ def _compare(student, expected, domains, constraint, samples, seed, deadline: _D
     if seen is not None:
         from d2lgrade.compare.sampled import RecordingEvaluator, expected_names
         expected_eval = RecordingEvaluator(expected_eval, expected_names(expected_expr), seen)
-    found = _sample(_Evaluator(student_expr), expected_eval, source, constraint, samples, deadline)
+    found = _sample(_Evaluator(student_expr), expected_eval, source, constraint, samples, deadline, kinks=[student_expr])
 
     if found.difference is not None:
         return _different(names, *found.difference)
@@ -870,6 +871,12 @@ def _compare(student, expected, domains, constraint, samples, seed, deadline: _D
             f"at {format_assignment(_named(names, point))} your formula is undefined (it divides by zero) "
             f"but the correct value is {format_value(expected_value)}.",
             counterexample=_named(names, point), student_value=None, expected_value=_plain(expected_value))
+    # Too few points to decide by sampling (a narrow or constrained domain): a proof that uses what the
+    # domain guarantees (whole numbers, positive) decides instead.
+    on_domain, assumed = _on_domain(student_expr - expected_expr, source) if not enough else (None, "")
+    if assumed and _try_proof(on_domain, deadline):
+        return Comparison("equal", f"proved: your formula is equivalent to the expected formula for the values "
+                                   f"this answer is about ({assumed}; sympy reduces their difference to 0 there).")
     if enough:
         where = "every point of the (small) domain" if found.exhaustive else "sampled points, book sizes and " \
             "large and small values included"
@@ -882,8 +889,31 @@ def _compare(student, expected, domains, constraint, samples, seed, deadline: _D
                                  f"an instructor will look at it.")
 
 
+def _on_domain(difference: sympy.Expr, source: "_PointSource") -> tuple[sympy.Expr, str]:
+    """`difference` with each symbol assumed to be what its domain samples (a whole number, positive or at least 0),
+    and those assumptions in words; a proof under them is a proof for every value the comparison could visit.
+    Max(b, 1) equals b for every b >= 1, which no proof over all reals can show."""
+    replace, words = {}, []
+    for name, domain, (lo, _), wide in zip(source.names, source.domains, source.bounds, source.wide):
+        low = min([lo, *wide])
+        facts = {"integer": True} if domain.kind == "int" else {}
+        if low > 0:
+            facts["positive"] = True
+        elif low == 0:
+            facts["nonnegative"] = True
+        if not facts:
+            continue
+        replace[sympy.Symbol(name, real=True)] = sympy.Symbol(name, real=True, **facts)
+        kind = "a whole number" if domain.kind == "int" else "a number"
+        words.append(f"{name} {kind}" + (f" >= {format_value(low)}" if low >= 0 and domain.kind == "int" else
+                                          " > 0" if low > 0 else " >= 0" if low == 0 else ""))
+    return difference.xreplace(replace), ", ".join(words)
+
+
 def _sample(student: _Evaluator, expected: _Evaluator, source: _PointSource, constraint,
-            samples: int, deadline: _Deadline) -> _Sampling:
+            samples: int, deadline: _Deadline, kinks=()) -> _Sampling:
+    """Evaluate both formulas at the source's points until they differ; last, in the gaps between the fixed
+    values and around the breakpoints of the piecewise terms of `kinks` (formulas)."""
     found = _Sampling()
 
     def outcome(point: Point):
@@ -941,6 +971,12 @@ def _sample(student: _Evaluator, expected: _Evaluator, source: _PointSource, con
         batch = source.batch(missing if round_ == 0 else 2 * missing, seen, first=round_ == 0)
         if not batch or run(batch):
             break
+    if found.difference is None:
+        # After the points above, never instead of them: a difference they find, and its message, stay as they were.
+        from d2lgrade.compare import breakpoints
+        extra = [p for p in breakpoints.gap_points(source) + breakpoints.kink_points(source, kinks, deadline)
+                 if p not in seen and not seen.add(p)]
+        run(sorted(extra, key=_point_key))
     return found
 
 

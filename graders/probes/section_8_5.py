@@ -17,9 +17,29 @@ def _lookup(ns, name):
     return value
 
 
-def norm_runs(ns, name, args, batches, eval_X):
+def _move_parameters(layer, gamma, beta):
+    """Set each trainable parameter that starts as all ones (a scale γ) or all zeros (a shift β) and has one value per
+    channel to the grader's values; the roles, in the order the layer lists its parameters."""
+    roles = []
+    with torch.no_grad():
+        for param in layer.parameters():
+            role = None
+            if param.requires_grad and param.numel() == gamma.numel():
+                if bool((param == 1).all()):
+                    role, values = "gamma", gamma
+                elif bool((param == 0).all()):
+                    role, values = "beta", beta
+                if role:
+                    param.copy_(values.reshape(param.shape).to(param.dtype))
+            roles.append(role)
+    return roles
+
+
+def norm_runs(ns, name, args, batches, eval_X, moved=None):
     """`name(*args)` in training mode on each batch (gradients on, as in training), then in evaluation
-    mode under torch.no_grad() on eval_X: the outputs, and the layer's parameter counts."""
+    mode under torch.no_grad() on eval_X: the outputs, and the layer's parameter counts. With `moved`
+    ({"gamma", "beta", "batches", "eval_X"}), then γ and β moved to other values and the same again on
+    larger batches."""
     layer = _lookup(ns, name)(*args)
     if not isinstance(layer, nn.Module):
         raise TypeError("`%s(...)` returned a %s, not an nn.Module" % (name, type(layer).__name__))
@@ -35,10 +55,21 @@ def norm_runs(ns, name, args, batches, eval_X):
     with torch.no_grad():
         evaluated = layer(eval_X)
     params = list(layer.parameters())
-    return {"train": train, "eval": evaluated.detach().clone() if isinstance(evaluated, torch.Tensor) else None,
-            "params": sum(p.numel() for p in params),
-            "trainable": sum(p.numel() for p in params if p.requires_grad),
-            "trainable_names": [n for n, p in layer.named_parameters() if p.requires_grad]}
+    out = {"train": train, "eval": evaluated.detach().clone() if isinstance(evaluated, torch.Tensor) else None,
+           "params": sum(p.numel() for p in params),
+           "trainable": sum(p.numel() for p in params if p.requires_grad),
+           "trainable_names": [n for n, p in layer.named_parameters() if p.requires_grad]}
+    if moved is not None and isinstance(evaluated, torch.Tensor):
+        roles = _move_parameters(layer, moved["gamma"], moved["beta"])
+        layer.train()
+        later = [layer(X) for X in moved["batches"]]
+        layer.eval()
+        with torch.no_grad():
+            later_eval = layer(moved["eval_X"])
+        out["moved"] = {"roles": roles, "train": [Y.detach().clone() if isinstance(Y, torch.Tensor) else None
+                                                  for Y in later],
+                        "eval": later_eval.detach().clone() if isinstance(later_eval, torch.Tensor) else None}
+    return out
 
 
 def batch_norm_calls(ns, cases):
