@@ -149,3 +149,41 @@ def test_the_runtime_data_folder_holds_the_training_split_only():
     train = data.load_images("mnist", "train")
     assert saved["images"].dtype == __import__("torch").uint8 and len(saved["labels"]) == len(train) == 1297
     assert (saved["images"].float() / 255).equal(train.X[:, 0])
+
+
+# -- 2. judged only on the grader's own rebuild --------------------------------------------------------------
+FUNCTIONAL = """
+class Small(nn.Module):   # ReLU, pooling and the flattening written functionally in forward
+    def __init__(self):
+        super().__init__()
+        self.conv, self.out = nn.Conv2d(1, 4, 5, padding=2), nn.Linear(4 * 14 * 14, 10)
+    def forward(self, X):
+        return self.out(torch.flatten(F.max_pool2d(F.relu(self.conv(X)), 2), 1))
+def mnist_model():
+    return Small()
+"""
+RESIDUAL = FUNCTIONAL.replace("torch.flatten(F.max_pool2d(F.relu(self.conv(X)), 2), 1)",
+                              "F.max_pool2d(X + F.relu(self.conv(X)), 2).flatten(1)")
+
+
+@pytest.fixture(scope="module")
+def runner():
+    r = VariantRunner("7.6")
+    yield r
+    r.close()
+
+
+def test_a_network_with_functional_layers_is_judged_on_the_grader_s_rebuild(runner):
+    result = runner.grade("from torch.nn import functional as F\n" + FUNCTIONAL, "7.6/3")[0]
+    assert result.status in ("passed", "failed"), (result.status, result.message)
+    assert "rebuilt and evaluated by the grader" in result.answer, result.answer
+    assert "Conv2d → relu → max_pool2d → Linear" in result.answer, result.answer
+
+
+def test_a_network_the_grader_cannot_rebuild_is_left_for_an_instructor(runner):
+    """An addition between layers (a residual connection) is nothing the grader rebuilds: whatever the runtime
+    reports, the check gives no points and waits for an instructor, naming why."""
+    result = runner.grade("from torch.nn import functional as F\n" + RESIDUAL, "7.6/3")[0]
+    assert result.status == "manual" and result.points == 0, (result.status, result.message)
+    assert "could not rebuild the trained `mnist_model()`" in result.message
+    assert "computes add between its layers" in result.message, result.message

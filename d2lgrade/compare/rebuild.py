@@ -312,6 +312,53 @@ def faithful(rebuilt: torch.Tensor, reported, rtol: float = 1e-3, atol: float = 
         torch.allclose(rebuilt, reported.double(), rtol=rtol, atol=atol)
 
 
+# How a functional operator that the rebuild turned into a layer is named in the summary.
+FUNCTIONAL_NAMES = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "sigmoid_": "sigmoid", "tanh": "tanh",
+                    "tanh_": "tanh", "max_pool2d": "max_pool2d", "max_pool2d_with_indices": "max_pool2d",
+                    "avg_pool2d": "avg_pool2d", "mean": "mean", "_softmax": "softmax", "_log_softmax": "log_softmax"}
+
+
 def summary(description) -> str:
-    """One line: the layer types, in call order."""
-    return " → ".join(str(entry.get("type")) for entry in description if isinstance(entry, dict))
+    """One line: the layer types in call order, with the functional operators between them in lower case."""
+    parts = []
+    for entry in description:
+        if not isinstance(entry, dict):
+            continue
+        for key in ("before", "type", "after"):
+            if key == "type":
+                parts.append(str(entry.get("type")))
+            elif isinstance(entry.get(key), list):
+                parts += [FUNCTIONAL_NAMES[op.get("op")] for op in entry[key]
+                          if isinstance(op, dict) and op.get("op") in FUNCTIONAL_NAMES]
+    return " → ".join(parts)
+
+
+def trained_outputs(reply: dict, X: torch.Tensor, chunk: int | None = None) -> tuple[torch.Tensor | None, str]:
+    """The outputs on X of a trained network rebuilt from a training probe's reply ("layers", "weights",
+    "final": the runtime's own outputs on X), and how it was judged in words; (None, why not) where it
+    cannot be rebuilt or the rebuild does not compute what the runtime reported. `chunk`: score in training
+    mode, with the batch statistics of each chunk of that many images (as the probe did)."""
+    if reply.get("layers_changed"):
+        return None, "its training steps ran different layers"
+    try:
+        model = rebuild(reply.get("layers"), reply.get("weights"))
+        if chunk:
+            model.train()
+            with torch.no_grad():
+                outputs = torch.cat([model(X[i:i + chunk].double()) for i in range(0, len(X), chunk)])
+        else:
+            outputs = evaluate(model, X)
+    except RebuildError as exc:
+        return None, str(exc)
+    except (RuntimeError, ValueError) as exc:     # layers that do not fit one after the other
+        return None, "its layers do not run one after the other (%s)" % str(exc).splitlines()[0][:120]
+    if not faithful(outputs, reply.get("final")):
+        return None, ("the network rebuilt from its layers and the operators between them computes other outputs "
+                      "than its own forward pass")
+    return outputs, "its trained weights, in " + summary(reply["layers"])
+
+
+def unverifiable(call: str, why: str) -> str:
+    """The message of a training check left for an instructor because the grader could not rebuild `call`."""
+    return (f"the grader could not rebuild the trained `{call}` in its own process to evaluate it ({why}), and it "
+            "never scores a network on the outputs the runtime reports, so an instructor will review this check.")

@@ -36,7 +36,7 @@ class _Glue(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         recorder = self.recorder
-        if recorder.depth == 0:
+        if recorder.active and recorder.depth == 0:
             if len(recorder.glue) < MAX_GLUE:
                 first = args[0] if args else None
                 recorder.glue.append({"op": func.overloadpacket.__name__,
@@ -64,10 +64,13 @@ class LayerRecorder:
         self.calls = []
         self.glue = []
         self.depth = 0
+        self.active = False           # inside the network's own forward (not the caller's indexing of a batch)
         self._handles = []
         self._mode = None
 
     def __enter__(self):
+        self._handles.append(self.model.register_forward_pre_hook(lambda module, inputs: self._activate(True)))
+        self._handles.append(self.model.register_forward_hook(lambda module, inputs, output: self._activate(False)))
         for qualified, module in self.model.named_modules():
             if qualified and next(iter(module.children()), None) is None:
                 self._handles.append(module.register_forward_pre_hook(self._enter_leaf))
@@ -76,6 +79,9 @@ class LayerRecorder:
         self._mode = _Glue(self)
         self._mode.__enter__()
         return self.calls
+
+    def _activate(self, active):
+        self.active = active
 
     def _enter_leaf(self, module, inputs):
         self.depth += 1
