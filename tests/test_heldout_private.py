@@ -101,7 +101,7 @@ READ_FILES = textwrap.dedent("""
             out[path] = "read"
         except OSError as exc:
             out[path] = type(exc).__name__
-    import sklearn.datasets, torch
+    import sklearn.datasets
     out["imports"] = "ok"
     print(json.dumps(out))
 """)
@@ -110,7 +110,7 @@ READ_FILES = textwrap.dedent("""
 @pytest.mark.skipif(not LANDLOCK, reason="Landlock is not available on this kernel")
 def test_landlock_alone_cuts_the_bundled_data_out_of_site_packages(tmp_path):
     """Without the mount namespace, the allow-list itself leaves the files out; the rest of site-packages
-    (scikit-learn's code, torch) still loads."""
+    (scikit-learn's code) still loads."""
     files = _bundled_files()
     found = _sandboxed(tmp_path, f"import sys\nsys.argv[1:] = {files!r}\n" + READ_FILES,
                        ["mounts", "namespaces"])
