@@ -73,7 +73,8 @@ class LayerRecorder:
         self._handles.append(self.model.register_forward_hook(lambda module, inputs, output: self._activate(False)))
         for qualified, module in self.model.named_modules():
             if qualified and next(iter(module.children()), None) is None:
-                self._handles.append(module.register_forward_pre_hook(self._enter_leaf))
+                # prepended: a lazy layer's own pre-hook materialises its weights, which is the layer's work
+                self._handles.append(module.register_forward_pre_hook(self._enter_leaf, prepend=True))
                 self._handles.append(module.register_forward_hook(
                     lambda module, inputs, output, qualified=qualified: self._record(qualified, inputs, output)))
         self._mode = _Glue(self)
@@ -106,7 +107,10 @@ class LayerRecorder:
 
 
 def _sample_shape(value):
-    return list(value.shape[1:]) if isinstance(value, torch.Tensor) and value.dim() > 0 else None
+    try:
+        return list(value.shape[1:]) if isinstance(value, torch.Tensor) and value.dim() > 0 else None
+    except RuntimeError:                            # an uninitialised (lazy) parameter
+        return None
 
 
 def _setting(value):
@@ -115,7 +119,10 @@ def _setting(value):
     if isinstance(value, (tuple, list, torch.Size)) and all(isinstance(v, PLAIN_SETTINGS) for v in value):
         return list(value)
     if isinstance(value, torch.Tensor):
-        return {"__tensor__": list(value.shape)}
+        try:
+            return {"__tensor__": list(value.shape)}
+        except RuntimeError:                        # an uninitialised (lazy) parameter
+            return {"__tensor__": None}
     return {"__unsupported__": type(value).__name__}
 
 
