@@ -297,7 +297,7 @@ def carve(rules: list[tuple[str, int]], hidden: list[str]) -> list[tuple[str, in
             carved.append((path, rights))
             continue
         carved.extend(_entries_but(real, rights, inner))
-    return carved
+    return list(dict.fromkeys(carved))        # nested allowed folders (prefix, lib, site-packages) split alike
 
 
 def _entries_but(folder: str, rights: int, hidden: list[str]) -> list[tuple[str, int]]:
