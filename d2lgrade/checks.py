@@ -45,6 +45,12 @@ class StudentMemory(Verdict):
     status = results.MEMORY
 
 
+class Unverified(Verdict):
+    """The grader could not establish the answer with evidence of its own (a network it cannot rebuild):
+    no points and no failure; an instructor reviews it."""
+    status = results.MANUAL
+
+
 def fail(message: str, detail: str = "", reveal: str = "") -> None:
     """`message` says what is wrong and where to look without the answer; `reveal` adds the answer, which only
     the feedback level `full` shows (d2lgrade/feedback.py)."""

@@ -14,9 +14,11 @@ Three views of a dataset, and who may see each:
 - `held_out(name, data_dir, limit)`: the grader's evaluation images, a draw from the held-out split keyed
   by a secret the runtime never sees (`held_out_key`). From real data it is a keyed subset of the test
   files, which the runtime cannot read at all (`runtime_data_dir` stages only the training files for it).
-  The stand-in's digits are public (scikit-learn is installed in the runtime), so each held-out digit is
-  drawn twice, each time at a keyed position and with a keyed ±2/255 change of its stroke pixels: no
-  table the runtime can build holds them. The same key gives the same images on every machine, so a verdict is repeatable.
+  The stand-in's digits come with scikit-learn, whose data files the runtime cannot read (its sandbox hides
+  `private_sources()`; it gets the training split as a file staged by `runtime_data_dir`). Each held-out
+  digit is still drawn twice, each time at a keyed position and with a keyed ±2/255 change of its stroke
+  pixels, so a copy of the digits obtained elsewhere holds no exact image. The same key gives the same
+  images on every machine, so a verdict is repeatable.
 
 The loading code lives in the runtime agent (d2lgrade/run/agent.py, "offline datasets") because the
 runtime's `setup` must serve the training data to `d2l.FashionMNIST(...)` too, and it cannot import
@@ -35,11 +37,11 @@ import torch
 
 from d2lgrade.run.agent import DATASET_TITLES as TITLES
 from d2lgrade.run.agent import DATASETS as CLASS_NAMES
-from d2lgrade.run.agent import RAW_FILES, STANDIN_HELD_OUT, STANDIN_SEED, STANDIN_SHIFT, STANDIN_TITLE
-from d2lgrade.run.agent import dataset_images, served_images, shift_digits, standin_digits
+from d2lgrade.run.agent import RAW_FILES, STANDIN_FILE, STANDIN_HELD_OUT, STANDIN_SEED, STANDIN_SHIFT, STANDIN_TITLE
+from d2lgrade.run.agent import _standin_images, dataset_images, served_images, shift_digits, standin_digits
 
 __all__ = ["CLASS_NAMES", "TITLES", "STANDIN_HELD_OUT", "STANDIN_SEED", "STANDIN_TITLE", "Images", "load_images",
-           "held_out", "held_out_key", "runtime_data_dir", "describe_source"]
+           "held_out", "held_out_key", "runtime_data_dir", "private_sources", "describe_source"]
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY_ENV = "D2LGRADE_HELDOUT_KEY"           # the key itself (tests fix it so that their margins are stable)
@@ -148,15 +150,35 @@ def held_out(name: str, data_dir: str | None = None, limit: int | None = None, k
     return _images(data[order], targets[order], source, standin, name, "held_out", limit)
 
 
+def private_sources() -> list[str]:
+    """The installed files the runtime must not read: scikit-learn's bundled data sets (the stand-in's
+    digits, 8.7's diabetes data, and the rest of that folder), found without importing scikit-learn."""
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec("sklearn")
+    except (ImportError, ValueError):
+        return []
+    found = []
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        for folder in ("data", "images"):
+            path = Path(root) / "datasets" / folder
+            if path.is_dir():
+                found.append(str(path.resolve()))
+    return sorted(found)
+
+
 def runtime_data_dir(data_dir: str | None) -> str | None:
     """A folder holding only the TRAINING files of `data_dir` (hard links, else copies), in torchvision's
-    layout: what the runtime may read instead of `data_dir`, so the held-out files stay out of its reach."""
-    if not data_dir:
-        return None
-    source = Path(data_dir).resolve()
-    roots = [source, source.parent]           # DIR, or DIR/FashionMNIST given itself
-    digest = hashlib.sha256(str(source).encode()).hexdigest()[:16]
+    layout, and the stand-in's training split (STANDIN_FILE): what the runtime may read instead of
+    `data_dir` and of scikit-learn's files, so the held-out images stay out of its reach. None where
+    there is nothing to stage (no `data_dir`, and no scikit-learn to build the stand-in from)."""
+    source = Path(data_dir).resolve() if data_dir else None
+    digest = hashlib.sha256(str(source).encode()).hexdigest()[:16] if source else "standin"
     staged = Path(tempfile.gettempdir()) / f"d2lgrade-data-{os.getuid()}" / digest
+    standin = _stage_standin(staged)
+    if source is None:
+        return str(staged) if standin else None
+    roots = [source, source.parent]           # DIR, or DIR/FashionMNIST given itself
     for folder in CLASS_NAMES.values():
         raw = next((r / folder / "raw" for r in roots if (r / folder / "raw" / RAW_FILES["train"][0]).is_file()), None)
         if raw is None:
@@ -168,6 +190,23 @@ def runtime_data_dir(data_dir: str | None) -> str | None:
     staged.mkdir(parents=True, exist_ok=True)
     os.chmod(staged.parent, 0o700)
     return str(staged)
+
+
+def _stage_standin(staged: Path) -> bool:
+    """Write the stand-in's training split into `staged` (once); False where scikit-learn is missing."""
+    target = staged.joinpath(*STANDIN_FILE)
+    if target.is_file():
+        return True
+    try:
+        images, labels = _standin_images("train")
+    except RuntimeError:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(staged.parent, 0o700)
+    partial = target.with_suffix(f".{os.getpid()}.tmp")
+    torch.save({"images": images.clone(), "labels": labels.clone()}, partial)
+    partial.replace(target)
+    return True
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from d2lgrade import data, numerics, pinned
-from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, check, fail, partial
+from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, Unverified, check, fail, partial
 from d2lgrade.compare import rebuild
 from d2lgrade.compare.tensors import describe
 from d2lgrade.expected import computed, reference
@@ -307,8 +307,8 @@ def modern_parameters(p):
 
 def _grader_forward(weights, X) -> torch.Tensor | None:
     """The held-out logits of the student's trained weights in the grader's OWN modern LeNet, computed in
-    this process; None when the weights are not exactly the book's LeNet layers (then the logits the
-    runtime returned are judged). The ten parameter shapes of the book's LeNet are all different, so
+    this process; None when the weights are not exactly the book's LeNet layers (then the grader rebuilds
+    the network from its layers instead). The ten parameter shapes of the book's LeNet are all different, so
     each tensor finds its layer by its shape, whatever the student named or ordered the layers."""
     if not isinstance(weights, list) or not weights:
         return None
@@ -338,49 +338,31 @@ def modern_training(p):
     reply = _run(p, probes.train_contract, "ModernLeNet", "ModernLeNet", {"num_classes": 10}, train.X, train.y,
                  order, test.X, dict(BOOK_RECIPE, seconds=TRAIN_SOFT, weights=True), timeout=TRAIN_TIMEOUT)
     start, loss, accuracy = _trained(reply, call, test)
-    # Where the trained weights fit the book's layers, the grader runs them through its own modern LeNet
-    # and judges the worse of the two evaluations: a forward pass that recognises the (public) held-out
-    # images gains nothing, and a network that is not the modern LeNet is judged on its own outputs.
+    # Judged only on a network the grader runs itself, and that computes what the student's does: its own
+    # modern LeNet with the trained weights, else the network rebuilt from the layers the training step ran.
     own = _grader_forward(reply.get("weights"), test.X)
-    how, overruled = "your network's outputs on the held-out images, evaluated by the grader", False
-    if own is not None and torch.isfinite(own).all():
+    if own is not None and torch.isfinite(own).all() and rebuild.faithful(own, reply["final"]):
         how = "your trained weights, evaluated by the grader in its own modern LeNet"
-        if not torch.allclose(own.double(), reply["final"].double(), rtol=1e-3, atol=1e-3):
-            own_loss, own_accuracy = _evaluate(own, test.y)
-            if own_loss > loss:
-                loss, accuracy, overruled = own_loss, own_accuracy, True
-                how += " (your network's own outputs differ from it and look better: they are not used)"
+    else:
+        own, how = rebuild.trained_outputs(reply, test.X)
+        if own is None:
+            raise Unverified(rebuild.unverifiable(call, how))
+        how = f"{how}, rebuilt and evaluated by the grader"
+    loss, accuracy = _evaluate(own, test.y)
     base_loss, base_accuracy = _reference_run("LeNet", train, test, order, BOOK_RECIPE)
     p.answer = (f"held-out loss {loss:.3f}, accuracy {accuracy:.1%} ({how}; sigmoid LeNet: {base_loss:.3f}, "
                 f"{base_accuracy:.1%}) after {STEPS} steps on {_data_note(test)}")
     if not loss < LOSS_RATIO * base_loss:
         stuck = f"; it barely moved from {start:.3f} before training" \
-            if abs(start - loss) < 0.1 and not overruled else ""
+            if abs(start - loss) < 0.1 else ""
         fail(f"after {STEPS} steps `{call}` has a held-out loss of {loss:.3f} (accuracy {accuracy:.1%}){stuck}, "
              f"no better than {LOSS_RATIO:g} × the sigmoid LeNet's {base_loss:.3f} after the same steps: with ReLU "
-             "and max pooling it should learn much faster." + (f" Judged on {how}." if overruled else ""))
+             "and max pooling it should learn much faster.")
     return (f"held-out loss {loss:.3f} (accuracy {accuracy:.1%}) after {STEPS} steps, against {base_loss:.3f} "
             f"({base_accuracy:.1%}) for the sigmoid LeNet; judged on {how}")
 
 
 # -- 7.6/2 and 7.6/3 ----------------------------------------------------------------------------------------
-def _rebuilt_outputs(reply, test) -> tuple[torch.Tensor | None, str]:
-    """The held-out outputs of the student's trained network rebuilt in the grader's process, and how it
-    was judged, in words; None when it cannot be rebuilt faithfully (the words then say why)."""
-    if reply.get("layers_changed"):
-        return None, "its training steps ran different layers"
-    try:
-        model = rebuild.rebuild(reply.get("layers"), reply.get("weights"))
-        outputs = rebuild.evaluate(model, test.X)
-    except rebuild.RebuildError as exc:
-        return None, str(exc)
-    except (RuntimeError, ValueError) as exc:     # layers that do not fit one after the other
-        return None, "its layers do not run one after the other (%s)" % str(exc).splitlines()[0][:120]
-    if not rebuild.faithful(outputs, reply.get("final")):
-        return None, "its forward pass does more than run its layers one after the other"
-    return outputs, "its trained weights, in " + rebuild.summary(reply["layers"])
-
-
 def _softmaxed(outputs: torch.Tensor, layers) -> bool:
     """Whether the network's scores are already probabilities (a softmax before the cross-entropy loss)."""
     last = layers[-1].get("type") if isinstance(layers, list) and layers and isinstance(layers[-1], dict) else ""
@@ -399,17 +381,13 @@ def _student_run(p, contract: str, train, test, order) -> dict:
     reply = _run(p, probes.train_contract, contract, contract, {}, train.X, train.y, order, test.X,
                  dict(OWN_RECIPE, seconds=TRAIN_SOFT, weights=True), timeout=TRAIN_TIMEOUT)
     start, loss, accuracy = _trained(reply, call, test)
-    # The grader judges a network it built itself where it can: the trained weights in the layers the training
-    # step ran, rebuilt here, whose outputs must equal the runtime's. Otherwise the weaker evidence, the
-    # runtime's own outputs on the held-out images (which it cannot look up: they are a keyed draw), and the
-    # message says so.
-    own, how = _rebuilt_outputs(reply, test)
-    if own is not None:
-        loss, accuracy = _evaluate(own, test.y)
-        judged = f"judged on {how}, rebuilt and evaluated by the grader"
-    else:
-        judged = (f"judged on the outputs your runtime computed (weaker evidence: the grader could not rebuild "
-                  f"the network, because {how})")
+    # Only a network the grader built itself is judged: the trained weights in the layers (and the operators
+    # between them) the training step ran, rebuilt here, whose outputs must equal the runtime's.
+    own, how = rebuild.trained_outputs(reply, test.X)
+    if own is None:
+        raise Unverified(rebuild.unverifiable(call, how))
+    loss, accuracy = _evaluate(own, test.y)
+    judged = f"judged on {how}, rebuilt and evaluated by the grader"
     return {"loss": loss, "accuracy": accuracy, "start": start, "judged": judged, "reply": reply}
 
 

@@ -15,7 +15,8 @@ import torch
 from torch.nn import functional as F
 
 from d2lgrade import data, pinned
-from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, check, fail
+from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, Unverified, check, fail
+from d2lgrade.compare import rebuild
 from d2lgrade.expected import computed
 from d2lgrade.expected import reference as reference_of
 from graders import book_code
@@ -205,8 +206,8 @@ def _train_sigmoid_lenet(module, train, test, order, recipe) -> dict:
 def _rebuilt_outputs(weights, X) -> list[torch.Tensor]:
     """The held-out outputs of the student's trained weights in the grader's OWN LeNets (ReLU, with max and
     with average pooling; dropout is off in evaluation), computed in this process; empty when the weights are
-    not exactly LeNet's ten tensors (then the runtime's outputs are judged). LeNet's parameter shapes are all
-    different, so each tensor finds its layer by its shape, whatever the student named the layers."""
+    not exactly LeNet's ten tensors (then the grader rebuilds the network from its layers). LeNet's parameter
+    shapes are all different, so each tensor finds its layer by its shape, whatever the student named them."""
     if not isinstance(weights, list) or not weights:
         return []
     tensors = [entry[1] for entry in weights if isinstance(entry, list) and len(entry) == 2]
@@ -228,21 +229,18 @@ def _rebuilt_outputs(weights, X) -> list[torch.Tensor]:
     return outputs
 
 
-def _judged_outputs(reply, X, y) -> tuple[torch.Tensor, str]:
-    """The outputs to judge, and how they were obtained. Where the trained weights fit LeNet's layers and
-    neither of the grader's LeNets reproduces the runtime's outputs, the grader's best rebuild is judged
-    when it is worse: a forward pass that recognises the (public) held-out images gains nothing."""
+def _judged_outputs(reply, X, call) -> tuple[torch.Tensor, str]:
+    """The outputs to judge, and how they were obtained: only those of a network the grader runs itself and
+    that computes what the student's does (its own LeNet with the trained weights, else the network rebuilt
+    from the layers the training step ran); otherwise the check is left for an instructor."""
     final = reply["final"]
-    rebuilt = [out for out in _rebuilt_outputs(reply.get("weights"), X) if torch.isfinite(out).all()]
-    if not rebuilt:
-        return final, "your network's outputs on the held-out images, evaluated by the grader"
-    if any(torch.allclose(out.double(), final.double(), rtol=1e-3, atol=1e-3) for out in rebuilt):
-        return final, "your trained weights, evaluated by the grader in its own LeNet"
-    best = min(rebuilt, key=lambda out: _loss(out, y)[0])
-    if _loss(best, y)[0] > _loss(final, y)[0]:
-        return best, ("your trained weights, evaluated by the grader in its own LeNet (your network's own outputs "
-                      "differ from it and look better: they are not used)")
-    return final, "your network's outputs on the held-out images, evaluated by the grader"
+    for out in _rebuilt_outputs(reply.get("weights"), X):
+        if torch.isfinite(out).all() and rebuild.faithful(out, final):
+            return out, "your trained weights, evaluated by the grader in its own LeNet"
+    own, how = rebuild.trained_outputs(reply, X)
+    if own is None:
+        raise Unverified(rebuild.unverifiable(call, how))
+    return own, f"{how}, rebuilt and evaluated by the grader"
 
 
 def _loss(outputs, y) -> tuple[float, float]:
@@ -273,7 +271,7 @@ def dropout_training(p):
         raise StudentTimeout(f"training `{call}` managed only {reply.get('steps')} of {STEPS} steps in {TRAIN_SOFT} s.")
     if not isinstance(final, torch.Tensor) or tuple(final.shape) != (len(test), 10) or not torch.isfinite(final).all():
         fail(f"after training, `{call}` gives no finite (N, 10) scores for {len(test)} held-out images.")
-    judged, how = _judged_outputs(reply, test.X, test.y)
+    judged, how = _judged_outputs(reply, test.X, call)
     loss, accuracy = _loss(judged, test.y)
     base = computed(ref, "train the sigmoid LeNet", _train_sigmoid_lenet, train, test, order, dict(RECIPE))
     base_loss, base_accuracy = base["loss"], base["accuracy"]

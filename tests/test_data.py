@@ -152,10 +152,12 @@ def test_the_runtime_is_given_only_the_training_files(tmp_path):
     fake_dataset(tmp_path / "local", folder="MNIST")
     staged = Path(data.runtime_data_dir(str(tmp_path / "local")))
     files = sorted(str(f.relative_to(staged)) for f in staged.rglob("*") if f.is_file())
-    assert files == [f"{d}/raw/{n}" for d in ("FashionMNIST", "MNIST")
-                     for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")]
+    assert files == sorted(["/".join(data.STANDIN_FILE)] + [f"{d}/raw/{n}" for d in ("FashionMNIST", "MNIST")
+                                                     for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")])
     assert not str(staged).startswith(str(tmp_path))
-    assert data.runtime_data_dir(None) is None
+    # without --data-dir the runtime still gets the stand-in's training split, never scikit-learn's files
+    alone = Path(data.runtime_data_dir(None))
+    assert sorted(str(f.relative_to(alone)) for f in alone.rglob("*") if f.is_file()) == ["/".join(data.STANDIN_FILE)]
 
 
 def test_a_folder_without_the_dataset_falls_back_and_says_why(tmp_path):

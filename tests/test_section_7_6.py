@@ -173,8 +173,9 @@ def test_modern_lenet_wrong(runner, source, failing, words):
 
 
 # Looks its inputs up in every labelled image the runtime can reach: torchvision's datasets (train=True
-# and train=False, so d2l.FashionMNIST's splits), the agent's own loader, and the stand-in rebuilt from
-# scikit-learn at every position a digit can take. Then the sigmoid LeNet, plus the label of any image it knows.
+# and train=False, so d2l.FashionMNIST's splits), the agent's own loader; the stand-in's source (scikit-learn's
+# digits, at every position a digit can take) would be added, but it cannot be read in the runtime. Then the
+# sigmoid LeNet, plus the label of any image it knows.
 LOOKUP_TABLE = """
 import sys, torchvision
 from torch.nn import functional as F
@@ -187,11 +188,15 @@ for _cls in (torchvision.datasets.FashionMNIST, torchvision.datasets.MNIST):
     for _train in (True, False):
         _d = _cls(".", train=_train)
         _learn(_d.data, _d.targets)
-_base, _labels, _, _ = _agent.standin_digits()
-for _dy in range(-4, 5):
-    for _dx in range(-4, 5):
-        _learn(torch.roll(_base, (_dy, _dx), (1, 2)), _labels)
-assert len(_known) > 10_000, len(_known)
+try:
+    _base, _labels, _, _ = _agent.standin_digits()
+    _standin = "read"
+    for _dy in range(-4, 5):
+        for _dx in range(-4, 5):
+            _learn(torch.roll(_base, (_dy, _dx), (1, 2)), _labels)
+except Exception as _exc:
+    _standin = type(_exc).__name__
+assert len(_known) > 1000, len(_known)
 
 def _lookup_forward(self, X):   # trained honestly; looks up what it is evaluated on
     scores = self.net(X)
@@ -216,7 +221,8 @@ def test_a_network_that_looks_up_its_inputs_gains_nothing(runner):
     assert_wrong(result, ["held-out accuracy", "is below"])
     hits = runner.runtime.run_source(
         "assert _hits[0] == (2, 2), _hits[:3]                          # two training images: recognised\n"
-        "assert all(k == 0 for n, k in _hits if n > 64), _hits[-3:]   # held-out images: none")
+        "assert all(k == 0 for n, k in _hits if n > 64), _hits[-3:]   # held-out images: none\n"
+        "assert _standin != 'read', _standin                          # scikit-learn's digits are hidden")
     assert hits.status == "ok", hits.error
 
 
@@ -415,12 +421,12 @@ def mnist_model():   # a plain Sequential, with its optimizer attached
 
 
 @pytest.mark.parametrize("source, judged", [
-    (RIGHT_MNIST[0], "weaker evidence: the grader could not rebuild the network, because its forward pass"),
+    (RIGHT_MNIST[0], "rebuilt and evaluated by the grader"),
     (RIGHT_MNIST[1], "rebuilt and evaluated by the grader"),
 ], ids=["improved-class-functional", "sequential-adam"])
 def test_mnist_model_right(runner, source, judged):
-    """Full marks either way; the message says how the network was judged (F.relu in forward cannot be
-    rebuilt from the layers alone, so the runtime's outputs are judged)."""
+    """Full marks either way, both judged on the network the grader rebuilt (F.relu, F.max_pool2d and
+    flatten written in forward are rebuilt too)."""
     results = runner.grade(source, "7.6/3")
     assert_right(results)
     assert judged in results[0].message, results[0].message

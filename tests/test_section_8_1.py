@@ -238,24 +238,17 @@ def test_lenet_dropout_wrong(runner, source, failing, words):
     assert_wrong(by_id(runner.grade(source, failing if ":" in failing else "8.1/7"))[failing], words)
 
 
-LOOKUP_CHEAT = lenet(act="nn.Sigmoid()", pool="nn.AvgPool2d(2)") + """
-import sys
-_images, _labels, _, _ = sys.modules["_d2lgrade_agent"].dataset_images("fashion_mnist", "test")
-_known = {bytes(image.flatten().tolist()): int(label) for image, label in zip(_images, _labels)}
-
-def _forward(self, X):   # a sigmoid LeNet, plus the labels of the held-out images it recognises
+SCORES_CHEAT = lenet(act="nn.Sigmoid()", pool="nn.AvgPool2d(2)") + """
+def _forward(self, X):   # a sigmoid LeNet whose prediction-time scores are not what its layers compute
     scores = self.net(X)
-    if not self.training:
-        keys = [bytes(x.flatten().tolist()) for x in (X * 255).round().to(torch.uint8)]
-        hits = [_known.get(key, -1) for key in keys]
-        scores = scores + 50 * torch.stack([F.one_hot(torch.tensor(max(h, 0)), 10) * (h >= 0) for h in hits])
-    return scores
+    return scores if self.training else 100 * scores.softmax(1)
 LeNetDropout.forward = _forward
 """
 
 
-def test_training_is_judged_on_the_trained_weights_not_on_returned_scores(runner):
-    """A forward pass that recognises the public test images gains nothing: the grader's held-out images are
-    a keyed draw the runtime cannot see, and the trained weights are re-run in the grader's own LeNets."""
-    checks = by_id(runner.grade(LOOKUP_CHEAT, "8.1/7"))
-    assert_wrong(checks["8.1/7"], "no better than")
+def test_training_is_never_judged_on_the_scores_the_runtime_returns(runner):
+    """Neither the grader's LeNets nor the network rebuilt from the layers the training ran reproduce these
+    scores: the check waits for an instructor instead of judging them."""
+    result = by_id(runner.grade(SCORES_CHEAT, "8.1/7"))["8.1/7"]
+    assert result.status == "manual" and result.points == 0, (result.status, result.message)
+    assert "could not rebuild the trained `LeNetDropout(num_classes=10)`" in result.message, result.message

@@ -288,12 +288,8 @@ def test_norm_layers_wrong(runner, check, source, words):
     assert_wrong(grade_one(runner, source, check), words)
 
 
-LOOKUP_CHEAT = """
-import sys
-_images, _labels, _, _ = sys.modules["_d2lgrade_agent"].dataset_images("fashion_mnist", "test")
-_known = {bytes(image.flatten().tolist()): int(label) for image, label in zip(_images, _labels)}
-
-class BNLeNet(nn.Module):   # the section's network, plus the labels of the held-out images it recognises
+SCORES_CHEAT = """
+class BNLeNet(nn.Module):   # the section's network, whose prediction-time scores are not what its layers compute
     def __init__(self, num_classes=10):
         super().__init__()
         self.net = nn.Sequential(
@@ -301,25 +297,16 @@ class BNLeNet(nn.Module):   # the section's network, plus the labels of the held
             nn.LazyConv2d(16, kernel_size=5), nn.LazyBatchNorm2d(), nn.Sigmoid(), nn.AvgPool2d(2), nn.Flatten(),
             nn.LazyLinear(120), nn.LazyBatchNorm1d(), nn.Sigmoid(), nn.LazyLinear(84), nn.LazyBatchNorm1d(),
             nn.Sigmoid(), nn.LazyLinear(num_classes))
-        self.lr = 0.0
     def forward(self, X):
         scores = self.net(X)
-        if not torch.is_grad_enabled():
-            keys = [bytes(x.flatten().tolist()) for x in (X * 255).round().to(torch.uint8)]
-            hits = [_known.get(key, -1) for key in keys]
-            scores = scores + 50 * torch.stack([F.one_hot(torch.tensor(max(h, 0)), 10) * (h >= 0) for h in hits])
-        return scores
-
-_train = torch.optim.SGD.step
-torch.optim.SGD.step = lambda self, closure=None: None   # and no learning at all
+        return scores if torch.is_grad_enabled() else 100 * scores.softmax(1)
 """
 
 
-def test_training_is_judged_on_the_trained_parameters_not_on_returned_scores(runner):
-    """Scores that recognise the public test images gain nothing: the grader's held-out images are a keyed
-    draw the runtime cannot see, and the trained parameters are scored again in the grader's own BNLeNet."""
-    try:
-        result = grade_one(runner, LOOKUP_CHEAT, "8.5/2:training")
-    finally:
-        runner.runtime.run_source("torch.optim.SGD.step = _train")
-    assert_wrong(result, "held-out loss", "scored by the grader")
+def test_training_is_never_judged_on_the_scores_the_runtime_returns(runner):
+    """Scores the grader cannot reproduce from the trained parameters are not judged at all: the check waits
+    for an instructor, with the reason (the held-out split itself is out of the runtime's reach:
+    tests/test_heldout_private.py)."""
+    result = grade_one(runner, SCORES_CHEAT, "8.5/2:training")
+    assert result.status == "manual" and result.points == 0, (result.status, result.message)
+    assert "could not rebuild the trained `BNLeNet()`" in result.message, result.message

@@ -10,10 +10,16 @@ or `X.view(len(X), -1)` written in forward), the rebuilt network reshapes there 
 own entries of the state_dict (`<name>.weight`, `<name>.running_mean`, ...); entries of no described
 layer are ignored, so extra buffers or parameters cannot switch the re-evaluation off.
 
+Operators the forward pass ran between its layers (recorded as each layer's "before", and "after" on the
+last) are rebuilt where they are the functional form of a layer: F.relu / torch.relu, sigmoid, tanh,
+F.max_pool2d, F.avg_pool2d, a mean over the two spatial dimensions (global average pooling), softmax,
+functional dropout (nothing, in evaluation); reshapes and copies need nothing. Any other operator there
+(an addition, a concatenation, a product with a constant) is refused with its name.
+
 Whether the rebuilt network IS the student's network is decided by `faithful`: its outputs must equal
-the ones the runtime reported on the same images. A forward pass that does more than call its layers
-one after the other (a functional F.relu, a residual connection) cannot be rebuilt this way; checks
-then fall back to a weaker method and say so.
+the ones the runtime reported on the same images. A forward pass that cannot be rebuilt or whose rebuild
+is not faithful (a residual connection, a look-up) is not judged on the runtime's outputs: the checks
+leave it for an instructor.
 """
 from __future__ import annotations
 
@@ -141,6 +147,91 @@ def _fail(name, value):
     raise RebuildError(f"{name}={value!r} is not a setting the grader rebuilds")
 
 
+# Operators between layers that change nothing the rebuilt network needs: reshapes (restored from the
+# recorded shapes), copies, autograd's bookkeeping.
+PASSING_OPS = {"view", "_unsafe_view", "reshape", "_reshape_alias", "flatten", "clone", "contiguous", "detach",
+               "alias", "_to_copy", "lift_fresh", "squeeze", "unsqueeze", "native_dropout", "dropout",
+               "feature_dropout"}
+# Functional dropout as torch dispatches it on the CPU: nothing in evaluation.
+DROPOUT_OPS = ["empty_like", "bernoulli_", "div_", "mul"]
+
+
+def _argument(op, position, name, default=None):
+    args, kwargs = op.get("args") or [], op.get("kwargs") or {}
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise RebuildError(f"the runtime's description of {op.get('op')} is not readable")
+    if position < len(args):
+        return args[position]
+    return kwargs.get(name, default)
+
+
+def _pool_window(value, name):
+    return _window(value, name) if value not in ([], None) else None
+
+
+def _functional(op) -> nn.Module | None:
+    """The module that computes the recorded operator `op`; None for an operator that passes values on."""
+    kind = op.get("op")
+    if kind in PASSING_OPS:
+        return None
+    if kind in ("relu", "relu_"):
+        return nn.ReLU()
+    if kind in ("sigmoid", "sigmoid_"):
+        return nn.Sigmoid()
+    if kind in ("tanh", "tanh_"):
+        return nn.Tanh()
+    if kind in ("max_pool2d", "max_pool2d_with_indices"):
+        size = _window(_argument(op, 0, "kernel_size"), "kernel_size")
+        return nn.MaxPool2d(size, _pool_window(_argument(op, 1, "stride"), "stride") or size,
+                            _window(_argument(op, 2, "padding", 0), "padding"),
+                            _window(_argument(op, 3, "dilation", 1), "dilation"),
+                            ceil_mode=_flag(_argument(op, 4, "ceil_mode", False), "ceil_mode"))
+    if kind == "avg_pool2d":
+        if _argument(op, 5, "divisor_override") is not None:
+            raise RebuildError("its forward pass averages with a divisor_override, which the grader does not rebuild")
+        size = _window(_argument(op, 0, "kernel_size"), "kernel_size")
+        return nn.AvgPool2d(size, _pool_window(_argument(op, 1, "stride"), "stride") or size,
+                            _window(_argument(op, 2, "padding", 0), "padding"),
+                            ceil_mode=_flag(_argument(op, 3, "ceil_mode", False), "ceil_mode"),
+                            count_include_pad=_flag(_argument(op, 4, "count_include_pad", True), "count_include_pad"))
+    if kind == "mean" and isinstance(op.get("input"), list) and len(op["input"]) == 3:
+        dims = _argument(op, 0, "dim")
+        if isinstance(dims, list) and sorted(d % 4 for d in dims if isinstance(d, int) and not isinstance(d, bool)) \
+                == [2, 3] and len(dims) == 2 and _argument(op, 2, "dtype") is None:
+            out = _shape(op.get("output"))
+            return nn.Sequential(nn.AdaptiveAvgPool2d(1), Reshape(out)) if out else nn.AdaptiveAvgPool2d(1)
+    if kind in ("_softmax", "_log_softmax"):
+        dim = _dim(_argument(op, 0, "dim"), "dim")
+        return nn.Softmax(dim) if kind == "_softmax" else nn.LogSoftmax(dim)
+    raise RebuildError(f"its forward pass computes {kind} between its layers, which is not a layer the grader rebuilds")
+
+
+def _glue(ops, before, where):
+    """The modules for the operators `ops` recorded between two layers, and the shape after them."""
+    if ops is None:
+        return [], before
+    if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
+        raise RebuildError("the runtime's description of its forward pass is not readable")
+    chain, k = [], 0
+    while k < len(ops):
+        op = ops[k]
+        if op.get("op") == "...":
+            raise RebuildError(f"its forward pass runs too many operators {where}")
+        if [o.get("op") for o in ops[k:k + len(DROPOUT_OPS)]] == DROPOUT_OPS:
+            k += len(DROPOUT_OPS)
+            continue
+        module = _functional(op)
+        k += 1
+        if module is None:
+            continue
+        reshape = _reshape_between(before, {"input": op.get("input"), "name": op.get("op")})
+        if reshape is not None:
+            chain.append(reshape)
+        chain.append(module)
+        before = _shape(op.get("output"))
+    return chain, before
+
+
 def _layer(entry) -> tuple[str, nn.Module]:
     if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not isinstance(entry.get("args"), dict):
         raise RebuildError("the runtime's description of a layer is not readable")
@@ -178,6 +269,8 @@ def rebuild(description, state, input_shape=(1, 28, 28)) -> nn.Sequential:
     before = tuple(input_shape)
     for entry in description:
         name, layer = _layer(entry)
+        functional, before = _glue(entry.get("before"), before, f"before layer {name}")
+        chain.extend(functional)
         reshape = _reshape_between(before, entry)
         if reshape is not None:
             chain.append(reshape)
@@ -199,6 +292,8 @@ def rebuild(description, state, input_shape=(1, 28, 28)) -> nn.Sequential:
         layer.load_state_dict({key: own[key] for key in expected}, strict=True)
         built[name] = layer
         chain.append(layer)
+    functional, _ = _glue(description[-1].get("after"), before, "after its last layer")
+    chain.extend(functional)
     model = nn.Sequential(*chain).double()
     if sum(t.numel() for t in model.state_dict().values()) > MAX_VALUES:
         raise RebuildError(f"the network holds more than {MAX_VALUES:,} values")
@@ -217,6 +312,53 @@ def faithful(rebuilt: torch.Tensor, reported, rtol: float = 1e-3, atol: float = 
         torch.allclose(rebuilt, reported.double(), rtol=rtol, atol=atol)
 
 
+# How a functional operator that the rebuild turned into a layer is named in the summary.
+FUNCTIONAL_NAMES = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "sigmoid_": "sigmoid", "tanh": "tanh",
+                    "tanh_": "tanh", "max_pool2d": "max_pool2d", "max_pool2d_with_indices": "max_pool2d",
+                    "avg_pool2d": "avg_pool2d", "mean": "mean", "_softmax": "softmax", "_log_softmax": "log_softmax"}
+
+
 def summary(description) -> str:
-    """One line: the layer types, in call order."""
-    return " → ".join(str(entry.get("type")) for entry in description if isinstance(entry, dict))
+    """One line: the layer types in call order, with the functional operators between them in lower case."""
+    parts = []
+    for entry in description:
+        if not isinstance(entry, dict):
+            continue
+        for key in ("before", "type", "after"):
+            if key == "type":
+                parts.append(str(entry.get("type")))
+            elif isinstance(entry.get(key), list):
+                parts += [FUNCTIONAL_NAMES[op.get("op")] for op in entry[key]
+                          if isinstance(op, dict) and op.get("op") in FUNCTIONAL_NAMES]
+    return " → ".join(parts)
+
+
+def trained_outputs(reply: dict, X: torch.Tensor, chunk: int | None = None) -> tuple[torch.Tensor | None, str]:
+    """The outputs on X of a trained network rebuilt from a training probe's reply ("layers", "weights",
+    "final": the runtime's own outputs on X), and how it was judged in words; (None, why not) where it
+    cannot be rebuilt or the rebuild does not compute what the runtime reported. `chunk`: score in training
+    mode, with the batch statistics of each chunk of that many images (as the probe did)."""
+    if reply.get("layers_changed"):
+        return None, "its training steps ran different layers"
+    try:
+        model = rebuild(reply.get("layers"), reply.get("weights"))
+        if chunk:
+            model.train()
+            with torch.no_grad():
+                outputs = torch.cat([model(X[i:i + chunk].double()) for i in range(0, len(X), chunk)])
+        else:
+            outputs = evaluate(model, X)
+    except RebuildError as exc:
+        return None, str(exc)
+    except (RuntimeError, ValueError) as exc:     # layers that do not fit one after the other
+        return None, "its layers do not run one after the other (%s)" % str(exc).splitlines()[0][:120]
+    if not faithful(outputs, reply.get("final")):
+        return None, ("the network rebuilt from its layers and the operators between them computes other outputs "
+                      "than its own forward pass")
+    return outputs, "its trained weights, in " + summary(reply["layers"])
+
+
+def unverifiable(call: str, why: str) -> str:
+    """The message of a training check left for an instructor because the grader could not rebuild `call`."""
+    return (f"the grader could not rebuild the trained `{call}` in its own process to evaluate it ({why}), and it "
+            "never scores a network on the outputs the runtime reports, so an instructor will review this check.")

@@ -274,9 +274,49 @@ def plan_rules(config: dict, command: list[str]) -> tuple[list[tuple[str, int]],
         rules.append((config["ipc_dir"], MAKE_SOCK))
     if "-f" in command[:-1]:                                  # the kernel's connection file
         rules.append((command[command.index("-f") + 1], READ_FILE))
+    rules = carve(rules, deny)
     readable = [os.path.realpath(p) for p, rights in rules if rights & READ_FILE and os.path.isdir(p)]
     exposed = [d for d in deny if any(_inside(d, r) for r in readable)]
     return rules, exposed
+
+
+def carve(rules: list[tuple[str, int]], hidden: list[str]) -> list[tuple[str, int]]:
+    """`rules` without the `hidden` paths that lie strictly inside one of their folders.
+
+    Landlock only adds rights, and a folder's rights reach everything below it, so a hole cannot be
+    cut into an allowed folder: such a folder is replaced by rules for each of its entries except the
+    hidden one (descending along the path to it), and keeps only the right to list its own names
+    (an interpreter's import system lists site-packages). The hidden path's names stay listable;
+    its contents are unreadable."""
+    hidden = [os.path.realpath(h) for h in hidden if h]
+    carved: list[tuple[str, int]] = []
+    for path, rights in rules:
+        real = os.path.realpath(path)
+        inner = [h for h in hidden if h != real and _inside(h, real)]
+        if not inner or not os.path.isdir(real) or not rights & READ_FILE:
+            carved.append((path, rights))
+            continue
+        carved.extend(_entries_but(real, rights, inner))
+    return list(dict.fromkeys(carved))        # nested allowed folders (prefix, lib, site-packages) split alike
+
+
+def _entries_but(folder: str, rights: int, hidden: list[str]) -> list[tuple[str, int]]:
+    parts = [(folder, rights & READ_DIR)]
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return parts
+    for name in names:
+        entry = os.path.join(folder, name)
+        real = os.path.realpath(entry)
+        if real in hidden:
+            continue
+        below = [h for h in hidden if _inside(h, real)]
+        if below and os.path.isdir(real):
+            parts.extend(_entries_but(real, rights, below))
+        else:
+            parts.append((entry, rights))
+    return parts
 
 
 # --- namespaces -----------------------------------------------------------------------------------
@@ -437,7 +477,10 @@ def hide_folders(hide: list[str], keep: list[str], writable: list[str], shm_byte
     try:
         covered: list[str] = []
         for folder in sorted({os.path.realpath(p) for p in hide if p}, key=len):
-            if folder == "/" or not os.path.isdir(folder) or any(_inside(folder, c) for c in covered):
+            # A folder inside a covered one is already gone, unless a kept path brings it back (scikit-learn's
+            # data inside an interpreter that lives in the grader's home): then it is covered again.
+            if folder == "/" or not os.path.isdir(folder) or any(_inside(folder, c) for c in covered) and \
+                    not any(_inside(folder, k) for k in keep_fds):
                 continue
             lost = {k: fd for k, fd in keep_fds.items() if _inside(k, folder) or _inside(os.path.realpath(k), folder)}
             try:

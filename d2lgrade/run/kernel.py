@@ -160,6 +160,9 @@ class KernelRuntime(Runtime):
         if Path(str(self.submission.path)).is_file():
             hidden.add(Path(str(self.submission.path)).resolve().parent)
         hidden = sorted(str(f) for f in hidden if str(f) != "/")
+        # The stand-in's source files (public, installed with scikit-learn): a runtime that could read them
+        # could look the held-out digits up. It gets its training split staged in its data folder instead.
+        hidden += data.private_sources()
         config = {**self.limits.to_dict(), "device": self.options.device, "cwd": str(work),
                   "exchange": str(self.exchange), "ipc_dir": str(self.private),
                   "read": [self._data_dir] if self._data_dir else [],

@@ -7,6 +7,10 @@ network before and after the student's bias removal. The grader computes what ea
 import torch
 from torch import nn
 
+PROBE_USES = ("graders.probes.layers",)   # its source runs ahead of this module's in the runtime
+if not __name__.startswith("d2lgrade_probe_"):
+    from graders.probes.layers import LayerRecorder, describe_calls, state_of
+
 
 def _lookup(ns, name):
     value = ns.get(name)
@@ -153,8 +157,9 @@ def train_bn(ns, name, X_train, y_train, order, X_eval, lr, threads=1):
     thread; return its outputs on X_eval with the statistics of each chunk of CHUNK held-out images
     (training-mode batch norm: after a short run at a large rate the running averages lag far behind the
     weights, and evaluation-mode scores swing with the initial seed), and the trained parameters, in the
-    order the model lists them, for the grader to score them in a network of its own. No labels of X_eval
-    are sent."""
+    order the model lists them, for the grader to score them in a network of its own, with the layers the
+    first step ran and the state_dict (graders/probes/layers.py) for the grader to rebuild any other network.
+    No labels of X_eval are sent."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -172,8 +177,14 @@ def train_bn(ns, name, X_train, y_train, order, X_eval, lr, threads=1):
         optimizer = torch.optim.SGD(params, lr=lr)
         model.train()
         steps = 0
+        calls = []
         for batch in order:
-            loss = nn.functional.cross_entropy(model(X_train[batch]), y_train[batch])
+            if steps == 0:
+                with LayerRecorder(model) as calls:      # what the network runs while it is trained
+                    scores = model(X_train[batch])
+            else:
+                scores = model(X_train[batch])
+            loss = nn.functional.cross_entropy(scores, y_train[batch])
             if not torch.isfinite(loss.detach()):
                 return {"stopped": "diverged", "steps": steps}
             optimizer.zero_grad()
@@ -187,6 +198,7 @@ def train_bn(ns, name, X_train, y_train, order, X_eval, lr, threads=1):
         weights = [p.detach().to("cpu").clone() for p in model.parameters()]
         if sum(w.numel() for w in weights) > 2_000_000:
             weights = []
-        return {"stopped": "", "steps": steps, "final": torch.cat(outputs).detach(), "weights": weights}
+        return {"stopped": "", "steps": steps, "final": torch.cat(outputs).detach(), "weights": weights,
+                "layers": describe_calls(model, calls), "state": state_of(model, 2_000_000)}
     finally:
         torch.set_num_threads(previous)
