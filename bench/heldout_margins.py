@@ -2,7 +2,7 @@
 
     python bench/heldout_margins.py [--keys "d2l-grade tests" course-a course-b]
 
-Trains each network once, in a child with the pinned numerics (d2lgrade/numerics.py) and the grader's
+Trains each network once, in a child with the pinned numerics (d2lgrade/numerics/) and the grader's
 batches, and evaluates it on the held-out draw of every key (the test suite's key first): held-out
 accuracy per network and key, and the thresholds the grader derives from the references for that key.
 """

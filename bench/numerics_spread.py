@@ -4,7 +4,7 @@
 
 Each setting runs in a child process started with the variables that decide the CPU code path, as a
 machine of that kind would run it: unpinned with ATEN_CPU_CAPABILITY=avx512|avx2|default (and as many
-threads as the machine has), and pinned (d2lgrade/numerics.py) whatever the ambient capability says.
+threads as the machine has), and pinned (d2lgrade/numerics/) whatever the ambient capability says.
 It prints held-out accuracy per network, per setting and order seed, then one line of JSON.
 """
 from __future__ import annotations

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import shutil
 import tempfile
 from pathlib import Path
 
 import torch
 
+from d2lgrade.course import held_out_key
 from d2lgrade.run.agent import DATASET_TITLES as TITLES
 from d2lgrade.run.agent import DATASETS as CLASS_NAMES
 from d2lgrade.run.agent import RAW_FILES, STANDIN_FILE, STANDIN_HELD_OUT, STANDIN_SEED, STANDIN_SHIFT, STANDIN_TITLE
@@ -44,8 +44,6 @@ __all__ = ["CLASS_NAMES", "TITLES", "STANDIN_HELD_OUT", "STANDIN_SEED", "STANDIN
            "held_out", "held_out_key", "runtime_data_dir", "private_sources", "describe_source"]
 
 ROOT = Path(__file__).resolve().parents[1]
-KEY_ENV = "D2LGRADE_HELDOUT_KEY"           # the key itself (tests fix it so that their margins are stable)
-KEY_FILE = Path(os.environ.get("D2LGRADE_KEY_FILE", ROOT / ".d2lgrade-key"))   # else a per-course key file
 STROKE_JITTER = 2                          # the stand-in's held-out strokes move by up to this many 1/255 steps
 # Each of the stand-in's 500 held-out digits is drawn at this many keyed positions: 1000 images make the
 # accuracy of a network less dependent on which key drew them (docs/NUMERICS.md, "Held-out images").
@@ -94,37 +92,6 @@ def training_and_held_out(name: str, data_dir: str | None, train_limit: int, eva
     """What a training check needs: the training images it sends to the runtime, and the keyed held-out images
     whose labels stay in the grader."""
     return load_images(name, "train", data_dir, limit=train_limit), held_out(name, data_dir, limit=eval_limit)
-
-
-def held_out_key() -> bytes:
-    """The secret that decides the grader's evaluation images: $D2LGRADE_HELDOUT_KEY, else the course's
-    key file (created on first use, readable by its owner only; the runtime never sees the course folder).
-    A student kit has no secret: there it is the kit's public key (d2lgrade/course.py)."""
-    from d2lgrade.course import forced_key
-    forced = forced_key()
-    if forced is not None:
-        return forced
-    if os.environ.get(KEY_ENV):
-        return os.environ[KEY_ENV].encode()
-    try:
-        return _read_or_make_key(KEY_FILE)
-    except PermissionError:                       # a read-only course folder: a key of this user's own
-        return _read_or_make_key(Path.home() / ".d2lgrade" / "held-out.key")
-
-
-def _read_or_make_key(path: Path) -> bytes:
-    try:
-        return path.read_bytes().strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:                       # another grader made it first
-        return path.read_bytes().strip()
-    with os.fdopen(descriptor, "w") as file:
-        file.write(secrets.token_hex(32) + "\n")
-    return path.read_bytes().strip()
 
 
 def _keyed_generator(key: bytes, name: str) -> torch.Generator:

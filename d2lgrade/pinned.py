@@ -2,7 +2,7 @@
 
 The grader's own process imported torch long before a check runs, with whatever CPU code path the
 machine picked; a reference run that sets a threshold must take the same pinned path as the student's
-runtime (d2lgrade/numerics.py), so it runs in a child started with those variables. Results are plain
+runtime (d2lgrade/numerics/), so it runs in a child started with those variables. Results are plain
 data (torch.save / torch.load(weights_only=True)) and are cached on disk, keyed by everything that
 decides them, so a machine pays for each reference run once.
 """

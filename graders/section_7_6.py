@@ -36,7 +36,7 @@ TRAIN_LIMIT, EVAL_LIMIT = 4096, 1000     # images sent to the runtime (the stand
 # stop for a network far beyond the budget (the reference trains in 5-15 s here), and end in a timeout.
 TRAIN_TIMEOUT = 130                       # seconds for one training probe
 TRAIN_SOFT = 120                          # the probe stops training here and says how far it got
-# One thread and the pinned CPU code path (d2lgrade/numerics.py) for every run that decides a verdict.
+# One thread and the pinned CPU code path (d2lgrade/numerics/) for every run that decides a verdict.
 BOOK_RECIPE = {"init": "xavier", "optimizer": "sgd", "lr": LR, "threads": 1}  # the book's init_cnn + SGD
 OWN_RECIPE = {"optimizer": "own", "lr": LR, "threads": 1}   # the student's configure_optimizers()
 LOSS_RATIO = 0.75        # 7.6/1: the modern LeNet's held-out loss must be below 3/4 of the sigmoid LeNet's

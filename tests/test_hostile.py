@@ -399,13 +399,13 @@ def test_18_the_held_out_images_are_out_of_the_runtimes_reach(executor, tmp_path
 
     import torch
 
-    from d2lgrade import data
+    from d2lgrade import course
 
     key_file = tmp_path / "course" / "held-out.key"
     key_file.parent.mkdir()
     key_file.write_text("the course's secret\n")
-    monkeypatch.setattr(data, "KEY_FILE", key_file)
-    monkeypatch.delenv(data.KEY_ENV, raising=False)
+    monkeypatch.setattr(course, "KEY_FILE", key_file)
+    monkeypatch.delenv(course.KEY_ENV, raising=False)
     raw = tmp_path / "data" / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
     g = torch.Generator().manual_seed(17)

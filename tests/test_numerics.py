@@ -4,7 +4,7 @@ The machine's own choice is emulated with ATEN_CPU_CAPABILITY (and MKL_CBWR, ONE
 counts) in the grader's environment: whatever they say, a short LeNet training in the student runtime, and a
 reference run in the pinned child, give bit-identical results, and the same bits in both. Across machines the
 committed fingerprint is the check: every CI run, on an Intel Xeon or an AMD EPYC, compares this machine's
-digest with the one in d2lgrade/numerics.py. docs/NUMERICS.md has the spread measured without the pin."""
+digest with the one in d2lgrade/numerics/. docs/NUMERICS.md has the spread measured without the pin."""
 import json
 import os
 import subprocess
@@ -92,7 +92,7 @@ def test_the_fingerprint_matches_the_committed_one_whatever_the_environment():
 
 
 def test_a_different_digest_exits_one(monkeypatch, capsys):
-    from d2lgrade import numerics as module
+    from d2lgrade.numerics import fingerprint as module
     monkeypatch.setattr(module, "fingerprint", lambda: {"digest": "x", "expected": "y", "same": False,
                                                        "cpu": "c", "path": "p"})
     assert module.main(["--fingerprint"]) == 1

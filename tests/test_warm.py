@@ -274,7 +274,7 @@ def test_watch_regrades_on_save_and_stops_on_ctrl_c(tmp_path):
 
 def test_the_child_has_the_pinned_numerics_of_a_kernel():
     """torch reads the code path and thread count at import, in the parent: the child must still
-    compute like a freshly started kernel (d2lgrade/numerics.py), hash strings alike too."""
+    compute like a freshly started kernel (d2lgrade/numerics/), hash strings alike too."""
     from d2lgrade import numerics
     source = ("import torch\ncapability = torch.backends.cpu.get_cpu_capability()\n"
               "threads = torch.get_num_threads()\nstring_hash = hash('d2l')")

@@ -40,7 +40,7 @@ def setup(config):
 
 
 def pin_numerics():
-    """The in-process half of the pinned CPU path (d2lgrade/numerics.py sets the environment half).
+    """The in-process half of the pinned CPU path (d2lgrade/numerics/ sets the environment half).
 
     oneDNN picks its convolution kernels and blocking from the cache sizes and core count of the machine, and
     NNPACK (which torch takes for no-grad convolutions once oneDNN is off) from the same: both would make the

@@ -2,7 +2,7 @@
 child per submission.
 
 Run by d2lgrade/run/warm.py as `python forkserver.py FD SANDBOX`, where FD is its end of a socket
-pair with the grader and SANDBOX the kernel engine's launcher (sandbox.py, whose `enter` it reuses), and with the pinned numerics environment (d2lgrade/numerics.py), which torch reads once,
+pair with the grader and SANDBOX the kernel engine's launcher (sandbox.py, whose `enter` it reuses), and with the pinned numerics environment (d2lgrade/numerics/), which torch reads once,
 at import. Like sandbox.py it imports the files beside it as plain modules, never the package: the
 project folder is hidden from the children.
 

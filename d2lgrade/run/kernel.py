@@ -180,7 +180,7 @@ class KernelRuntime(Runtime):
                    PYTHONUSERBASE=site.getuserbase(), PYTHONDONTWRITEBYTECODE="1", JPY_SESSION_NAME="d2lgrade")
         # Threads count against the process limit: keep the math libraries' pools small whatever
         # the machine's core count (an unlimited OpenMP pool on a 128-core box would not start).
-        # One thread and one code path (d2lgrade/numerics.py): a verdict must not depend on the CPU.
+        # One thread and one code path (d2lgrade/numerics/): a verdict must not depend on the CPU.
         env.update(numerics.pinned_environment())
         return env
 
