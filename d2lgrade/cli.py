@@ -8,7 +8,8 @@ from pathlib import Path
 
 from d2lgrade.errors import UserError
 from d2lgrade.report.neutral import terminal_text
-from d2lgrade.run.executor import RuntimeOptions, default_executor
+from d2lgrade.run.executor import RuntimeOptions
+from d2lgrade.run.engines import default_executor
 from d2lgrade.run.limits import Limits
 
 EPILOG = """examples:

@@ -11,7 +11,8 @@ from d2lgrade.checks import Check, Partial, Verdict
 from d2lgrade.load import Submission, load_submission
 from d2lgrade.load.tags import section_mismatch
 from d2lgrade.probe import NO_SPACE, Probe, disk_limit
-from d2lgrade.run.executor import Executor, Runtime, RuntimeOptions, default_executor, get_executor
+from d2lgrade.run.executor import Executor, Runtime, RuntimeOptions
+from d2lgrade.run.engines import default_executor, get_executor
 from d2lgrade.sections import Section
 
 HIDDEN_FAILURE = "failed a hidden test (its inputs are not shown)"

@@ -19,7 +19,8 @@ from d2lgrade import results as R
 from d2lgrade.batch.gradebook import ERROR, GRADED, INVALID, MISSING, Gradebook
 from d2lgrade.batch.run import BatchConfig, run_batch
 from d2lgrade.errors import UserError
-from d2lgrade.run.executor import RuntimeOptions, default_executor
+from d2lgrade.run.executor import RuntimeOptions
+from d2lgrade.run.engines import default_executor
 from d2lgrade.run.limits import Limits
 from d2lgrade.sections import ROOT
 

@@ -70,9 +70,9 @@ def test_every_limit_is_an_option():
 
 def test_auto_picks_the_kernel_for_one_grading_and_warm_for_watch(monkeypatch):
     """A one-off grading does not pay for a warm parent it will not reuse; --watch regrades, so it keeps one."""
-    from d2lgrade.run import executor, warm
-    monkeypatch.delenv(executor.ENVIRONMENT_VARIABLE, raising=False)
-    assert executor.default_executor(one_off=True) == "kernel"
-    assert executor.default_executor() == ("kernel" if warm.available() else "warm")
-    monkeypatch.setenv(executor.ENVIRONMENT_VARIABLE, "warm")
-    assert executor.default_executor(one_off=True) == "warm"          # the variable still decides
+    from d2lgrade.run import engines, warm
+    monkeypatch.delenv(engines.ENVIRONMENT_VARIABLE, raising=False)
+    assert engines.default_executor(one_off=True) == "kernel"
+    assert engines.default_executor() == ("kernel" if warm.available() else "warm")
+    monkeypatch.setenv(engines.ENVIRONMENT_VARIABLE, "warm")
+    assert engines.default_executor(one_off=True) == "warm"          # the variable still decides

@@ -31,7 +31,8 @@ from d2lgrade.errors import SubmissionError
 from d2lgrade.grading import grade
 from d2lgrade.load import Cell, Submission, load_submission
 from d2lgrade.run import isolation, wire
-from d2lgrade.run.executor import RuntimeOptions, get_executor
+from d2lgrade.run.executor import RuntimeOptions
+from d2lgrade.run.engines import get_executor
 from d2lgrade.run.kernel import KernelRuntime
 from d2lgrade.run.limits import Limits
 from d2lgrade.sections import find_section

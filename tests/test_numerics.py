@@ -17,7 +17,8 @@ import torch
 from d2lgrade import numerics, pinned
 from d2lgrade.load import Cell, Submission
 from d2lgrade.run import wire
-from d2lgrade.run.executor import RuntimeOptions, get_executor
+from d2lgrade.run.executor import RuntimeOptions
+from d2lgrade.run.engines import get_executor
 
 TRAIN = """
 import hashlib, torch

@@ -17,7 +17,8 @@ from d2lgrade.load import Cell, Submission, load_submission
 from d2lgrade.load.syntax import syntax_problem
 from d2lgrade.load.tags import section_mismatch
 from d2lgrade.probe import Probe
-from d2lgrade.run.executor import CellRun, RuntimeOptions, default_executor, get_executor
+from d2lgrade.run.executor import CellRun, RuntimeOptions
+from d2lgrade.run.engines import default_executor, get_executor
 from d2lgrade.run.live import LiveExecutor
 from d2lgrade.run.limits import Limits
 from d2lgrade.sections import find_section

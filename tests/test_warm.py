@@ -21,7 +21,8 @@ import pytest
 from d2lgrade import results as R
 from d2lgrade.grading import grade
 from d2lgrade.load import Cell, Submission
-from d2lgrade.run.executor import RuntimeOptions, default_executor, get_executor
+from d2lgrade.run.executor import RuntimeOptions
+from d2lgrade.run.engines import default_executor, get_executor
 from d2lgrade.run.limits import Limits
 from d2lgrade.sections import find_section
 from d2lgrade.testing import sandbox_layers

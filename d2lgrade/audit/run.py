@@ -15,7 +15,8 @@ from d2lgrade.audit import equivalence as E
 from d2lgrade.audit.mutate import Mutant, mutants
 from d2lgrade.grading import run_check
 from d2lgrade.load import Cell, Submission, load_submission
-from d2lgrade.run.executor import BROKEN, DIED, TIMEOUT, RuntimeOptions, default_executor, get_executor
+from d2lgrade.run.executor import BROKEN, DIED, TIMEOUT, RuntimeOptions
+from d2lgrade.run.engines import default_executor, get_executor
 from d2lgrade.run.limits import Limits
 from d2lgrade.sections import Section, find_section
 

@@ -19,7 +19,7 @@ from d2lgrade.report import html
 from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.sections import Section, all_sections, find_section
 
-DEFAULT_EXECUTOR = "auto"       # warm on Linux, kernel elsewhere (d2lgrade.run.executor.default_executor)
+DEFAULT_EXECUTOR = "auto"       # warm on Linux, kernel elsewhere (d2lgrade.run.engines.default_executor)
 
 
 @dataclass

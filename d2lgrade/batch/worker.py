@@ -12,7 +12,8 @@ from pathlib import Path
 
 from d2lgrade.errors import SubmissionError
 from d2lgrade.feedback import RECORD
-from d2lgrade.run.executor import RuntimeOptions, get_executor
+from d2lgrade.run.executor import RuntimeOptions
+from d2lgrade.run.engines import get_executor
 from d2lgrade.sections import Section
 
 
