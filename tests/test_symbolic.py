@@ -10,8 +10,10 @@ import pytest
 import sympy
 from hypothesis import given, settings, strategies as st
 
-from d2lgrade.compare.symbolic import (DEFAULT_FUNCTIONS, DEFAULT_SYMBOLS, Comparison, Domain, SymbolicAnswerError,
-                                       compare_expressions, format_assignment, format_value, parse_answer)
+from d2lgrade.compare.comparison import Comparison
+from d2lgrade.compare.equality import compare_expressions
+from d2lgrade.compare.symbolic import (DEFAULT_FUNCTIONS, DEFAULT_SYMBOLS, Domain, SymbolicAnswerError, format_assignment,
+                                       format_value, parse_answer)
 
 REAL = {"a": Domain("real", -3, 3), "b": Domain("real", -3, 3)}
 SHAPE = "floor((n_h + 2*p_h - k_h)/s_h) + 1"

@@ -26,7 +26,8 @@ def expect_formula(answer: str, expected: str, *, what: str, domains: dict | Non
                    constraint=None, symbols=None) -> str:
     """Fail unless `answer` equals `expected`: proved by sympy, or equal at every sampled point (the
     returned message says which)."""
-    from d2lgrade.compare.symbolic import SymbolicAnswerError, compare_expressions, parse_answer
+    from d2lgrade.compare.equality import compare_expressions
+    from d2lgrade.compare.symbolic import SymbolicAnswerError, parse_answer
     try:
         student = parse_answer(answer, **({"symbols": symbols} if symbols else {}))
     except SymbolicAnswerError as exc:
@@ -51,7 +52,7 @@ def expect_formula_among(answer, accepted, *, what, domains, constraint=None, sy
     diagnoses: (formula, sentence) pairs, or callables expr -> sentence | None, consulted when the
     answer is wrong; the first that applies is added to the counterexample.
     mistakes: more known wrong formulas, used only at release (record_every_form)."""
-    from d2lgrade.compare import symbolic   # sympy loads on first use, not when graders are imported
+    from d2lgrade.compare import equality, symbolic   # sympy loads on first use, not when graders are imported
     import sympy
 
     names = tuple(symbols or symbolic.DEFAULT_SYMBOLS) + tuple(shorthands or ())
@@ -68,7 +69,7 @@ def expect_formula_among(answer, accepted, *, what, domains, constraint=None, sy
                       shorthands)
 
     def compare(formula, budget=time_budget):
-        return symbolic.compare_expressions(expr, formula, domains=sdomains, constraint=constraint,
+        return equality.compare_expressions(expr, formula, domains=sdomains, constraint=constraint,
                                             symbols=names, functions=funcs, time_budget=budget)
 
     outcomes = []
@@ -98,13 +99,13 @@ def record_every_form(accepted, diagnoses, domains, constraint, names, functions
     from d2lgrade import expected
     if expected.mode() != "record":
         return
-    from d2lgrade.compare import symbolic
+    from d2lgrade.compare import equality, symbolic
     import sympy
     forms = [f for f, _ in accepted] + [d[0] for d in diagnoses if not callable(d)]
     allowed = tuple(dict.fromkeys((*names, *domains)))
     for form in forms:
         if isinstance(form, expected.RecordingFormula):
-            symbolic.compare_expressions(form, form, domains=domains, constraint=constraint, symbols=allowed,
+            equality.compare_expressions(form, form, domains=domains, constraint=constraint, symbols=allowed,
                                          functions=functions, time_budget=60)
     for mistake in (d[0] for d in diagnoses if not callable(d)):
         wrong = symbolic.parse_answer(str(mistake), symbols=allowed, functions=functions, max_length=100_000)
@@ -112,5 +113,5 @@ def record_every_form(accepted, diagnoses, domains, constraint, names, functions
             wrong = wrong.xreplace({sympy.Symbol(k, real=True): symbolic.parse_answer(v, max_length=10_000)
                                     for k, v in shorthands.items()})
         for form in (f for f, _ in accepted if isinstance(f, expected.RecordingFormula)):
-            symbolic.compare_expressions(wrong, form, domains=domains, constraint=constraint, symbols=allowed,
+            equality.compare_expressions(wrong, form, domains=domains, constraint=constraint, symbols=allowed,
                                          functions=functions, time_budget=60)

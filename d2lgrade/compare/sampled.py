@@ -14,6 +14,7 @@ from fractions import Fraction
 
 from d2lgrade import recording
 from d2lgrade.compare import breakpoints
+from d2lgrade.compare import comparison as C
 from d2lgrade.compare import symbolic as S
 
 SHRINK_FROM = 60   # the first sample points whose one-coordinate simplifications are recorded too
@@ -73,13 +74,13 @@ def record_points(expected_expr, domains, constraint, samples: int, seed: int, s
     uses one symbol too many is sampled over both, as in the course folder)."""
     names = expected_names(expected_expr)
     evaluator = RecordingEvaluator(S._Evaluator(expected_expr), names, seen)
-    deadline = S._Deadline(300.0)
+    deadline = C._Deadline(300.0)
     with deadline:
         for extra in [()] + [(n,) for n in sorted(domains) if n not in names]:
             union = sorted({*names, *extra})
             source = S._PointSource(union, [domains.get(n, S.DEFAULT_DOMAIN) for n in union], seed)
             evaluator.visited = []
-            found = S._sample(evaluator, evaluator, source, constraint, samples, deadline)
+            found = C._sample(evaluator, evaluator, source, constraint, samples, deadline)
             if not extra:
                 seen["#sampled"] = found.checked   # how many valid points the sampling finds (few in a small domain)
             starts = list(dict.fromkeys(tuple(env[n] for n in union) for env in evaluator.visited))[:SHRINK_FROM]
@@ -90,7 +91,7 @@ def record_points(expected_expr, domains, constraint, samples: int, seed: int, s
                 source.space > samples else []
             for point in _shrink_candidates(source, starts) + kinks:
                 try:
-                    if constraint is None or constraint(S._named(union, point)):
+                    if constraint is None or constraint(C._named(union, point)):
                         evaluator(dict(zip(union, point)))
                 except (S._Undefined, S._Skip, ArithmeticError):
                     pass
@@ -118,8 +119,8 @@ def compare_recorded(student, formula, domains, constraint, samples, seed, deadl
         from d2lgrade.expected import NotRecorded
         raise NotRecorded(f"the formula `{formula.key}`")
     names = list(formula.names)
-    allowed = S._merge(symbols, domains, names)
-    student_expr = S._as_expression(student, allowed, functions, reference=False)
+    allowed = C._merge(symbols, domains, names)
+    student_expr = C._as_expression(student, allowed, functions, reference=False)
     extra = sorted({s.name for s in student_expr.free_symbols} - set(names))
     student_eval = S._Evaluator(student_expr)
     if len(extra) == 1 and extra[0] in domains:   # recorded over the union too (record_points): as in the course folder
@@ -133,24 +134,24 @@ def compare_recorded(student, formula, domains, constraint, samples, seed, deadl
             turn[0] += 1
             bound = {n: sp[turn[0] % len(sp)] for n, sp in zip(extra, extra_source.specials)}  # noqa: B023
             return inner({**env, **bound})
-    found = S._sample(student_eval, ReplayedEvaluator(formula), source, constraint, samples, deadline,
+    found = C._sample(student_eval, ReplayedEvaluator(formula), source, constraint, samples, deadline,
                       kinks=[student_expr])
     if found.difference is not None:
-        return S._different(names, *found.difference)
+        return C._different(names, *found.difference)
     if found.student_undefined is not None:
         point, expected_value = found.student_undefined
-        return S.Comparison(
+        return C.Comparison(
             "different",
-            f"at {S.format_assignment(S._named(names, point))} your formula is undefined (it divides by zero) "
+            f"at {S.format_assignment(C._named(names, point))} your formula is undefined (it divides by zero) "
             f"but the correct value is {S.format_value(expected_value)}.",
-            counterexample=S._named(names, point), student_value=None, expected_value=S._plain(expected_value))
+            counterexample=C._named(names, point), student_value=None, expected_value=S._plain(expected_value))
     # The release's own sampling found this many valid points; a small domain (one integer symbol) has few.
     available = int(formula.points.get("#sampled", samples))
     if found.checked > 0 and found.checked >= min(samples, available):
         where = "every point of the (small) domain" if found.exhaustive else \
             "sampled points, book sizes and large and small values included"
-        return S.Comparison("equal", f"your formula agrees with the expected values at {found.checked} {where} "
+        return C.Comparison("equal", f"your formula agrees with the expected values at {found.checked} {where} "
                                      "(the student kit checks samples, not a proof; the instructor's grading "
                                      "proves it).")
-    return S.Comparison("unknown", f"the student kit could only check {S._points(found.checked, 'sample')}; "
+    return C.Comparison("unknown", f"the student kit could only check {C._points(found.checked, 'sample')}; "
                                    "the instructor's grading will decide.")
