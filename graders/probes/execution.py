@@ -171,7 +171,7 @@ def _execution(ns, name, args, kwargs, shape, trials, seed):
             first_trial[0] = False
             out = _first_tensor(output)
             out_shape = list(out.shape) if out is not None else type(output).__name__
-            if trial == 0 and out is not None and out.dim() >= 1 and out.shape[0] >= 2:
+            if trial == 0 and out is not None and out.is_floating_point() and out.dim() >= 1 and out.shape[0] >= 2:
                 input_matters = bool((out[0] != out[1]).any())      # two random inputs, bit-identical outputs
             if out is None or not out.requires_grad:
                 break
