@@ -100,49 +100,57 @@ def verified_flops(description: dict) -> dict:
     return flops
 
 
+META_DIFFERS = "a network must compute the same function wherever it runs"
+
+
+def _first_difference(real: list, meta: list) -> str:
+    """Where two lists of [leaf, shape per example] first differ, in words."""
+    index = next((i for i, (a, b) in enumerate(zip(real, meta)) if a != b), min(len(real), len(meta)))
+    if index >= len(real):
+        return f"`{meta[index][0]}` runs only on the meta device"
+    there = f"`{meta[index][0]}` gives {meta[index][1]}" if index < len(meta) else "nothing runs"
+    return f"`{real[index][0]}` gives {real[index][1]} per example on real tensors but {there} on the meta device"
+
+
 def _same_on_meta(reply: dict, call: str) -> None:
     """The layers that ran, their output shapes and the FLOPs agree between real tensors and the meta device
-    (on which the grader reads the network's architecture): a network that detects where it runs fails."""
+    at the same input size (the probe's own meta run, made where the description used another size)."""
     calls, flops = reply.get("calls") or {}, reply.get("flops") or {}
     real, meta = calls.get("cpu"), calls.get("meta")
     if isinstance(real, list) and isinstance(meta, list) and real != meta:
-        index = next((i for i, (a, b) in enumerate(zip(real, meta)) if a != b), min(len(real), len(meta)))
-        where = (f"`{real[index][0]}` gives {real[index][1]} per example on real tensors but "
-                 f"{'`%s` gives %s' % tuple(meta[index]) if index < len(meta) else 'nothing runs'} on the meta device"
-                 if index < len(real) else f"`{meta[index][0]}` runs only on the meta device")
-        fail(f"`{call}` computes something else on PyTorch's meta device than on real tensors ({where}): a network "
-             "must compute the same function wherever it runs.")
+        fail(f"`{call}` computes something else on PyTorch's meta device than on real tensors "
+             f"({_first_difference(real, meta)}): {META_DIFFERS}.")
     if isinstance(flops.get("cpu"), int) and isinstance(flops.get("meta"), int) and flops["cpu"] != flops["meta"]:
-        fail(f"`{call}` does {flops['cpu']:,} FLOPs on real tensors but {flops['meta']:,} on PyTorch's meta device: a "
-             "network must compute the same function wherever it runs.")
+        fail(f"`{call}` does {flops['cpu']:,} FLOPs on real tensors but {flops['meta']:,} on PyTorch's meta device: "
+             f"{META_DIFFERS}.")
 
 
 def _same_as_described(reply: dict, description: dict, call: str, input_shape) -> None:
-    """The real run's layers agree with the description measured on the meta device by a separate call,
-    where both used images of one size (the real run may use smaller ones)."""
+    """The real run's layers agree with the description the grader measured on the meta device (by a separate
+    call): the same layers in the same order, and where both used images of one size, the same shapes and
+    FLOPs per example."""
     real, layers = (reply.get("calls") or {}).get("cpu"), description.get("layers")
     if input_shape is None or not isinstance(real, list) or not isinstance(layers, list) or len(real) >= probes.MAX_CALLS:
         return
     if list(reply.get("input") or [])[1:] != list(input_shape)[1:]:
-        # Smaller images than described: the same layers must run in the same order.
+        # Smaller images than described (the probe's own meta run compares the shapes).
         if [row[0] for row in layers] != [q for q, _ in real]:
-            fail(f"`{call}` runs other layers on real tensors than when the grader describes it on PyTorch's meta "
-                 "device: a network must compute the same function wherever it runs.")
+            fail(f"`{call}` runs other layers on real tensors than on PyTorch's meta device: {META_DIFFERS}.")
         return
+
     def flat(shape):
         return isinstance(shape, list) and all(isinstance(s, int) for s in shape)
     # Shapes are compared where a layer returns one tensor (the description lists every tensor of a tuple).
     described = [[row[0], row[3][1:] if flat(row[3]) else None] for row in layers]
-    real = [[q, shape if described[i][1] is not None else None] if i < len(described) else [q, shape]
-            for i, (q, shape) in enumerate(real)]
+    real = [[q, shape if i >= len(described) or described[i][1] is not None else None] for i, (q, shape) in enumerate(real)]
     if described != real:
-        fail(f"`{call}` runs other layers, or gives other shapes, on real tensors than when the grader describes it "
-             "on PyTorch's meta device: a network must compute the same function wherever it runs.")
+        fail(f"`{call}` computes something else on PyTorch's meta device than on real tensors "
+             f"({_first_difference(real, described)}): {META_DIFFERS}.")
     flops, batch = sum((description.get("flops") or {}).values()), input_shape[0]
     real_flops = (reply.get("flops") or {}).get("cpu")
     if isinstance(real_flops, int) and real_flops * batch != flops * reply["input"][0]:
-        fail(f"`{call}` does other work on real tensors than when the grader describes it on PyTorch's meta device: "
-             "a network must compute the same function wherever it runs.")
+        fail(f"`{call}` does {real_flops / reply['input'][0]:,.0f} FLOPs per example on real tensors but "
+             f"{flops / batch:,.0f} on PyTorch's meta device: {META_DIFFERS}.")
 
 
 def flops_unverified(p, description: dict, call: str) -> None:

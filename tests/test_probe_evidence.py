@@ -108,11 +108,17 @@ def test_a_network_that_fakes_its_evidence_is_named(cls, words):
         assert word in str(raised.value), str(raised.value)
 
 
+def test_at_a_reduced_size_the_probe_runs_on_meta_itself():
+    with pytest.raises(Verdict, match=r"`c1` gives \[4, 32, 32\] per example on real tensors but `c1` gives \[4, 64, 64\]"):
+        _judged(OnMetaLarger, (1, 1, 128, 128))      # the real run uses 32x32 images, the description 128x128
+    assert _judged(Small, (1, 1, 128, 128))["counts"]["Conv2d"] == 2
+
+
 def test_a_description_from_a_separate_call_must_match_the_real_run():
     reply = run_execution({"Small": Small}, "Small", [], {}, list(SHAPE), 2, 0)
     described = describe({"Small": Small}, "Small", [], {}, list(SHAPE))
     described["layers"][0][3] = [1, 4, 24, 24]           # as if the network had shown the describing call more
-    with pytest.raises(Verdict, match="other shapes, on real tensors"):
+    with pytest.raises(Verdict, match=r"`c1` gives \[4, 12, 12\] per example on real tensors but `c1` gives \[4, 24, 24\]"):
         execution.judge(reply, described, "Small()", SHAPE)
 
 
