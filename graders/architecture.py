@@ -72,7 +72,7 @@ def describe_student(p, name: str, *args, input_shape=(1, 1, 224, 224), timeout:
         return reply
     ran = run_naming(p, execution_probes.execution, name, call, name, list(args), kwargs, list(input_shape),
                      execution.trials_for(reply), p.check.seed, timeout=timeout)
-    return execution.judge(ran, reply, call)
+    return execution.judge(ran, reply, call, input_shape)
 
 
 def as_count(value, what: str) -> float:

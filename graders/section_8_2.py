@@ -12,6 +12,7 @@ from d2lgrade.checks import check, fail, partial
 from d2lgrade.expected import reference as reference_of
 from graders import book_code
 from graders.architecture import as_count, expect_count, magnitude, reference
+from graders.execution import flops_unverified
 from graders.layer_counts import expect_flop_split, nearest_first, parameter_split
 
 ref = reference_of("8.2")
@@ -236,7 +237,7 @@ def small_shapes(p):
 
 @check("8.2/4", points=2, title="More nonlinearity before downsampling, at a fraction of the cost",
        uses=("VGGSmall",), needs=("8.2/2:block",),
-       expected=f"at least two downsampling steps after two or more convolutions each; under {SMALL_COST:.0%} of "
+       expected=f"at least two downsampling steps, each after two or more convolutions; under {SMALL_COST:.0%} of "
                 "VGG-11's FLOPs at 224×224")
 def small_design(p):
     budget = SMALL_COST * sum(_vgg11()["flops"].values())
@@ -246,9 +247,13 @@ def small_design(p):
         runs, cost = _convs_before_each_downsampling(got), sum(got["flops"].values())
         shown.append(f"VGGSmall({size}): convolutions before each downsampling {runs}, {magnitude(cost)}FLOPs")
         p.answer = "\n".join(shown)
-        if sum(1 for n in runs if n >= 2) < 2:
-            fail(f"`VGGSmall({size})` runs {runs or 'no'} convolution(s) before its downsampling steps: at least two "
-                 "of them should follow two or more convolutions (each with its nonlinearity), as in the VGG paper.")
+        short = next((step for step, n in enumerate(runs, start=1) if n < 2), None)
+        if len(runs) < 2 or short is not None:
+            where = f"downsampling step {short} follows only {runs[short - 1]}" if short else f"it downsamples {len(runs)} time(s)"
+            fail(f"`VGGSmall({size})` runs {runs or 'no'} convolution(s) before its downsampling steps ({where}): "
+                 "every step, and at least two of them, should follow two or more convolutions (each with its "
+                 "nonlinearity), as in the VGG paper.")
+        flops_unverified(p, got, f"VGGSmall({size})")
         if cost > budget:
             # VGG-11's FLOPs are 8.2/1.2's answer: the hint names the budget, not the figure.
             fail(f"`VGGSmall({size})` costs {magnitude(cost)}FLOPs per image, more than {SMALL_COST:.0%} of VGG-11's "

@@ -15,9 +15,10 @@ which is redundancy, not discarded work), and dropout is off. Nothing here is tr
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
 
 PROBE_USES = ("graders.probes.architecture",)   # its source runs ahead of this module's in the runtime
-if not __name__.startswith("d2lgrade_probe_"):
+if __name__ != "__main__":      # in the runtime (as __main__), architecture.py's definitions are already here
     from graders.probes.architecture import build
 
 TORCH_DIR = torch.__file__.rsplit("/", 1)[0]
@@ -25,7 +26,12 @@ TORCH_DIR = torch.__file__.rsplit("/", 1)[0]
 ACTIVATIONS = {"ReLU": torch.relu, "Sigmoid": torch.sigmoid, "Tanh": torch.tanh,
                "ReLU6": lambda x: x.clamp(0, 6)}
 MAX_OPS = 200
+MAX_CALLS = 2000
 REDUCED_FROM = 128
+# FLOPs the perturbation test may spend on torch's own layers (one forward pass each): above it
+# only parameters outside torch's own layers, where a decoy can hide, are perturbed one by one.
+PERTURB_BUDGET = 5e9       # FLOPs of one forward pass times the number of torch layers to perturb
+MOVES_FLOAT32, MOVES_FLOAT64 = 1e-6, 1e-9     # relative change of the output that is work, not rounding
 
 
 class _Operators(TorchDispatchMode):
@@ -93,14 +99,18 @@ def _randomise_statistics(model, generator):
 def execution(ns, name, args=(), kwargs=None, input_shape=(2, 1, 28, 28), trials=2, seed=0):
     """{"output": shape on the CPU, "input": the shape used, "ops": [ATen operators run],
         "leaves": {qualified: {"type", "ran", "reaches", "params": {name: reaches}, "genuine": why-not or "",
-                               "behaves": bool}}}
+                               "behaves": bool}},
+        "calls": {"cpu": [[leaf, shape per example], ...] in the order they ran, "meta": the same on PyTorch's
+                  meta device}, "flops": {"cpu", "meta"} (FlopCounterMode), "moves": {parameter or torch layer:
+        whether perturbing it changes the output}, "input_matters": whether two inputs give two outputs}
     over `trials` random inputs (batch of at least two). Images larger than REDUCED_FROM are first tried at
     a quarter of their side (a ResNet-50 at 224x224 costs seconds of CPU per pass); a network that cannot
     take that size is run at `input_shape` itself."""
     shape = (max(2, input_shape[0]),) + tuple(input_shape[1:])
     if len(shape) == 4 and min(shape[2:]) >= REDUCED_FROM:
         try:
-            return _execution(ns, name, args, kwargs, shape[:2] + tuple(s // 4 for s in shape[2:]), trials, seed)
+            return _execution(ns, name, args, kwargs, shape[:2] + tuple(s // 4 for s in shape[2:]), trials, seed,
+                              on_meta=True)
         except (LookupError, TypeError):
             raise
         except Exception:
@@ -108,7 +118,9 @@ def execution(ns, name, args=(), kwargs=None, input_shape=(2, 1, 28, 28), trials
     return _execution(ns, name, args, kwargs, shape, trials, seed)
 
 
-def _execution(ns, name, args, kwargs, shape, trials, seed):
+def _execution(ns, name, args, kwargs, shape, trials, seed, on_meta=False):
+    """`execution` at `shape`; `on_meta`: also on the meta device at that shape (the grader's description
+    was measured at another size, so it cannot stand in for the meta run)."""
     generator = torch.Generator().manual_seed(seed)
     model, _ = build(ns, name, args, kwargs, shape, "cpu")
     model.eval()
@@ -124,10 +136,14 @@ def _execution(ns, name, args, kwargs, shape, trials, seed):
     outputs = []          # (qualified, output tensor) of each leaf call in the current trial
     operators = _Operators()
 
+    calls = []            # [qualified, shape per example] of each leaf call on the first real input
+
     def hook(qualified):
         def record(module, inputs, output):
             ran[qualified] = True
             out = _first_tensor(output)
+            if first_trial[0] and len(calls) < MAX_CALLS:
+                calls.append([qualified, _per_example(output)])
             if out is not None and out.is_floating_point() and out.requires_grad:
                 outputs.append((qualified, out))
             first = _first_tensor(inputs)
@@ -143,20 +159,34 @@ def _execution(ns, name, args, kwargs, shape, trials, seed):
     for q, m in owners.items():
         handles.append(m.register_forward_hook(lambda module, i, o, q=q: owner_ran.__setitem__(q, True)))
     out_shape = None
+    first_trial, counter, X0, input_matters, gradless = [True], FlopCounterMode(display=False), None, None, False
     try:
         for trial in range(trials):
             del outputs[:]
             X = torch.randn(shape, generator=generator).requires_grad_(True)
+            X0 = X.detach() if X0 is None else X0
             with torch.enable_grad(), operators:
-                output = model(X)
+                if trial == 0:
+                    with counter:
+                        output = model(X)
+                else:
+                    output = model(X)
+            first_trial[0] = False
             out = _first_tensor(output)
             out_shape = list(out.shape) if out is not None else type(output).__name__
+            if trial == 0 and out is not None and out.is_floating_point() and out.dim() >= 1 and out.shape[0] >= 2:
+                input_matters = bool((out[0] != out[1]).any())      # two random inputs, bit-identical outputs
             if out is None or not out.requires_grad:
                 break
             weights = torch.randn(out.shape, generator=generator)
             names = list(param_reached)
             targets = [params[n] for n in names] + [t for _, t in outputs]
-            grads = torch.autograd.grad((out * weights).sum(), targets, allow_unused=True)
+            try:
+                grads = torch.autograd.grad((out * weights).sum(), targets, allow_unused=True)
+            except RuntimeError:
+                # No gradient to read (an empty pooling, an operator without one): perturbation alone decides.
+                gradless = True
+                break
             for n, g in zip(names, grads[:len(names)]):
                 param_reached[n] = param_reached[n] or (g is not None and bool((g != 0).any()))
             for (q, _), g in zip(outputs, grads[len(names):]):
@@ -164,6 +194,9 @@ def _execution(ns, name, args, kwargs, shape, trials, seed):
     finally:
         for handle in handles:
             handle.remove()
+    if gradless:
+        param_reached = {n: True for n in param_reached}
+        output_reached = {q: None for q in output_reached}
     report = {}
     for q, module in leaves.items():
         own = {n: param_reached[q + "." + n] for n, _ in module.named_parameters(recurse=False)
@@ -174,5 +207,113 @@ def _execution(ns, name, args, kwargs, shape, trials, seed):
     direct = {(q + "." if q else "") + n: param_reached[(q + "." if q else "") + n]
               for q, m in owners.items() if owner_ran[q] for n, _ in m.named_parameters(recurse=False)
               if (q + "." if q else "") + n in param_reached}
+    real_flops = _total_flops(counter)
+    meta_calls, meta_flops = _on_meta(ns, name, args, kwargs, shape) if on_meta else (None, None)
+    groups = _perturbation_groups(leaves, owners, report, 0 if gradless else real_flops)
+    moves = _perturbation(model, X0, groups, generator) if X0 is not None and groups else {}
     return {"output": out_shape, "input": list(shape), "ops": sorted(operators.names), "leaves": report,
-            "direct": direct}
+            "direct": direct, "calls": {"cpu": calls, "meta": meta_calls}, "flops": {"cpu": real_flops, "meta": meta_flops},
+            "moves": moves, "input_matters": input_matters,
+            "direct_weights": [w for w in direct if params[w].dim() >= 2]}
+
+
+def _per_example(value):
+    out = _first_tensor(value)
+    return list(out.shape[1:]) if out is not None else type(value).__name__
+
+
+def _total_flops(counter):
+    return int(sum(counter.get_flop_counts().get("Global", {}).values()))
+
+
+def _on_meta(ns, name, args, kwargs, shape):
+    """(the real run's `calls` and FLOPs, measured the same way on a network built and run on PyTorch's meta
+    device at the same input shape), or (None, None) where it cannot run there: the grader requires the two
+    runs to agree."""
+    try:
+        model, _ = build(ns, name, args, kwargs, shape, "meta")
+        calls, handles = [], []
+        for qualified, module in model.named_modules():
+            if qualified and next(iter(module.children()), None) is None:
+                handles.append(module.register_forward_hook(
+                    lambda m, i, o, q=qualified: calls.append([q, _per_example(o)]) if len(calls) < MAX_CALLS else None))
+        counter = FlopCounterMode(display=False)
+        try:
+            with torch.no_grad(), counter:
+                model(torch.zeros(shape, device="meta"))
+        finally:
+            for handle in handles:
+                handle.remove()
+    except Exception:
+        return None, None
+    return calls, _total_flops(counter)
+
+
+def _perturbation_groups(leaves, owners, report, flops):
+    """{what the grader names: [parameters]} to perturb one group at a time: each of torch's own layers as a
+    whole (its forward uses every parameter it has), and every other parameter on its own."""
+    groups, torch_layers = {}, {}
+    for q, module in leaves.items():
+        mine = list(module.named_parameters(recurse=False))
+        if not mine or not report[q]["ran"]:
+            continue
+        if not report[q]["genuine"]:
+            torch_layers[q] = [p for _, p in mine]
+        else:
+            for n, p in mine:
+                groups[q + "." + n] = [p]
+    for q, module in owners.items():
+        for n, p in module.named_parameters(recurse=False):
+            groups[(q + "." if q else "") + n] = [p]
+    if flops * len(torch_layers) <= PERTURB_BUDGET:
+        groups.update(torch_layers)
+    return groups
+
+
+def _perturbation(model, X, groups, generator):
+    """{group: whether adding noise of its own scale to it changes the output}. Decided in float32 where the
+    change is plain; what is left is decided again in float64 (a deep untrained network's output depends on
+    its first layers by a few parts in a million, far above float64's rounding but near float32's)."""
+    moves, unsure = {}, dict(groups)
+    for dtype, tolerance in ((torch.float32, MOVES_FLOAT32), (torch.float64, MOVES_FLOAT64)):
+        if not unsure:
+            break
+        try:
+            model.to(dtype)
+            with torch.no_grad():
+                base = _first_tensor(model(X.to(dtype)))
+        except Exception:
+            base = None
+        if base is None or not base.is_floating_point():
+            break
+        floor = tolerance * float(base.abs().max()) + 1e-30
+        for what, params in list(unsure.items()):
+            change = _change(model, X.to(dtype), params, base, generator)
+            if change is None or change > floor:      # an error is not evidence that a parameter does nothing
+                moves[what] = True
+                del unsure[what]
+    moves.update({what: False for what in unsure})
+    return moves
+
+
+def _change(model, X, params, base, generator):
+    """The largest change of the output when `params` get noise of their own scale (None: it raised)."""
+    saved = [p.detach().clone() for p in params]
+    try:
+        with torch.no_grad():
+            for p in params:
+                p.add_(torch.randn(p.shape, generator=generator, dtype=p.dtype) * _scale(p))
+            out = _first_tensor(model(X))
+        return float((out - base).abs().max()) if out is not None and out.shape == base.shape else float("inf")
+    except Exception:
+        return None
+    finally:
+        with torch.no_grad():
+            for p, value in zip(params, saved):
+                p.copy_(value)
+
+
+def _scale(p):
+    """A perturbation as large as the parameter's own spread (0.1 for a constant like batch norm's γ = 1)."""
+    spread = float(p.std()) if p.numel() > 1 else 0.0
+    return spread if spread > 0 else max(0.1, 0.1 * float(p.abs().max()))

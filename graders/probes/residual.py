@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 PROBE_USES = ("graders.probes.architecture",)   # its source runs ahead of this module's in the runtime
-if not __name__.startswith("d2lgrade_probe_"):
+if __name__ != "__main__":      # in the runtime (as __main__), architecture.py's definitions are already here
     from graders.probes.architecture import build
 
 MAX_BLOCKS = 20

@@ -30,7 +30,7 @@ def _student_line(exc):
     """(source line, function) of the innermost frame of the student's own code in the traceback."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if "site-packages" not in f.filename and "/lib/python" not in f.filename
-              and not f.filename.startswith("<probe")]
+              and f.filename != _student_line.__code__.co_filename]     # this probe's own frames
     if not frames:
         return "", ""
     return (frames[-1].line or "").strip(), frames[-1].name
