@@ -231,7 +231,7 @@ class _ReplayedCall:
 
 
 # --------------------------------------------------------------------------------------------
-# Formulas (compared in d2lgrade/compare/symbolic.py)
+# Formulas (compared in d2lgrade/compare/equality.py)
 # --------------------------------------------------------------------------------------------
 
 class RecordingFormula(str):

@@ -14,8 +14,9 @@ from typing import Iterable
 import sympy
 
 from d2lgrade.compare import breakpoints
-from d2lgrade.compare.symbolic import (Point, SymbolicAnswerError, _agree, _Evaluator, _plain, _point_key, _PointSource,
-                                       _shorten, _Skip, _Undefined, format_assignment, format_value, parse_answer)
+from d2lgrade.compare.parse import SymbolicAnswerError, _shorten, parse_answer
+from d2lgrade.compare.symbolic import (Point, _agree, _Evaluator, _plain, _point_key, _PointSource, _Skip, _Undefined,
+                                       format_assignment, format_value)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""`compare_expressions`: does a student's formula equal the expected one? Parsing is symbolic.py, sampling and
-proofs comparison.py; a release writes the expected formula's values down and a student kit compares with
+"""`compare_expressions`: does a student's formula equal the expected one? Parsing is parse.py, exact evaluation
+symbolic.py, sampling and proofs comparison.py; a release writes the expected formula's values down and a student kit compares with
 those values only (sampled.py)."""
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Callable, Iterable
 from d2lgrade.compare import sampled
 from d2lgrade.compare.comparison import (Comparison, _as_expression, _BudgetExceeded, _Deadline, _different, _merge,
                                          _named, _on_domain, _out_of_time, _points, _sample, _try_proof)
-from d2lgrade.compare.symbolic import (_FUNCTION_TABLE, DEFAULT_DOMAIN, DEFAULT_FUNCTIONS, DEFAULT_SYMBOLS, Domain,
-                                       _Evaluator, _plain, _PointSource, format_assignment, format_value)
+from d2lgrade.compare.parse import _FUNCTION_TABLE, DEFAULT_FUNCTIONS, DEFAULT_SYMBOLS
+from d2lgrade.compare.symbolic import (DEFAULT_DOMAIN, Domain, _Evaluator, _plain, _PointSource, format_assignment,
+                                       format_value)
 
 
 def compare_expressions(student, expected, *, domains: dict[str, Domain] | None = None,
