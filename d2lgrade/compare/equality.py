@@ -1,6 +1,6 @@
-"""`compare_expressions`: does a student's formula equal the expected one? Parsing is parse.py, exact evaluation
-symbolic.py, sampling and proofs comparison.py; a release writes the expected formula's values down and a student kit compares with
-those values only (sampled.py)."""
+"""`compare_expressions`: does a student's formula equal the expected one? Parsing is parse.py, exact
+evaluation symbolic.py, sampling and proofs comparison.py; a release writes the expected formula's values
+down and a student kit compares with those values only (sampled.py)."""
 from __future__ import annotations
 
 from typing import Callable, Iterable
