@@ -114,3 +114,21 @@ if __name__ == "__main__":
     except CycleError as exc:
         raise SystemExit(f"import cycle: {' -> '.join(exc.args[1])}")
     print("\n".join(order))
+
+
+def test_probes_import_their_siblings_only_outside_the_runtime():
+    """A probe's PROBE_USES run ahead of it in the runtime, where it is compiled as `__main__`
+    (d2lgrade/run/agent.py): its imports of them must sit under `if __name__ != "__main__":`, or the
+    runtime, which cannot see the package, fails with "No module named 'graders'"."""
+    for path in sorted((ROOT / "graders" / "probes").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        guarded = [node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "__name__ != '__main__'"]
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                assert not any(n.startswith(("graders", "d2lgrade")) for n in names), \
+                    f"{path.name} imports {names} unguarded"
+            elif isinstance(node, ast.If) and node not in guarded:
+                inner = [n for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))]
+                assert not any((n.module or "").startswith("graders") for n in inner if isinstance(n, ast.ImportFrom)), \
+                    f"{path.name} guards its sibling imports with `{ast.unparse(node.test)}`, not `__name__ != '__main__'`"

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 PROBE_USES = ("graders.probes.layers",)   # its source runs ahead of this module's in the runtime
-if not __name__.startswith("d2lgrade_probe_"):
+if __name__ != "__main__":      # in the runtime, layers.py's definitions are already here
     from graders.probes.layers import LayerRecorder, describe_calls, state_of
 
 
