@@ -14,7 +14,9 @@ from types import ModuleType
 import torch
 
 from d2lgrade.checks import Check, NotAttempted, StudentError, StudentMemory, StudentTimeout, Verdict, fail
-from d2lgrade.compare.source_scan import Rules, judge_trace, scan_source
+from d2lgrade.compare.implementation_rules import Rules
+from d2lgrade.compare.source_scan import scan_source
+from d2lgrade.compare.trace_judge import judge_trace
 from d2lgrade.load import Submission
 from d2lgrade.load.syntax import belongs, compile_failed, defines, never_ran, syntax_problems
 from d2lgrade.run import wire
@@ -116,7 +118,7 @@ class Probe:
         it, so a wrong value returned before it is reported first.
 
         `implement`: the exercise asks for an implementation of its own; the submitted source and
-        each call's operator trace are judged against these rules (see compare/source_scan.py).
+        each call's operator trace are judged against these rules (see compare/implementation_rules.py).
         `forbid` maps ATen operator names to what they are (e.g. {"convolution": "F.conv2d"})."""
         if implement is not None:
             self.implemented((name,), implement)

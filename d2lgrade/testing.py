@@ -79,7 +79,7 @@ def assert_starter_not_attempted(section: Section) -> R.GradeReport:
 
 
 def sandbox_layers() -> dict:
-    """What the runtime's sandbox can apply on this machine (its status file, see run/isolation.py),
+    """What the runtime's sandbox can apply on this machine (its status file, see run/sandbox_status.py),
     found by launching it once around `python -c pass`. Tests of a defence skip, naming the missing
     layer, where the machine cannot provide it; the report says the same to users."""
     import json
@@ -87,7 +87,7 @@ def sandbox_layers() -> dict:
     import sys
     import tempfile
 
-    from d2lgrade.run import isolation, kernel
+    from d2lgrade.run import isolation, kernel, sandbox_status
 
     with tempfile.TemporaryDirectory() as tmp:
         work, private = Path(tmp) / "work", Path(tmp) / "private"
@@ -97,7 +97,7 @@ def sandbox_layers() -> dict:
                   "status_file": str(private / isolation.STATUS_FILE)}
         subprocess.run([sys.executable, str(kernel.SANDBOX), json.dumps(config), "--", sys.executable, "-c", "pass"],
                        capture_output=True, timeout=60, start_new_session=True)
-        status = isolation.read_status(private / isolation.STATUS_FILE)
-        for group in isolation.cgroups_of(status):
-            isolation.remove_cgroup(group)
+        status = sandbox_status.read_status(private / isolation.STATUS_FILE)
+        for group in sandbox_status.cgroups_of(status):
+            sandbox_status.remove_cgroup(group)
         return status

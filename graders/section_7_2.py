@@ -12,8 +12,8 @@ from torch.nn import functional as F
 
 from d2lgrade.checks import StudentError, WrongAnswer, check, fail
 from d2lgrade.compare.formulas import Domain, expect_formula
+from d2lgrade.compare.implementation_rules import CONVOLUTION
 from d2lgrade.compare.inputs import randint, shape_text, tensor
-from d2lgrade.compare.source_scan import CONVOLUTION
 from d2lgrade.compare.tensors import describe, expect_close, expect_tensor
 from graders.probes.section_7_2 import corr2d_matmul_with_noisy_products
 from d2lgrade.expected import reference

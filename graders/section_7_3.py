@@ -4,8 +4,8 @@ from torch.nn import functional as F
 
 from d2lgrade.checks import check, fail
 from d2lgrade.compare.formulas import Domain, expect_formula
+from d2lgrade.compare.implementation_rules import TRANSPOSED_CONVOLUTION
 from d2lgrade.compare.inputs import choice, randint, shape_text, tensor
-from d2lgrade.compare.source_scan import TRANSPOSED_CONVOLUTION
 from d2lgrade.compare.tensors import expect_close, expect_diagnosed
 from d2lgrade.expected import reference
 

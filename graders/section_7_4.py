@@ -6,9 +6,9 @@ from torch.nn import functional as F
 
 from d2lgrade.checks import check, fail
 from d2lgrade.compare.formulas import Domain, expect_formula_among
+from d2lgrade.compare.implementation_rules import CONVOLUTION
 from d2lgrade.compare.inputs import randint, shape_text, tensor
 from d2lgrade.compare.tensors import describe, expect_close, expect_diagnosed, same_values
-from d2lgrade.compare.source_scan import CONVOLUTION
 from d2lgrade.expected import reference
 from graders.matrix_products import expect_matrix_product
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from d2lgrade.audit import report
-from d2lgrade.audit.mutate import CODE_OPERATORS, Mutant, mutants
+from d2lgrade.audit.mutate import Mutant, mutants
+from d2lgrade.audit.operators import CODE_OPERATORS
 from d2lgrade.audit.run import SectionAudit, SectionRuntime, audit_exercise
 from d2lgrade.sections import find_section
 

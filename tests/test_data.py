@@ -104,7 +104,7 @@ def _rows(images) -> set[bytes]:
 def test_held_out_images_are_a_keyed_draw_the_runtime_cannot_rebuild():
     """Same key, same images (a verdict is repeatable); another key, other images; and none of them is
     in any table the runtime can build: its served splits, or scikit-learn's digits at every position."""
-    from d2lgrade.run import agent
+    from d2lgrade.run import offline_datasets as agent
 
     first, again = data.held_out("mnist", key=b"course A"), data.held_out("mnist", key=b"course A")
     other = data.held_out("mnist", key=b"course B")
@@ -198,7 +198,8 @@ print("RESULT" + json.dumps(out))
 def test_agent_setup_patches_torchvision_without_a_download(tmp_path):
     """The agent's setup (which the kernel runs first) makes torchvision serve the stand-in or --data-dir."""
     fake_dataset(tmp_path / "local")
-    agent_source = (ROOT / "d2lgrade" / "run" / "agent.py").read_text()
+    from d2lgrade.run.agent_source import agent_source
+    agent_source = agent_source()
     code = f"AGENT_SOURCE = {agent_source!r}\nLOCAL = {str(tmp_path / 'local')!r}\n" + AGENT_TEST
     (tmp_path / "work").mkdir()
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "work", capture_output=True, text=True, timeout=180,

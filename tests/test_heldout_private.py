@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from d2lgrade import data
-from d2lgrade.run import isolation
+from d2lgrade.run import isolation, landlock_rules
 from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.testing import VariantRunner, sandbox_layers
 
@@ -127,19 +127,19 @@ def test_mounts_alone_cover_the_bundled_data(tmp_path):
 
 
 def test_carving_keeps_everything_but_the_hidden_path(tmp_path):
-    """isolation.carve on a made-up tree: siblings keep their rights, the hidden folder gets none, the
+    """landlock_rules.carve on a made-up tree: siblings keep their rights, the hidden folder gets none, the
     folders on the way keep only the right to list names."""
     for folder in ("lib/pkg/datasets/data", "lib/pkg/datasets/code", "lib/other"):
         (tmp_path / folder).mkdir(parents=True)
     (tmp_path / "lib/pkg/__init__.py").write_text("")
-    rights = isolation.READ_EXEC
-    rules = dict(isolation.carve([(str(tmp_path / "lib"), rights), ("/usr", rights)],
+    rights = landlock_rules.READ_EXEC
+    rules = dict(landlock_rules.carve([(str(tmp_path / "lib"), rights), ("/usr", rights)],
                                  [str(tmp_path / "lib/pkg/datasets/data")]))
     assert rules["/usr"] == rights
     for kept in ("lib/other", "lib/pkg/__init__.py", "lib/pkg/datasets/code"):
         assert rules[str(tmp_path / kept)] == rights, kept
     for passed in ("lib", "lib/pkg", "lib/pkg/datasets"):
-        assert rules[str(tmp_path / passed)] == isolation.READ_DIR, passed
+        assert rules[str(tmp_path / passed)] == landlock_rules.READ_DIR, passed
     assert str(tmp_path / "lib/pkg/datasets/data") not in rules
 
 

@@ -354,7 +354,8 @@ def test_16_without_the_tmpfs_a_watchdog_stops_the_runtime(executor, tmp_path, m
     from d2lgrade.run import kernel
     copy = tmp_path / "sandbox"
     copy.mkdir()
-    shutil.copy(kernel.SANDBOX, copy / "sandbox.py")
+    for sibling in ("sandbox.py", "landlock_rules.py", "cgroup_limits.py"):    # what the launcher loads by path
+        shutil.copy(kernel.SANDBOX.with_name(sibling), copy / sibling)
     source = kernel.SANDBOX.with_name("isolation.py").read_text()
     head = "def mount_scratch(folder: str, size_bytes: int, files: int) -> None:\n"
     assert head in source

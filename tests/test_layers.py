@@ -15,6 +15,8 @@ PACKAGES = ("d2lgrade", "graders")
 # Loaded by path or sent as source text into the student runtime (or the sandbox launcher before it): they
 # may use the standard library, torch and the files beside them, never the package, which the runtime cannot see.
 RUNTIME_SIDE = ["d2lgrade/run/agent.py", "d2lgrade/run/sandbox.py", "d2lgrade/run/isolation.py",
+                "d2lgrade/run/landlock_rules.py", "d2lgrade/run/cgroup_limits.py", "d2lgrade/run/offline_datasets.py",
+                "d2lgrade/run/agent_source.py",
                 "d2lgrade/run/forkserver.py", "d2lgrade/run/shell.py", "d2lgrade/run/frames.py",
                 *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "graders" / "probes").glob("*.py"))]
 

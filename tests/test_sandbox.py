@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from d2lgrade.run import isolation
+from d2lgrade.run import isolation, landlock_rules, sandbox_status
 from d2lgrade.testing import sandbox_layers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,9 +80,9 @@ class Sandbox:
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, start_new_session=True)
         finally:
-            self.status = isolation.read_status(self.private / isolation.STATUS_FILE)
-            for group in isolation.cgroups_of(self.status):     # what KernelRuntime._kill does
-                assert isolation.remove_cgroup(group)
+            self.status = sandbox_status.read_status(self.private / isolation.STATUS_FILE)
+            for group in sandbox_status.cgroups_of(self.status):     # what KernelRuntime._kill does
+                assert sandbox_status.remove_cgroup(group)
         return done, self.status
 
     def results(self, code: str, **kw) -> dict:
@@ -109,7 +109,7 @@ def test_status_names_every_layer(box):
     if USERNS:
         assert status["userns"] and status["netns"] and status["pidns"] and status["mountns"]
         assert status["read_only"] and status["private_proc"] and status["mount_errors"] == []
-    assert isolation.notes_for(status) == [] or not (LANDLOCK and USERNS), isolation.notes_for(status)
+    assert sandbox_status.notes_for(status) == [] or not (LANDLOCK and USERNS), sandbox_status.notes_for(status)
 
 
 @needs_landlock
@@ -177,7 +177,7 @@ def test_mounts_alone_hide_the_project_and_freeze_the_rest(box):
         # ... and the interpreter's, where the virtual environment itself lives under /tmp (this process's
         # sys.path also holds the repository, which the sandbox hides even when a clone lives under /tmp)
         kept = {Path(p).parts[2] for p in [str(box.tmp), sys.prefix, os.path.dirname(sys.executable),
-                                           *(q for q in isolation.interpreter_paths() if not Path(q).is_relative_to(ROOT))]
+                                           *(q for q in landlock_rules.interpreter_paths() if not Path(q).is_relative_to(ROOT))]
                 if len(Path(p).parts) > 2 and Path(p).parts[1] == "tmp"}
         assert results["tmp"] == ["worked", repr(sorted(kept))]
     for name in ("write cwd", "write exchange", "write shm"):
@@ -272,10 +272,10 @@ def test_a_fork_bomb_is_stopped_and_leaves_nothing(box):
     try:
         assert launcher.stdout.readline().strip() == "started"
         time.sleep(3)
-        namespace = isolation.user_namespace(launcher.pid)
-        status = isolation.read_status(box.private / isolation.STATUS_FILE)
+        namespace = sandbox_status.user_namespace(launcher.pid)
+        status = sandbox_status.read_status(box.private / isolation.STATUS_FILE)
         assert status.get("processes") == 64, status                 # a limit was applied
-        inside = isolation.processes_in(namespace)
+        inside = sandbox_status.processes_in(namespace)
         threads = sum(len(os.listdir(f"/proc/{pid}/task")) for pid in inside if os.path.isdir(f"/proc/{pid}"))
         assert 3 < len(inside) and threads <= 64, (len(inside), threads)
         # The machine is still usable: this process can still start others.
@@ -284,11 +284,11 @@ def test_a_fork_bomb_is_stopped_and_leaves_nothing(box):
         os.killpg(launcher.pid, signal.SIGKILL)
         launcher.wait()
     deadline = time.monotonic() + 5
-    while isolation.processes_in(namespace) and time.monotonic() < deadline:
+    while sandbox_status.processes_in(namespace) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert isolation.processes_in(namespace) == []
-    for group in isolation.cgroups_of(status):
-        assert isolation.remove_cgroup(group) and not os.path.exists(group)
+    assert sandbox_status.processes_in(namespace) == []
+    for group in sandbox_status.cgroups_of(status):
+        assert sandbox_status.remove_cgroup(group) and not os.path.exists(group)
 
 
 @needs_userns
@@ -302,44 +302,44 @@ def test_the_runtime_goes_when_the_grader_goes(box, tmp_path):
     """)])
     try:
         deadline = time.monotonic() + 10
-        while not (status := isolation.read_status(box.private / isolation.STATUS_FILE)) and time.monotonic() < deadline:
+        while not (status := sandbox_status.read_status(box.private / isolation.STATUS_FILE)) and time.monotonic() < deadline:
             time.sleep(0.05)
         children = [int(p) for p in Path(f"/proc/{grader.pid}/task/{grader.pid}/children").read_text().split()]
-        namespace = isolation.user_namespace(children[0])
-        assert namespace and isolation.processes_in(namespace)
+        namespace = sandbox_status.user_namespace(children[0])
+        assert namespace and sandbox_status.processes_in(namespace)
     finally:
         grader.kill()
         grader.wait()
     deadline = time.monotonic() + 5
-    while isolation.processes_in(namespace) and time.monotonic() < deadline:
+    while sandbox_status.processes_in(namespace) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert isolation.processes_in(namespace) == []
-    for group in isolation.cgroups_of(status):
-        assert isolation.remove_cgroup(group)
+    assert sandbox_status.processes_in(namespace) == []
+    for group in sandbox_status.cgroups_of(status):
+        assert sandbox_status.remove_cgroup(group)
 
 
 def test_degraded_layers_become_notes():
     full = {"landlock": 7, "userns": True, "ipcns": True, "netns": True, "pidns": True, "processes": 64,
             "capabilities": "none", "private_shm": True, "exposed": []}
-    assert isolation.notes_for(full) == []
-    no_landlock = isolation.notes_for({**full, "landlock": 0, "landlock_error": "ENOSYS"})
+    assert sandbox_status.notes_for(full) == []
+    no_landlock = sandbox_status.notes_for({**full, "landlock": 0, "landlock_error": "ENOSYS"})
     assert len(no_landlock) == 1 and "reference solutions" in no_landlock[0] and "ENOSYS" in no_landlock[0]
-    no_userns = isolation.notes_for({**full, "userns": False, "netns": False, "pidns": False, "processes": None})
+    no_userns = sandbox_status.notes_for({**full, "userns": False, "netns": False, "pidns": False, "processes": None})
     assert any("network" in n for n in no_userns) and any("fork bomb" in n for n in no_userns)
-    no_tmpfs = isolation.notes_for({**full, "disk_tmpfs": False, "disk_error": "EPERM"})
+    no_tmpfs = sandbox_status.notes_for({**full, "disk_tmpfs": False, "disk_error": "EPERM"})
     assert len(no_tmpfs) == 1 and "watches its size" in no_tmpfs[0] and "EPERM" in no_tmpfs[0]
-    assert isolation.notes_for({**full, "disk_tmpfs": True}) == []
-    exposed = isolation.notes_for({**full, "exposed": ["/usr/src/course"]})
+    assert sandbox_status.notes_for({**full, "disk_tmpfs": True}) == []
+    exposed = sandbox_status.notes_for({**full, "exposed": ["/usr/src/course"]})
     assert exposed and "/usr/src/course" in exposed[0]
     # Without Landlock the covers hold only for a runtime with no capability left to unmount them.
     covered = {**full, "landlock": 0, "hidden": ["/work"], "read_only": True}
-    assert "still hides the project" in isolation.notes_for(covered)[0]
-    kept = isolation.notes_for({**covered, "capabilities": None, "capabilities_error": "capset: EPERM"})
+    assert "still hides the project" in sandbox_status.notes_for(covered)[0]
+    kept = sandbox_status.notes_for({**covered, "capabilities": None, "capabilities_error": "capset: EPERM"})
     assert "reference solutions included" in kept[0] and "capset: EPERM" in kept[1], kept
-    assert "shared with other runtimes" in isolation.notes_for({**full, "ipcns": False, "ipcns_error": "EPERM"})[0]
-    per_process = isolation.notes_for({**full, "memory_cgroup": False, "memory_cgroup_error": "EROFS"})
+    assert "shared with other runtimes" in sandbox_status.notes_for({**full, "ipcns": False, "ipcns_error": "EPERM"})[0]
+    per_process = sandbox_status.notes_for({**full, "memory_cgroup": False, "memory_cgroup_error": "EROFS"})
     assert len(per_process) == 1 and "each process of the runtime alone" in per_process[0]
-    assert isolation.notes_for({**full, "memory_cgroup": "/sys/fs/cgroup/x"}) == []
+    assert sandbox_status.notes_for({**full, "memory_cgroup": "/sys/fs/cgroup/x"}) == []
 
 
 @pytest.mark.skipif(not LAYERS.get("mountns"), reason="no private mount namespace here")
@@ -375,7 +375,7 @@ def test_everything_off_still_runs(box):
                            layers_off=["namespaces", "cgroup", "landlock", "mounts"])
     assert done.returncode == 0 and done.stdout.strip() == str(2**20), done.stderr
     assert not status["userns"] and not status["landlock"]
-    notes = isolation.notes_for(status)
+    notes = sandbox_status.notes_for(status)
     for words in ("Landlock is not available", "user namespaces", "IPC namespace", "/dev/shm", "memory cgroup",
                   "process limit"):
         assert sum(words in n for n in notes) == 1, (words, notes)

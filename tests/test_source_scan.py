@@ -2,8 +2,9 @@
 evasions are named, honest code in several styles gives no finding."""
 import pytest
 
-from d2lgrade.compare.source_scan import (CONVOLUTION, FORBIDDEN, MAX_POOLING_VIA_RELU, UNVERIFIABLE, judge_trace,
-                                          scan_source)
+from d2lgrade.compare.implementation_rules import CONVOLUTION, MAX_POOLING_VIA_RELU
+from d2lgrade.compare.source_scan import FORBIDDEN, UNVERIFIABLE, scan_source
+from d2lgrade.compare.trace_judge import judge_trace
 from d2lgrade.load import load_submission
 from d2lgrade.sections import find_section
 

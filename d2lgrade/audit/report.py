@@ -80,7 +80,7 @@ def markdown(audits: list[SectionAudit], *, command: str, not_audited: dict[str,
     out = ["# Mutation audit of the graders", "",
            f"Last written by `{command}` on {datetime.date.today().isoformat()}; each section's figures are from "
            "its latest audit (kept in AUDIT.json beside this file).",
-           "", "Mutants of each reference answer (see `d2lgrade/audit/mutate.py` for the operators) are graded by "
+           "", "Mutants of each reference answer (see `d2lgrade/audit/operators.py` for the operators) are graded by "
            "the exercise's own checks. *Killed*: a check gave less than full marks. *Equivalent*: the mutant "
            "answered every request the checks made, and the same calls on redrawn random inputs, exactly like "
            "the reference. *Holes*: the rest; they feed issue 22 and are fixed at the mechanism, never for one mutant.",

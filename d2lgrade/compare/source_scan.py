@@ -2,7 +2,7 @@
 
 The operator trace is recorded inside the student's process, where student code can switch it off,
 so it is never the only evidence. This module reads the submitted source with `ast` (the student
-cannot change what the grader parses) and judges the trace against an allow-list:
+cannot change what the grader parses):
 
 - `scan_source` starts at the exercise's function or class, follows the helpers and module-level
   names it reaches, and reports library routines that do the exercise's work (forbidden: the check
@@ -11,9 +11,7 @@ cannot change what the grader parses) and judges the trace against an allow-list
   no cell defines: could not verify). Anywhere in the submission it also reports what tampers with
   the trace or the library (the agent module, dispatch modes, `sys.modules`, library attributes
   replaced by assignment).
-- `judge_trace` accepts a traced call only when every operator it ran is on the exercise's
-  allow-list; an empty trace, a trace whose end marker is missing (the recording was switched off)
-  or an operator outside both lists is "could not verify", a forbidden operator fails.
+- The rules it applies live in `implementation_rules.py`; `trace_judge.py` judges the trace.
 """
 from __future__ import annotations
 
@@ -22,50 +20,9 @@ import builtins
 import re
 from dataclasses import dataclass, field
 
+from d2lgrade.compare.implementation_rules import Rules
+
 FORBIDDEN, UNVERIFIABLE = "forbidden", "unverifiable"
-
-# -- the ATen operators an implementation may run -----------------------------------------------------
-VIEWS = {"view", "_unsafe_view", "reshape", "_reshape_alias", "alias", "as_strided", "select", "slice", "unsqueeze",
-         "squeeze", "permute", "transpose", "t", "expand", "unbind", "split", "split_with_sizes", "chunk", "narrow",
-         "diagonal", "unfold", "detach", "lift_fresh", "lift_fresh_copy", "view_as", "movedim", "resolve_conj",
-         "resolve_neg", "_local_scalar_dense", "item", "is_nonzero", "equal", "dim", "numel",
-         # the in-place forms of the same views (X.squeeze_(0) changes a view, computes nothing)
-         "squeeze_", "unsqueeze_", "t_", "transpose_", "as_strided_", "swapaxes", "swapdims", "contiguous"}
-CREATION = {"empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones", "ones_like", "full", "full_like",
-            "new_zeros", "new_ones", "new_full", "new_empty", "new_empty_strided", "fill", "fill_", "zero_", "arange",
-            "linspace", "scalar_tensor", "eye", "clone", "copy", "copy_", "_to_copy", "to", "_copy_from",
-            "_copy_from_and_resize", "resize_", "set_", "tensor"}
-REARRANGING = {"cat", "stack", "flip", "roll", "index", "index_select", "index_put", "index_put_", "_index_put_impl_",
-               "tril", "triu", "repeat", "repeat_interleave", "constant_pad_nd", "diag_embed", "diag", "rot90",
-               "im2col", "col2im", "masked_fill", "masked_fill_", "masked_select", "nonzero", "scatter", "scatter_",
-               "scatter_add", "scatter_add_", "gather", "take", "tile", "reflection_pad1d", "reflection_pad2d",
-               "replication_pad1d", "replication_pad2d", "pad", "tensor_split", "unsafe_split", "unsafe_chunk",
-               "flatten", "unflatten", "broadcast_to", "expand_as", "narrow_copy", "fliplr", "flipud", "block_diag",
-               "tril_indices", "triu_indices", "_unsafe_index", "_unsafe_index_put", "view_copy", "_reshape_copy"}
-# Accumulating values into the positions they belong to: how honest code adds products into outputs.
-SCATTERING = {"index_add", "index_add_", "index_copy", "index_copy_", "index_fill", "index_fill_", "put", "put_",
-              "scatter_reduce", "scatter_reduce_", "index_reduce", "index_reduce_", "take_along_dim", "masked_scatter",
-              "masked_scatter_", "select_scatter", "slice_scatter", "diagonal_scatter", "as_strided_scatter",
-              "bincount"}
-# Asking about or promoting dtypes computes nothing.
-TYPES = {"promote_types", "result_type", "can_cast", "is_floating_point", "is_complex", "is_same_size", "size",
-         "stride", "sym_size", "sym_stride", "sym_numel", "storage_offset", "type_as"}
-ARITHMETIC = {"add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "div", "div_", "neg", "neg_", "sum", "mean", "prod",
-              "pow", "pow_", "sqrt", "abs", "abs_", "reciprocal", "true_divide", "floor_divide", "remainder", "fmod",
-              "square", "addcmul", "addcmul_", "addcdiv", "lerp", "cumsum", "cumprod", "sign", "round", "floor", "ceil",
-              "trunc", "exp", "log", "isnan", "isfinite", "isinf", "all", "any", "logical_and", "logical_or",
-              "logical_not", "bitwise_and", "bitwise_or", "bitwise_not", "count_nonzero", "sum_", "mean_", "dist",
-              "multiply", "divide", "subtract", "negative", "rsqrt", "expm1", "log1p", "log2", "log10", "sin", "cos",
-              "tanh", "sigmoid", "sgn", "float_power", "frac", "nan_to_num", "trace", "addr", "addr_", "kron"}
-COMPARING = {"gt", "lt", "ge", "le", "eq", "ne", "where", "max", "min", "amax", "amin", "maximum", "minimum", "fmax",
-             "fmin", "argmax", "argmin", "sort", "argsort", "topk", "kthvalue", "cummax", "cummin", "clamp", "clamp_",
-             "clamp_min", "clamp_min_", "clamp_max", "clamp_max_", "heaviside", "relu", "relu_", "threshold",
-             "threshold_", "hardtanh", "aminmax", "max_pool2d_with_indices", "logsumexp"}
-MATMUL = {"mm", "mv", "bmm", "addmm", "addmv", "baddbmm", "addbmm", "dot", "vdot", "outer", "ger", "matmul", "inner",
-          "tensordot", "einsum", "linalg_vecdot", "vecdot"}
-CONVOLUTION_OPS = re.compile(r"conv|thnn_|_nnpack|mkldnn|cudnn|miopen")
-
-ELEMENTARY = frozenset(VIEWS | CREATION | REARRANGING | SCATTERING | TYPES | ARITHMETIC | COMPARING | MATMUL)
 
 # -- what the static scan distrusts ---------------------------------------------------------------------
 DYNAMIC_CALLS = {"eval": "eval()", "exec": "exec()", "compile": "compile()", "__import__": "__import__()",
@@ -88,27 +45,6 @@ TAMPERING = re.compile(r"_d2lgrade|_python_dispatch|TorchDispatchMode|TorchFunct
                        r"_pop_mode|_push_mode|_set_dispatch_mode|DispatchKey|_dispatch_tls|_ExcludeDispatchKeyGuard|"
                        r"_DisableTorchDispatch|__torch_dispatch__|__torch_function__|sys\.modules|settrace|setprofile")
 LIBRARY_ROOTS = ("torch", "numpy", "scipy", "builtins", "math", "operator", "functools", "sys")
-
-
-@dataclass(frozen=True)
-class Rules:
-    """What an "implement it yourself" exercise lets an answer use.
-
-    task: what the exercise asks the student to write, in words ("a convolution").
-    forbidden: library routines that do that work, matched against each part of a resolved library
-    name (`torch.nn.functional.conv2d` -> "conv2d") and against identifier-like string constants.
-    forbidden_ops: ATen operators that do it (a pattern on the operator's name).
-    allowed_ops: the ATen operators an honest implementation runs; anything else cannot be verified."""
-    task: str
-    forbidden: re.Pattern
-    forbidden_ops: re.Pattern
-    allowed_ops: frozenset = ELEMENTARY
-
-    def without(self, *ops: str) -> "Rules":
-        return Rules(self.task, self.forbidden, self.forbidden_ops, frozenset(self.allowed_ops - set(ops)))
-
-    def plus(self, *ops: str) -> "Rules":
-        return Rules(self.task, self.forbidden, self.forbidden_ops, frozenset(self.allowed_ops | set(ops)))
 
 
 @dataclass(frozen=True)
@@ -393,68 +329,3 @@ def _mark_calls(tree):
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in NAME_LOOKUPS:
             node.func._d2lgrade_call = node
-
-
-# -- the runtime's trace, judged here -------------------------------------------------------------------
-@dataclass(frozen=True)
-class TraceVerdict:
-    forbidden: list[str]
-    unverifiable: str       # "" when the trace is complete and every operator is allowed
-    book: list[str] = field(default_factory=list)     # the book's routines that did the exercise's work
-
-
-def book_routines_doing(book, rules: Rules) -> list[str]:
-    """The book's routines (as the runtime names them, "d2l.torch.corr2d") whose name says they do the
-    exercise's work, shown as they are called ("d2l.corr2d")."""
-    found = []
-    for name in sorted(set(book or ())):
-        parts = str(name).split(".")
-        if any(rules.forbidden.search(part) for part in parts[1:]):
-            found.append("d2l." + ".".join(parts[2:]) if len(parts) > 2 and parts[1] == "torch" else str(name))
-    return found
-
-
-def judge_trace(ops, marker_seen: bool, rules: Rules, *, returned_tensor: bool = True, book=()) -> TraceVerdict:
-    """`book`: the book's routines that were on the stack while an operator ran (the runtime records
-    them: d2l.corr2d runs only elementary operators, so the operators alone cannot show it)."""
-    ops = sorted(set(ops or ()))
-    book = book_routines_doing(book, rules)
-    if book:
-        return TraceVerdict([], "", book)
-    forbidden = [op for op in ops if rules.forbidden_ops.search(op)]
-    if forbidden:
-        return TraceVerdict(forbidden, "")
-    if not marker_seen:
-        return TraceVerdict([], "the operator trace was switched off during the call")
-    if returned_tensor and not ops:
-        return TraceVerdict([], "the call returned a tensor but the operator trace recorded no operation")
-    unknown = [op for op in ops if op not in rules.allowed_ops]
-    if unknown:
-        return TraceVerdict([], "the call ran " + ", ".join(unknown[:4]) + (" ..." if len(unknown) > 4 else "") +
-                            f", which the grader does not know to be allowed when implementing {rules.task}")
-    return TraceVerdict([], "")
-
-
-# -- the exercises' rules ---------------------------------------------------------------------------------
-_RELU = {"relu", "relu_", "clamp", "clamp_", "clamp_min", "clamp_min_", "threshold", "threshold_"}
-# scatter_reduce and index_reduce take a maximum as readily as a sum
-_SELECTING = COMPARING | SCATTERING | {"masked_fill", "masked_fill_", "masked_select", "nonzero", "gather", "scatter",
-                                       "scatter_", "scatter_add", "scatter_add_", "take", "sign", "sgn",
-                                       "index_select"}
-
-# corr\d+d: the book's own cross-correlations (d2l.corr2d; 7.4's corr2d_multi_in and corr2d_multi_in_out)
-CONVOLUTION = Rules("a convolution", re.compile(r"conv|correlat|corr\d+d", re.I), CONVOLUTION_OPS)
-TRANSPOSED_CONVOLUTION = Rules(
-    "a transposed convolution from zero insertion and an ordinary convolution",
-    re.compile(r"conv_transpose|ConvTranspose|^convolution$|conv\w*_input|_backward", re.I),
-    re.compile(r"convolution_transposed|_backward|conv_transpose|slow_conv_transpose")).plus("convolution")
-AVERAGE_POOLING = Rules("average pooling as a convolution",
-                        re.compile(r"avg_pool|AvgPool|adaptive|lp_pool|LPPool|interpolate|upsample", re.I),
-                        re.compile(r"avg_pool|adaptive|upsample|lp_pool")).plus("convolution")
-MAX_POOLING_VIA_RELU = Rules(
-    "max pooling from convolutions and ReLU",
-    re.compile(r"max|min|sort|topk|kthvalue|where|gather|heaviside|logsumexp|masked|nonzero|hardtanh|^sign$|argm"
-               r"|quantile|median|mode$", re.I),
-    re.compile(r"max|min|sort|topk|kthvalue|^where$|gather|^gt$|^lt$|^ge$|^le$|^eq$|^ne$|heaviside|^sign$|sgn|"
-               r"logsumexp|masked|nonzero|hardtanh|quantile|median|^mode$"),
-    frozenset((ELEMENTARY - _SELECTING) | _RELU | {"convolution"}))

@@ -23,9 +23,9 @@ sys.path[:0] = [os.path.dirname(os.path.abspath(sys.argv[2] if len(sys.argv) > 2
 import sandbox  # noqa: E402  (the launcher the kernel engine uses: its folder comes first)
 import frames  # noqa: E402
 import shell  # noqa: E402
+import agent_source  # noqa: E402
 
 del sys.path[:2]
-AGENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent.py")
 
 
 def threads():
@@ -81,8 +81,7 @@ def fork_child(request, child_fd, control):
 def main(control_fd):
     grader = os.getppid()
     control = frames.socket.socket(fileno=control_fd)
-    with open(AGENT) as f:
-        shell.prepare(f.read())
+    shell.prepare(agent_source.agent_source())
     frames.send(control, {"ready": True, "pid": os.getpid(), "threads": threads(), "cuda": cuda_initialized()})
     while True:
         reap()

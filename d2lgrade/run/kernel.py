@@ -28,10 +28,11 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from d2lgrade.load import Submission
 from d2lgrade import data, numerics
-from d2lgrade.run import isolation, wire
+from d2lgrade.run import isolation, sandbox_status, wire
+from d2lgrade.run.agent_source import agent_source
 from d2lgrade.run.executor import BROKEN, DIED, TIMEOUT, CellRun, Executor, Runtime, RuntimeOptions
 
-AGENT_SOURCE = (Path(__file__).with_name("agent.py")).read_text()
+AGENT_SOURCE = agent_source()
 SANDBOX = Path(__file__).with_name("sandbox.py")
 KERNEL_NAME = "d2lgrade-runtime"
 
@@ -215,10 +216,10 @@ class KernelRuntime(Runtime):
     def _read_sandbox_status(self) -> dict:
         """What the sandbox applied: what it could not apply on this machine becomes a note in the
         report; its memory cgroup tells a runtime stopped for memory from one that died otherwise."""
-        sandbox = isolation.read_status(self.private / isolation.STATUS_FILE)
-        self.notes.extend(n for n in isolation.notes_for(sandbox) if n not in self.notes)
+        sandbox = sandbox_status.read_status(self.private / isolation.STATUS_FILE)
+        self.notes.extend(n for n in sandbox_status.notes_for(sandbox) if n not in self.notes)
         self._memory_group = sandbox.get("memory_cgroup") or None
-        self._oom_seen = isolation.oom_kills(self._memory_group) if self._memory_group else 0
+        self._oom_seen = sandbox_status.oom_kills(self._memory_group) if self._memory_group else 0
         return sandbox
 
     def _over_memory(self) -> bool:
@@ -226,7 +227,7 @@ class KernelRuntime(Runtime):
         (the runtime itself, or one it started); the report gets a note naming the limit."""
         if not getattr(self, "_memory_group", None):
             return False
-        kills = isolation.oom_kills(self._memory_group)
+        kills = sandbox_status.oom_kills(self._memory_group)
         if kills <= self._oom_seen:
             return False
         self._oom_seen = kills
@@ -251,8 +252,8 @@ class KernelRuntime(Runtime):
             return
         pid = getattr(getattr(client.km, "provisioner", None), "process", None)
         pid = getattr(pid, "pid", None)
-        namespace = isolation.user_namespace(pid) if pid else None
-        if namespace == isolation.user_namespace(os.getpid()):
+        namespace = sandbox_status.user_namespace(pid) if pid else None
+        if namespace == sandbox_status.user_namespace(os.getpid()):
             namespace = None                         # no private namespace: nothing to tell apart
         if pid:
             try:  # the whole process group: whatever the student spawned goes too
@@ -267,16 +268,16 @@ class KernelRuntime(Runtime):
 
     def _sweep(self, namespace: str | None) -> None:
         """Make sure nothing the runtime started outlives it (its cgroup, its namespaces)."""
-        status = isolation.read_status(self.private / isolation.STATUS_FILE)
-        for group in isolation.cgroups_of(status):
+        status = sandbox_status.read_status(self.private / isolation.STATUS_FILE)
+        for group in sandbox_status.cgroups_of(status):
             # Everything the runtime started is in its cgroups, whatever namespaces it has.
-            isolation.remove_cgroup(group)
+            sandbox_status.remove_cgroup(group)
         if namespace:
             # The runtime's PID namespace dies with its init; wait until it has, and sweep up
             # anything of its user namespace that is left (none, where the PID namespace worked).
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
-                left = isolation.processes_in(namespace)
+                left = sandbox_status.processes_in(namespace)
                 if not left:
                     break
                 for other in left:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from d2lgrade.load import Cell, Submission
 from d2lgrade.run import wire
+from d2lgrade.run.agent_source import agent_source
 from d2lgrade.run.executor import BROKEN, CellRun, Executor, Runtime, RuntimeOptions
 
-AGENT_SOURCE = Path(__file__).with_name("agent.py")
 _AGENT: types.ModuleType | None = None     # one per process: it caches the probe modules it has compiled
 
 SELF_CHECK_NOTE = ("Self-check in this notebook's own kernel: your code shares the process with the checks, "
@@ -32,7 +32,7 @@ def agent() -> types.ModuleType:
     global _AGENT
     if _AGENT is None:
         module = types.ModuleType("_d2lgrade_live_agent")
-        exec(compile(AGENT_SOURCE.read_text(), "<d2lgrade agent>", "exec"), module.__dict__)
+        exec(compile(agent_source(), "<d2lgrade agent>", "exec"), module.__dict__)
         _AGENT = module
     return _AGENT
 

@@ -1,9 +1,10 @@
 """Launch a command inside the student runtime's limits and isolation, then exec it.
 
-Run as `python sandbox.py '<json config>' -- command...`. It uses only the standard library
-(and `isolation.py` beside it, loaded as a plain module) because it runs before, and outside, the
-package, as the first step of the kernel's argv. What is applied here lasts for the whole process
-tree of the runtime: operating-system limits, not Python-level tricks the student code could undo.
+Run as `python sandbox.py '<json config>' -- command...`. It uses only the standard library (and
+`isolation.py`, `landlock_rules.py` and `cgroup_limits.py` beside it, loaded as plain modules)
+because it runs before, and outside, the package, as the first step of the kernel's argv. What is
+applied here lasts for the whole process tree of the runtime: operating-system limits, not
+Python-level tricks the student code could undo.
 
 The processes, where user and PID namespaces are available:
 
@@ -33,6 +34,8 @@ import time
 
 sys.path[:0] = [os.path.dirname(os.path.abspath(__file__))]
 import isolation  # noqa: E402  (this folder, not the package: the kernel must not need it)
+import cgroup_limits  # noqa: E402
+import landlock_rules  # noqa: E402
 
 del sys.path[0]
 
@@ -77,7 +80,7 @@ def join_cgroups(config, status):
     off = "cgroup" in config.get("layers_off", [])
     if config.get("max_processes") and not off:
         try:
-            status["cgroup"] = isolation.limit_processes_with_cgroup(name, config["max_processes"])
+            status["cgroup"] = cgroup_limits.limit_processes_with_cgroup(name, config["max_processes"])
             status["processes"] = config["max_processes"]
         except OSError as exc:
             status["cgroup_error"] = exc.strerror or str(exc)
@@ -86,7 +89,7 @@ def join_cgroups(config, status):
         try:
             if off:
                 raise OSError(1, "turned off")
-            status["memory_cgroup"] = isolation.limit_memory_with_cgroup(name, config["memory_bytes"])
+            status["memory_cgroup"] = cgroup_limits.limit_memory_with_cgroup(name, config["memory_bytes"])
         except OSError as exc:
             status["memory_cgroup_error"] = exc.strerror or str(exc)
 
@@ -103,7 +106,7 @@ def hide_and_keep(config, command, status):
         pass
     hide += config.get("deny", [])
     writable = [config.get(k) for k in ("cwd", "exchange", "ipc_dir")]
-    keep = isolation.interpreter_paths() + config.get("read", []) + list(isolation.SYSTEM_READ_EXEC)
+    keep = landlock_rules.interpreter_paths() + config.get("read", []) + list(landlock_rules.SYSTEM_READ_EXEC)
     if "-f" in command[:-1]:
         keep.append(command[command.index("-f") + 1])
     if os.path.isabs(command[0]):
@@ -169,15 +172,15 @@ def confine(config, command, status, status_fd):
         isolation.drop_capabilities()
     except OSError as exc:
         status["capabilities_error"] = str(exc)
-    abi = 0 if "landlock" in config.get("layers_off", []) else isolation.landlock_abi()
+    abi = 0 if "landlock" in config.get("layers_off", []) else landlock_rules.landlock_abi()
     if abi:
-        rules, exposed = isolation.plan_rules(config, command)
+        rules, exposed = landlock_rules.plan_rules(config, command)
         try:
-            status["landlock_skipped"] = [p for p in isolation.landlock_restrict(rules, abi)
+            status["landlock_skipped"] = [p for p in landlock_rules.landlock_restrict(rules, abi)
                                           if os.path.exists(p)]
             status["landlock"] = abi
             status["exposed"] = [d for d in exposed if not any(
-                isolation._inside(d, h) for h in status.get("hidden", []))]
+                isolation.inside(d, h) for h in status.get("hidden", []))]
         except OSError as exc:
             status["landlock_error"] = exc.strerror or str(exc)
     else:

@@ -32,7 +32,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from d2lgrade import numerics
 from d2lgrade.load import Submission
-from d2lgrade.run import frames, isolation, kernel
+from d2lgrade.run import frames, isolation, kernel, sandbox_status
 from d2lgrade.run.executor import Executor, RuntimeOptions
 from d2lgrade.run.kernel import STARTUP_SECONDS, KernelRuntime
 
@@ -304,8 +304,8 @@ class WarmRuntime(KernelRuntime):
         client, self.client = self.client, None
         if client is None:
             return
-        namespace = isolation.user_namespace(client.pid)
-        if namespace == isolation.user_namespace(os.getpid()):
+        namespace = sandbox_status.user_namespace(client.pid)
+        if namespace == sandbox_status.user_namespace(os.getpid()):
             namespace = None
         client.kill()
         self._sweep(namespace)
