@@ -5,7 +5,9 @@ names are deleted, then the chosen checks run through the same code path as `gra
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Callable, Iterable
 
 from d2lgrade import results as R
 from d2lgrade.grading import grade, run_check, written_ids
@@ -26,18 +28,35 @@ class VariantRunner:
         self.runtime: Runtime = get_executor(executor).start(Submission(Path("<variants>"), [setup]), self.options)
         self.names = sorted({n for ex in self.section.spec.exercises for n in ex.contract})
 
-    def grade(self, source: str, selector: str) -> list[CheckResult]:
-        """Run `source` as the student's answer and return the results of the checks `selector` picks."""
+    def clear(self) -> None:
+        """Delete the section's contract names that the previous variant defined."""
         self.runtime.run_source("for _n in %r:\n    globals().pop(_n, None)" % (self.names,))
+
+    def load(self, source: str) -> None:
+        """Run `source` as the student's answer, in place of the previous variant's contract names."""
+        self.clear()
         run = self.runtime.run_source(source)
         if run.status != "ok":
             raise AssertionError(f"variant did not run: {run.status} {run.error}\n{run.traceback}")
-        checks = [c for c in self.section.checks if c.matches(selector)]
+
+    def grade(self, source: str, selector: str, only: Iterable[str] | None = None) -> list[CheckResult]:
+        """Run `source` as the student's answer and return the results of the checks `selector` picks, of those
+        whose ids are in `only` where given (a test that asserts on one check grades that one)."""
+        checks = [c for c in self.section.checks if c.matches(selector) and (only is None or c.id in only)]
         if not checks:
-            raise AssertionError(f"no check matches {selector!r}")
+            raise AssertionError(f"no check matches {selector!r}" + (f" among {sorted(only)}" if only else ""))
+        self.load(source)
         # The grader reads the source of what ran: the section's setup cell, then this variant.
         submission = Submission(Path("<variants>"), [self.setup, Cell(index=2, kind="code", source=source)])
         return [run_check(c, self.runtime, self.options, submission) for c in checks]
+
+    def grade_loaded(self, ids: Iterable[str]) -> dict[str, CheckResult]:
+        """{id: result} of the checks named by id only (an exercise's unnamed check without its siblings), on
+        the variant `load` ran; as the runtime's own submission is the setup cell, a source scan sees only it."""
+        checks = [c for c in self.section.checks if c.id in set(ids)]
+        if len(checks) != len(set(ids)):
+            raise AssertionError(f"no check {sorted(set(ids) - {c.id for c in checks})} in {self.section.id}")
+        return {c.id: run_check(c, self.runtime, self.options) for c in checks}
 
     def close(self) -> None:
         self.runtime.close()
@@ -78,10 +97,24 @@ def assert_starter_not_attempted(section: Section) -> R.GradeReport:
     return report
 
 
+def needs_sandbox(available: Callable[[dict], bool], reason: str):
+    """A pytest mark: the test is skipped with `reason` where `available(sandbox_layers())` is false. The
+    sandbox is launched when the first marked test is set up (tests/conftest.py), not when a module is
+    imported, so that collecting or selecting other tests costs nothing."""
+    import pytest
+    return pytest.mark.needs_sandbox.with_args(available, reason=reason)
+
+
 def sandbox_layers() -> dict:
     """What the runtime's sandbox can apply on this machine (its status file, see run/sandbox_status.py),
-    found by launching it once around `python -c pass`. Tests of a defence skip, naming the missing
-    layer, where the machine cannot provide it; the report says the same to users."""
+    found by launching it once per process around `python -c pass` (the machine does not change during a
+    test run). Tests of a defence skip, naming the missing layer, where the machine cannot provide it; the
+    report says the same to users."""
+    return dict(_probed_layers())
+
+
+@functools.cache
+def _probed_layers() -> dict:
     import json
     import subprocess
     import sys

@@ -1,17 +1,63 @@
-"""Shared fixtures: one student runtime per section test module."""
+"""Shared fixtures: the student runtimes of the sections, started once per test run."""
 import os
 
 import pytest
 
-from d2lgrade.testing import VariantRunner
+from d2lgrade.testing import VariantRunner, sandbox_layers
 
 
-@pytest.fixture(scope="module")
-def runner(request):
-    """A VariantRunner for the section named by the test module's SECTION."""
-    r = VariantRunner(request.module.SECTION.id)
-    yield r
-    r.close()
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_sandbox(available, reason): skipped where the sandbox lacks a layer "
+                                       "(d2lgrade.testing.needs_sandbox)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    # Before the test's fixtures: a skipped defence test starts no runtime.
+    for mark in item.iter_markers("needs_sandbox"):
+        if not mark.args[0](sandbox_layers()):
+            pytest.skip(mark.kwargs["reason"])
+
+
+class Runners:
+    """runners(section_id) -> that section's VariantRunner, started on first use and kept for the run. A runtime
+    holds torch and a forked child, so at most LIMIT stay open: the one used least recently closes first.
+    `prepare` is source run once in a new runtime (7.6 cuts the network); it is part of the key."""
+    LIMIT = 3
+
+    def __init__(self):
+        self.open: dict[tuple[str, str], VariantRunner] = {}
+
+    def __call__(self, section_id: str, prepare: str = "") -> VariantRunner:
+        key = (section_id, prepare)
+        runner = self.open.pop(key, None)
+        if runner is None:
+            while len(self.open) >= self.LIMIT:
+                self.open.pop(next(iter(self.open))).close()
+            runner = VariantRunner(section_id)
+            if prepare:
+                run = runner.runtime.run_source(prepare)
+                assert run.status == "ok", (run.error, run.traceback)
+        self.open[key] = runner
+        return runner
+
+    def close(self) -> None:
+        while self.open:
+            self.open.popitem()[1].close()
+
+
+@pytest.fixture(scope="session")
+def runners():
+    started = Runners()
+    yield started
+    started.close()
+
+
+@pytest.fixture
+def runner(runners, request):
+    """The VariantRunner of the section named by the test module's SECTION (fetched per test, so that a module
+    using other sections' runners as well never holds one that was closed)."""
+    return runners(request.module.SECTION.id)
 
 
 # The grader's held-out images are a keyed draw (d2lgrade/data.py): the tests fix the key, so that their

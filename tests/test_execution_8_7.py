@@ -12,7 +12,7 @@ APPEND = "features.append(layer(torch.cat(features, 1)))"
 def test_a_layer_appending_zeros_is_named(runner):
     source = FEATURE_LIST.replace(APPEND, "features.append(torch.zeros_like(layer(torch.cat(features, 1))))")
     assert source != FEATURE_LIST
-    [result] = [r for r in runner.grade(source, "8.7/4") if r.id == "8.7/4:structure"]
+    [result] = runner.grade(source, "8.7/4", only={"8.7/4:structure"})
     assert_wrong(result, ["`4.layers.0.0`", "never reaches the network's output"])
 
 

@@ -18,10 +18,8 @@ from d2lgrade import results as R
 from d2lgrade.checks import WrongAnswer
 from d2lgrade.errors import UserError
 from d2lgrade.expected import reference
-from d2lgrade.grading import run_check
 from d2lgrade.report import html, terminal
 from d2lgrade.sections import find_section
-from d2lgrade.testing import VariantRunner
 from graders.architecture import expect_count, magnitude
 
 
@@ -101,26 +99,10 @@ CASES = _cases()
 IDS = [f"{section}-{check}-{i}" for i, (section, _, check, _) in enumerate(CASES)]
 
 
-@pytest.fixture(scope="module")
-def runners():
-    started: dict[str, VariantRunner] = {}
-
-    def get(section: str) -> VariantRunner:
-        if section not in started:
-            started[section] = VariantRunner(section)
-        return started[section]
-    yield get
-    for r in started.values():
-        r.close()
-
-
 def graded(runners, section, source, check_id) -> R.CheckResult:
-    runner = runners(section)
-    runner.runtime.run_source("for _n in %r:\n    globals().pop(_n, None)" % (runner.names,))
-    run = runner.runtime.run_source(source)
-    assert run.status == "ok", (run.error, run.traceback)
-    [check] = [c for c in find_section(section).checks if c.id == check_id]
-    return run_check(check, runner.runtime, runner.options)
+    runner = runners(section)     # tests/conftest.py: the run's shared runtimes
+    runner.load(source)
+    return runner.grade_loaded([check_id])[check_id]
 
 
 @pytest.mark.parametrize("section, source, check_id, answers", CASES, ids=IDS)

@@ -22,12 +22,18 @@ import pytest
 from d2lgrade import data
 from d2lgrade.run import isolation, landlock_rules
 from d2lgrade.run.executor import RuntimeOptions
-from d2lgrade.testing import VariantRunner, sandbox_layers
+from d2lgrade.testing import VariantRunner, needs_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = sandbox_layers()
-LANDLOCK = LAYERS.get("landlock") or 0
-MOUNTS = all(LAYERS.get(k) for k in ("userns", "mountns"))
+
+
+def landlock(layers: dict) -> bool:
+    return bool(layers.get("landlock"))
+
+
+def mounts(layers: dict) -> bool:
+    return all(layers.get(k) for k in ("userns", "mountns"))
+
 
 PROBE = textwrap.dedent("""
     import json, os
@@ -67,8 +73,9 @@ def _probe_runtime(executor: str) -> dict:
         runner.close()
 
 
-@pytest.mark.skipif(not (LANDLOCK or MOUNTS), reason="neither Landlock nor a mount namespace is available here: "
-                    "nothing keeps the runtime from scikit-learn's files (the report's isolation notes say so)")
+@needs_sandbox(lambda layers: landlock(layers) or mounts(layers),
+               "neither Landlock nor a mount namespace is available here: "
+               "nothing keeps the runtime from scikit-learn's files (the report's isolation notes say so)")
 @pytest.mark.parametrize("executor", ["warm", "kernel"])
 def test_the_stand_in_sources_are_invisible_but_the_training_split_is_served(executor):
     found = _probe_runtime(executor)
@@ -107,7 +114,7 @@ READ_FILES = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not LANDLOCK, reason="Landlock is not available on this kernel")
+@needs_sandbox(landlock, "Landlock is not available on this kernel")
 def test_landlock_alone_cuts_the_bundled_data_out_of_site_packages(tmp_path):
     """Without the mount namespace, the allow-list itself leaves the files out; the rest of site-packages
     (scikit-learn's code) still loads."""
@@ -118,7 +125,7 @@ def test_landlock_alone_cuts_the_bundled_data_out_of_site_packages(tmp_path):
     assert found == {f: "PermissionError" for f in files}, found
 
 
-@pytest.mark.skipif(not MOUNTS, reason="no mount namespace here")
+@needs_sandbox(mounts, "no mount namespace here")
 def test_mounts_alone_cover_the_bundled_data(tmp_path):
     files = _bundled_files()
     found = _sandboxed(tmp_path, f"import sys\nsys.argv[1:] = {files!r}\n" + READ_FILES, ["landlock"])
@@ -166,11 +173,9 @@ RESIDUAL = FUNCTIONAL.replace("torch.flatten(F.max_pool2d(F.relu(self.conv(X)), 
                               "F.max_pool2d(X + F.relu(self.conv(X)), 2).flatten(1)")
 
 
-@pytest.fixture(scope="module")
-def runner():
-    r = VariantRunner("7.6")
-    yield r
-    r.close()
+@pytest.fixture
+def runner(runners):
+    return runners("7.6")
 
 
 def test_a_network_with_functional_layers_is_judged_on_the_grader_s_rebuild(runner):

@@ -36,7 +36,7 @@ from d2lgrade.run.engines import get_executor
 from d2lgrade.run.kernel import KernelRuntime
 from d2lgrade.run.limits import Limits
 from d2lgrade.sections import find_section
-from d2lgrade.testing import VariantRunner, sandbox_layers
+from d2lgrade.testing import VariantRunner, needs_sandbox, sandbox_layers
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ROOT / "tests" / "hostile"
@@ -47,16 +47,15 @@ FAST = Limits(call_seconds=3, cell_seconds=6, total_seconds=120)
 
 # Defences that need a kernel feature: where the machine lacks it, the report says so in a note (see
 # test_sandbox.py) and the case that depends on it is skipped here with the reason.
-LAYERS = sandbox_layers()
-needs_process_limit = pytest.mark.skipif(not LAYERS.get("processes"),
-                                         reason="no process limit here (no user namespace, no pids cgroup)")
-needs_file_isolation = pytest.mark.skipif(not (LAYERS.get("landlock") or LAYERS.get("mountns")),
-                                          reason="neither Landlock nor mount namespaces are available here")
-needs_disk_cap = pytest.mark.skipif(not LAYERS.get("mountns"),
-                                    reason="no private mount namespace here for the runtime's size-limited tmpfs")
-needs_ipc_namespace = pytest.mark.skipif(not LAYERS.get("ipcns"), reason="no private IPC namespace here")
-needs_no_network = pytest.mark.skipif(not (LAYERS.get("netns") or LAYERS.get("landlock", 0) >= 4),
-                                      reason="neither a network namespace nor Landlock TCP rules are available here")
+needs_process_limit = needs_sandbox(lambda layers: layers.get("processes"),
+                                    "no process limit here (no user namespace, no pids cgroup)")
+needs_file_isolation = needs_sandbox(lambda layers: layers.get("landlock") or layers.get("mountns"),
+                                     "neither Landlock nor mount namespaces are available here")
+needs_disk_cap = needs_sandbox(lambda layers: layers.get("mountns"),
+                               "no private mount namespace here for the runtime's size-limited tmpfs")
+needs_ipc_namespace = needs_sandbox(lambda layers: layers.get("ipcns"), "no private IPC namespace here")
+needs_no_network = needs_sandbox(lambda layers: layers.get("netns") or layers.get("landlock", 0) >= 4,
+                                 "neither a network namespace nor Landlock TCP rules are available here")
 
 
 @pytest.fixture(params=EXECUTORS)
@@ -485,7 +484,7 @@ def test_19_ipc_objects_are_the_runtimes_own_and_die_with_it(executor, tmp_path)
 def test_19_the_runtimes_dev_shm_is_far_below_its_memory_limit(executor):
     values = runtime_values(executor, "import os\n_st = os.statvfs('/dev/shm')\n"
                                       "_shm = _st.f_blocks * _st.f_frsize\n", ["_shm"])
-    if not LAYERS.get("mountns"):
+    if not sandbox_layers().get("mountns"):
         pytest.skip("no private mount namespace here for the runtime's /dev/shm")
     assert 0 < values["_shm"] <= FAST.memory_bytes // 8, values
 
@@ -612,8 +611,8 @@ def test_23_no_formula_reaches_a_csv_export(executor, tmp_path):
 
 
 # -- 24. one memory limit for all the runtime's processes -------------------------------------------------
-needs_memory_cgroup = pytest.mark.skipif(not LAYERS.get("memory_cgroup"),
-                                         reason="no memory cgroup here: the report says the limit is per process")
+needs_memory_cgroup = needs_sandbox(lambda layers: layers.get("memory_cgroup"),
+                                    "no memory cgroup here: the report says the limit is per process")
 
 
 @needs_memory_cgroup

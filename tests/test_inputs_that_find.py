@@ -14,20 +14,7 @@ from d2lgrade.checks import WrongAnswer
 from d2lgrade.compare.formulas import CouldNotVerify, Domain, expect_formula, expect_formula_among
 from d2lgrade.compare import symbolic
 from d2lgrade.compare.equality import compare_expressions
-from d2lgrade.testing import VariantRunner, assert_right, assert_wrong
-
-
-@pytest.fixture(scope="module")
-def runners():
-    made = {}
-
-    def get(section_id):
-        if section_id not in made:
-            made[section_id] = VariantRunner(section_id)
-        return made[section_id]
-    yield get
-    for r in made.values():
-        r.close()
+from d2lgrade.testing import assert_right, assert_wrong
 
 
 def one(runners, source, check_id):

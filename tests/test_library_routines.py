@@ -4,23 +4,19 @@ stack); 7.4/5 needs a matrix product that does the work; honest tensor algebra (
 scatter_add_, einsum, a Toeplitz matrix) is verified and earns full marks."""
 import pytest
 
-from d2lgrade.testing import VariantRunner, assert_right, assert_wrong
+from d2lgrade.testing import assert_right, assert_wrong
 
 D2L = "from d2l import torch as d2l\n"
 
 
-@pytest.fixture(scope="module")
-def runner_7_1():
-    r = VariantRunner("7.1")
-    yield r
-    r.close()
+@pytest.fixture
+def runner_7_1(runners):
+    return runners("7.1")
 
 
-@pytest.fixture(scope="module")
-def runner_7_4():
-    r = VariantRunner("7.4")
-    yield r
-    r.close()
+@pytest.fixture
+def runner_7_4(runners):
+    return runners("7.4")
 
 
 def refused(result, *words, status="failed"):

@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from d2lgrade.checks import Verdict
 from d2lgrade import results as R
-from d2lgrade.testing import VariantRunner, assert_right, assert_wrong
+from d2lgrade.testing import assert_right, assert_wrong
 from graders import execution
 from graders.probes.architecture import describe
 from graders.probes.execution import execution as run_execution
@@ -187,11 +187,9 @@ VGGSmall = Searching
 """
 
 
-@pytest.fixture(scope="module")
-def runner():
-    r = VariantRunner("8.2")
-    yield r
-    r.close()
+@pytest.fixture
+def runner(runners):
+    return runners("8.2")
 
 
 def test_8_2_4_a_small_vgg_passes_and_probes_do_not_name_themselves(runner):

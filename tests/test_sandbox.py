@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from d2lgrade.run import isolation, landlock_rules, sandbox_status
-from d2lgrade.testing import sandbox_layers
+from d2lgrade.testing import needs_sandbox, sandbox_layers
 
 ROOT = Path(__file__).resolve().parents[1]
 SANDBOX = ROOT / "d2lgrade" / "run" / "sandbox.py"
@@ -45,11 +45,16 @@ PRELUDE = textwrap.dedent("""
 """)
 
 
-LAYERS = sandbox_layers()
-LANDLOCK = LAYERS.get("landlock") or 0
-USERNS = all(LAYERS.get(k) for k in ("userns", "netns", "pidns", "mountns"))
-needs_landlock = pytest.mark.skipif(not LANDLOCK, reason="Landlock is not available on this kernel")
-needs_userns = pytest.mark.skipif(not USERNS, reason="unprivileged user namespaces are not available here")
+def landlock_abi(layers: dict) -> int:
+    return layers.get("landlock") or 0
+
+
+def userns(layers: dict) -> bool:
+    return all(layers.get(k) for k in ("userns", "netns", "pidns", "mountns"))
+
+
+needs_landlock = needs_sandbox(landlock_abi, "Landlock is not available on this kernel")
+needs_userns = needs_sandbox(userns, "unprivileged user namespaces are not available here")
 
 
 class Sandbox:
@@ -104,12 +109,14 @@ def test_status_names_every_layer(box):
     done, status = box.run("print('hello')")
     assert done.returncode == 0 and done.stdout.strip() == "hello", done.stderr
     assert status["capabilities"] == "none"
-    if LANDLOCK:
-        assert status["landlock"] == LANDLOCK and status["exposed"] == []
-    if USERNS:
+    layers = sandbox_layers()
+    if landlock_abi(layers):
+        assert status["landlock"] == landlock_abi(layers) and status["exposed"] == []
+    if userns(layers):
         assert status["userns"] and status["netns"] and status["pidns"] and status["mountns"]
         assert status["read_only"] and status["private_proc"] and status["mount_errors"] == []
-    assert sandbox_status.notes_for(status) == [] or not (LANDLOCK and USERNS), sandbox_status.notes_for(status)
+    assert sandbox_status.notes_for(status) == [] or not (landlock_abi(layers) and userns(layers)), \
+        sandbox_status.notes_for(status)
 
 
 @needs_landlock
@@ -233,12 +240,13 @@ def test_no_network_not_even_the_graders_localhost(box):
 
 @needs_landlock
 def test_landlock_alone_stops_tcp_signals_and_ptrace(box):
+    abi = landlock_abi(sandbox_layers())
     victim = subprocess.Popen(["sleep", "60"])
     try:
         results = box.results(f"""
             import signal, socket
             attempt("tcp", lambda: socket.create_connection(("127.0.0.1", 9), timeout=2))
-            attempt("signal", lambda: os.kill({victim.pid}, signal.SIGKILL) if {LANDLOCK} >= 6 else 1 / 0)
+            attempt("signal", lambda: os.kill({victim.pid}, signal.SIGKILL) if {abi} >= 6 else 1 / 0)
             attempt("environ", lambda: read("/proc/{victim.pid}/environ"))
             attempt("memory", lambda: read("/proc/{victim.pid}/mem"))
         """, layers_off=["namespaces"])
@@ -246,8 +254,8 @@ def test_landlock_alone_stops_tcp_signals_and_ptrace(box):
     finally:
         victim.kill()
     # ptrace-like access since Landlock ABI 1, TCP since ABI 4, signals since ABI 6.
-    for name, abi in (("environ", 1), ("memory", 1), ("tcp", 4), ("signal", 6)):
-        if LANDLOCK >= abi:
+    for name, since in (("environ", 1), ("memory", 1), ("tcp", 4), ("signal", 6)):
+        if abi >= since:
             assert results[name][:2] == ["denied", "PermissionError"], (name, results[name])
 
 
@@ -342,7 +350,7 @@ def test_degraded_layers_become_notes():
     assert sandbox_status.notes_for({**full, "memory_cgroup": "/sys/fs/cgroup/x"}) == []
 
 
-@pytest.mark.skipif(not LAYERS.get("mountns"), reason="no private mount namespace here")
+@needs_sandbox(lambda layers: layers.get("mountns"), "no private mount namespace here")
 def test_working_directory_is_a_capped_tmpfs(box):
     """All the files of the working directory together: disk_bytes and disk_files, then ENOSPC; none
     of it on the grader's disk."""

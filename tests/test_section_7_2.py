@@ -18,7 +18,7 @@ def corr2d(X, K):
 
 
 def one(runner, source, check_id):
-    [result] = [r for r in runner.grade(source, check_id) if r.id == check_id]
+    [result] = runner.grade(source, check_id, only={check_id})
     return result
 
 

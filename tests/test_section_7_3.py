@@ -29,7 +29,7 @@ def test_starter_is_not_attempted_everywhere():
     ('output_shape = "__import__(\'os\').system(\'true\')"', "not allowed"),
 ])
 def test_wrong_output_shape_formulas(runner, source, words):
-    result = runner.grade(source, "7.3/1")[0]
+    result = runner.grade(source, "7.3/1", only={"7.3/1"})[0]
     assert result.status == "failed" and result.points == 0
     assert words in result.message, result.message
 
@@ -39,7 +39,7 @@ def test_wrong_output_shape_formulas(runner, source, words):
     'output_shape = ["floor((n_h+2*p_h-k_h)/s_h)+1", "floor((n_w - k_w + 2*p_w)/s_w) + 1"]',
 ])
 def test_equivalent_output_shape_formulas(runner, source):
-    [result] = [r for r in runner.grade(source, "7.3/1") if r.id == "7.3/1"]
+    [result] = runner.grade(source, "7.3/1", only={"7.3/1"})
     assert result.status == "passed", result.message
 
 

@@ -4,10 +4,9 @@ import re
 import pytest
 import torch
 
-from d2lgrade.grading import run_check
 from d2lgrade.load import load_submission
 from d2lgrade.sections import find_section
-from d2lgrade.testing import VariantRunner, assert_reference_earns_full_marks, assert_right, assert_wrong
+from d2lgrade.testing import assert_reference_earns_full_marks, assert_right, assert_wrong
 from graders import section_7_6 as graders
 from reference import section_7_6 as ref
 
@@ -25,15 +24,11 @@ _socket.socket.connect, _socket.create_connection, _socket.getaddrinfo = _guarde
 """
 
 
-@pytest.fixture(scope="module")
-def runner():
-    """One runtime for the module. The agent's setup has already served the offline data there; the
-    network is cut as well, in case the sandbox could not do it on this machine."""
-    r = VariantRunner("7.6")
-    run = r.runtime.run_source(BLOCK_NETWORK)
-    assert run.status == "ok", run.error
-    yield r
-    r.close()
+@pytest.fixture
+def runner(runners):
+    """The shared 7.6 runtime with the network cut. The agent's setup has already served the offline data
+    there; the network is cut as well, in case the sandbox could not do it on this machine."""
+    return runners("7.6", prepare=BLOCK_NETWORK)
 
 
 def by_id(results):
@@ -43,10 +38,8 @@ def by_id(results):
 def grade_checks(runner, source, ids):
     """Like runner.grade, for the checks named by id only: the unnamed check of an exercise without its
     siblings, so that a variant is not trained when the test looks at its architecture."""
-    runner.runtime.run_source("for _n in %r:\n    globals().pop(_n, None)" % (runner.names,))
-    run = runner.runtime.run_source(source)
-    assert run.status == "ok", (run.error, run.traceback)
-    return by_id(run_check(c, runner.runtime, runner.options) for c in runner.section.checks if c.id in ids)
+    runner.load(source)
+    return runner.grade_loaded(ids)
 
 
 # -- the whole pipeline ------------------------------------------------------------------------------------

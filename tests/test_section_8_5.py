@@ -3,7 +3,6 @@ import pytest
 import torch
 from torch import nn
 
-from d2lgrade.grading import run_check
 from d2lgrade.load import load_submission
 from d2lgrade.sections import find_section
 from d2lgrade.testing import assert_reference_earns_full_marks, assert_right, assert_wrong
@@ -15,11 +14,8 @@ MANUAL = {"8.5/1", "8.5/2", "8.5/3", "8.5/5", "8.5/6", "8.5/7"}
 
 def grade_one(runner, source, check_id):
     """The one check `check_id` (runner.grade with an exercise id runs all of that exercise's checks)."""
-    runner.runtime.run_source("for _n in %r:\n    globals().pop(_n, None)" % (runner.names,))
-    run = runner.runtime.run_source(source)
-    assert run.status == "ok", (run.error, run.traceback)
-    [check] = [c for c in SECTION.checks if c.id == check_id]
-    return run_check(check, runner.runtime, runner.options)
+    runner.load(source)
+    return runner.grade_loaded([check_id])[check_id]
 
 
 def test_reference_earns_full_marks():

@@ -2,7 +2,6 @@
 import pytest
 import torch
 
-from d2lgrade.grading import run_check
 from d2lgrade.load import load_submission
 from d2lgrade.sections import find_section
 from d2lgrade.testing import assert_reference_earns_full_marks, assert_right, assert_wrong
@@ -19,11 +18,8 @@ def by_id(results):
 
 def grade_one(runner, source, check_id):
     """The one check `check_id` (runner.grade with an exercise id runs all of that exercise's checks)."""
-    runner.runtime.run_source("for _n in %r:\n    globals().pop(_n, None)" % (runner.names,))
-    run = runner.runtime.run_source(source)
-    assert run.status == "ok", (run.error, run.traceback)
-    [check] = [c for c in SECTION.checks if c.id == check_id]
-    return run_check(check, runner.runtime, runner.options)
+    runner.load(source)
+    return runner.grade_loaded([check_id])[check_id]
 
 
 # -- the reference, cross-checked against the catalogue's figures ----------------------------------------
@@ -123,11 +119,10 @@ class ResNet18(ResNet):
 
 def test_the_seeds_resnet_names_the_line_and_what_is_missing(runner):
     """The seed's cells as typed (its training cell aside): the blocks are right, the network cannot be built."""
-    runner.runtime.run_source("for _n in %r:\n    globals().pop(_n, None)" % (runner.names,))
+    runner.clear()
     runs = [runner.runtime.run_source(cell) for cell in SEED_CELLS]
     assert [r.status for r in runs] == ["ok"] * 6 + ["error"], [(r.status, r.error) for r in runs]
-    checks = by_id(run_check(c, runner.runtime, runner.options) for c in SECTION.checks
-                   if c.id in ("8.6/2:residual", "8.6/2:book"))
+    checks = runner.grade_loaded(("8.6/2:residual", "8.6/2:book"))
     assert_right(checks["8.6/2:residual"])
     assert_wrong(checks["8.6/2:book"], ["`ResNet18()`", "`nn.Linear(num_classes)))`", "out_features",
                                         "nn.LazyLinear(num_classes)"])

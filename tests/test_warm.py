@@ -25,13 +25,12 @@ from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.run.engines import default_executor, get_executor
 from d2lgrade.run.limits import Limits
 from d2lgrade.sections import find_section
-from d2lgrade.testing import sandbox_layers
+from d2lgrade.testing import needs_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ROOT / "tests" / "hostile"
 SECTION = find_section("7.3")
 FAST = Limits(call_seconds=3, cell_seconds=6, total_seconds=120)
-LAYERS = sandbox_layers()
 
 WRONG = '''# %%
 import torch
@@ -150,8 +149,8 @@ def start(source: str, executor: str = "warm"):
     return get_executor(executor).start(Submission(Path("<warm test>"), [cell]), RuntimeOptions())
 
 
-@pytest.mark.skipif(not (LAYERS.get("pidns") and LAYERS.get("landlock")),
-                    reason="needs PID namespaces and Landlock on this machine")
+@needs_sandbox(lambda layers: layers.get("pidns") and layers.get("landlock"),
+               "needs PID namespaces and Landlock on this machine")
 def test_the_child_is_isolated_like_a_kernel():
     source = FACTS.replace("@@REFERENCE@@", repr(str(SECTION.reference_path))).replace("@@ROOT@@", repr(str(ROOT)))
     with start(source) as runtime:
