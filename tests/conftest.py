@@ -1,5 +1,6 @@
 """Shared fixtures: the student runtimes of the sections, started once per test run."""
 import os
+import time
 
 import pytest
 
@@ -19,6 +20,9 @@ def pytest_runtest_setup(item):
             pytest.skip(mark.kwargs["reason"])
 
 
+SPARE_SECONDS = 300     # a runtime with less of its overall limit left is replaced before the next test
+
+
 class Runners:
     """runners(section_id) -> that section's VariantRunner, started on first use and kept for the run. A runtime
     holds torch and a forked child, so at most LIMIT stay open: the one used least recently closes first.
@@ -31,6 +35,9 @@ class Runners:
     def __call__(self, section_id: str, prepare: str = "") -> VariantRunner:
         key = (section_id, prepare)
         runner = self.open.pop(key, None)
+        if runner is not None and self.expiring(runner):
+            runner.close()
+            runner = None
         if runner is None:
             while len(self.open) >= self.LIMIT:
                 self.open.pop(next(iter(self.open))).close()
@@ -40,6 +47,13 @@ class Runners:
                 assert run.status == "ok", (run.error, run.traceback)
         self.open[key] = runner
         return runner
+
+    @staticmethod
+    def expiring(runner: VariantRunner) -> bool:
+        """A runtime has an overall time limit (Limits.total_seconds, 10 min) like a student's: one kept since
+        an early module would run out in a later one, so it is replaced while a test still has time to run."""
+        deadline = getattr(runner.runtime, "deadline", None)
+        return deadline is not None and deadline - time.monotonic() < SPARE_SECONDS
 
     def close(self) -> None:
         while self.open:
