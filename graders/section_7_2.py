@@ -15,13 +15,13 @@ from d2lgrade.compare.formulas import Domain, expect_formula
 from d2lgrade.compare.implementation_rules import CONVOLUTION
 from d2lgrade.compare.inputs import randint, shape_text, tensor
 from d2lgrade.compare.tensors import describe, expect_close, expect_tensor
-from graders.probes.section_7_2 import corr2d_matmul_with_noisy_products
+from graders.matrix_products import MATMUL_OPS
+from graders.probes.matrix_products import call_with_noisy_products
 from d2lgrade.expected import reference
 
 ref = reference("7.2")
 
 MAX_KERNEL = 9                      # "a small kernel": anything larger is rejected before probing images
-MATMUL_OPS = {"mm", "mv", "bmm", "addmm", "addmv", "baddbmm", "addbmm"}
 DTYPE_ERROR = ("dtype", "float != double", "double != float", "Float", "Double")
 
 
@@ -432,7 +432,7 @@ def corr2d_matmul(p):
         expect_close(g, e, label, rtol=rtol, atol=atol)
     # a shape where nothing degenerates (a 1×1 kernel or a single output turns a product into a plain mul)
     X, K = tensor(p.rng, 6, 7, dtype=torch.float64), tensor(p.rng, 2, 3, dtype=torch.float64)
-    ops, poisoned = p.run(corr2d_matmul_with_noisy_products, X, K)
+    ops, poisoned = p.run(call_with_noisy_products, "corr2d_matmul", X, K)
     if not set(ops) & MATMUL_OPS:
         fail(f"`corr2d_matmul` gives the right values but computes them without a matrix product (it runs only "
              f"{', '.join(sorted(ops)[:6]) or 'no tensor operations'}); build a matrix from the input or the kernel and "

@@ -91,7 +91,7 @@ def test_the_grader_version_covers_imported_graders_probes_and_references():
     files = {p.relative_to(ROOT).as_posix() for p in _module_closure("graders.section_8_4")}
     assert {"graders/section_8_4.py", "graders/architecture.py", "graders/probes/architecture.py",
             "graders/probes/section_7_6.py", "reference/section_8_4.py"} <= files
-    assert "graders/probes/section_7_2.py" in {p.relative_to(ROOT).as_posix() for p in _module_closure("graders.section_7_2")}
+    assert "graders/probes/matrix_products.py" in {p.relative_to(ROOT).as_posix() for p in _module_closure("graders.section_7_2")}
     assert grader_version(find_section("7.2")) != grader_version(find_section("7.3"))
 
 
