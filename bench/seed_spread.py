@@ -118,7 +118,7 @@ def child(checks: list[str], seeds: int) -> None:
     """Runs with the pinned environment; prints one JSON line."""
     import torch
     from d2lgrade import data
-    from d2lgrade.run.agent import pin_numerics
+    from d2lgrade.inside.agent import pin_numerics
     from graders import section_7_6 as g
     from graders.probes import section_7_6 as probes
     pin_numerics()

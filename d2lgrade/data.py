@@ -20,7 +20,7 @@ Three views of a dataset, and who may see each:
   pixels, so a copy of the digits obtained elsewhere holds no exact image. The same key gives the same
   images on every machine, so a verdict is repeatable.
 
-The loading code lives in the runtime agent (d2lgrade/run/offline_datasets.py) because the
+The loading code lives in the runtime agent (d2lgrade/inside/offline_datasets.py) because the
 runtime's `setup` must serve the training data to `d2l.FashionMNIST(...)` too, and it cannot import
 this package.
 """
@@ -35,11 +35,11 @@ from pathlib import Path
 import torch
 
 from d2lgrade.course import held_out_key
-from d2lgrade.run.offline_datasets import DATASET_TITLES as TITLES
-from d2lgrade.run.offline_datasets import DATASETS as CLASS_NAMES
-from d2lgrade.run.offline_datasets import (RAW_FILES, STANDIN_FILE, STANDIN_HELD_OUT, STANDIN_SEED, STANDIN_SHIFT,
+from d2lgrade.inside.offline_datasets import DATASET_TITLES as TITLES
+from d2lgrade.inside.offline_datasets import DATASETS as CLASS_NAMES
+from d2lgrade.inside.offline_datasets import (RAW_FILES, STANDIN_FILE, STANDIN_HELD_OUT, STANDIN_SEED, STANDIN_SHIFT,
                                            STANDIN_TITLE)
-from d2lgrade.run.offline_datasets import _standin_images, dataset_images, served_images, shift_digits, standin_digits
+from d2lgrade.inside.offline_datasets import _standin_images, dataset_images, served_images, shift_digits, standin_digits
 
 __all__ = ["CLASS_NAMES", "TITLES", "STANDIN_HELD_OUT", "STANDIN_SEED", "STANDIN_TITLE", "Images", "load_images",
            "held_out", "held_out_key", "runtime_data_dir", "private_sources", "describe_source"]

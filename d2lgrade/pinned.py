@@ -95,7 +95,7 @@ def _computed(target: str, args: tuple, timeout: float):
 
 
 def _main(inputs: str, output: str) -> None:
-    from d2lgrade.run.agent import pin_numerics
+    from d2lgrade.inside.agent import pin_numerics
     pin_numerics()                     # the in-process half of the path the student runtime takes
     request = torch.load(inputs, weights_only=True)
     module, _, name = request["target"].partition(":")

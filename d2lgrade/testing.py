@@ -120,7 +120,8 @@ def _probed_layers() -> dict:
     import sys
     import tempfile
 
-    from d2lgrade.run import isolation, kernel, sandbox_status
+    from d2lgrade.inside import isolation
+    from d2lgrade.run import kernel, sandbox_status
 
     with tempfile.TemporaryDirectory() as tmp:
         work, private = Path(tmp) / "work", Path(tmp) / "private"

@@ -1,6 +1,6 @@
 """Reading why a student's model could not be built, for the chapter-8 graders.
 
-The runtime's traceback (d2lgrade/run/agent.student_traceback) lists the student's own frames with their
+The runtime's traceback (d2lgrade/inside/agent.student_traceback) lists the student's own frames with their
 source lines. When a book model fails to build, the useful message names the student's line and the fix;
 the commonest case is a layer typed without its input size (`nn.Conv2d(out_channels, ...)`,
 `nn.Linear(4096)`) where the book uses the lazy layers that infer it.

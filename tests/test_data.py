@@ -104,7 +104,7 @@ def _rows(images) -> set[bytes]:
 def test_held_out_images_are_a_keyed_draw_the_runtime_cannot_rebuild():
     """Same key, same images (a verdict is repeatable); another key, other images; and none of them is
     in any table the runtime can build: its served splits, or scikit-learn's digits at every position."""
-    from d2lgrade.run import offline_datasets as agent
+    from d2lgrade.inside import offline_datasets as agent
 
     first, again = data.held_out("mnist", key=b"course A"), data.held_out("mnist", key=b"course A")
     other = data.held_out("mnist", key=b"course B")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from d2lgrade import data
-from d2lgrade.run import isolation, landlock_rules
+from d2lgrade.inside import isolation, landlock_rules
 from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.testing import VariantRunner, needs_sandbox
 
@@ -92,7 +92,7 @@ def _sandboxed(tmp_path: Path, code: str, layers_off: list[str]) -> dict:
     work.mkdir(exist_ok=True)
     config = {"cwd": str(work), "deny": data.private_sources(), "layers_off": layers_off,
               "status_file": str(tmp_path / isolation.STATUS_FILE)}
-    sandbox = ROOT / "d2lgrade" / "run" / "sandbox.py"
+    sandbox = ROOT / "d2lgrade" / "inside" / "sandbox.py"
     done = subprocess.run([sys.executable, str(sandbox), json.dumps(config), "--", sys.executable, "-c", code],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

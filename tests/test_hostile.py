@@ -2,7 +2,7 @@
 was not earned.
 
 Threat model, in short: student code is untrusted. It runs in a runtime of its own (a kernel behind
-`d2lgrade/run/sandbox.py`: resource limits, its own process group, private user/network/PID/mount
+`d2lgrade/inside/sandbox.py`: resource limits, its own process group, private user/network/PID/mount
 namespaces and Landlock where the machine allows them); what comes back is data only (torch.save read
 with weights_only), and every verdict is computed in the grader's process. Each case of the issue is one
 test below, numbered like the issue; the layers themselves are tested one at a time in test_sandbox.py.
@@ -30,7 +30,8 @@ from d2lgrade.compare.symbolic import SymbolicAnswerError, parse_answer
 from d2lgrade.errors import SubmissionError
 from d2lgrade.grading import grade
 from d2lgrade.load import Cell, Submission, load_submission
-from d2lgrade.run import isolation, wire
+from d2lgrade.inside import isolation
+from d2lgrade.run import wire
 from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.run.engines import get_executor
 from d2lgrade.run.kernel import KernelRuntime

@@ -1,4 +1,4 @@
-"""The launcher of the student runtime (d2lgrade/run/sandbox.py) on its own, without a kernel.
+"""The launcher of the student runtime (d2lgrade/inside/sandbox.py) on its own, without a kernel.
 
 Each test runs a small Python program through `sandbox.py '<config>' -- python -c ...`, the way the
 kernel is started, and checks one layer of isolation from the inside: what the program could do
@@ -21,11 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from d2lgrade.run import isolation, landlock_rules, sandbox_status
+from d2lgrade.inside import isolation, landlock_rules
+from d2lgrade.run import sandbox_status
 from d2lgrade.testing import needs_sandbox, sandbox_layers
 
 ROOT = Path(__file__).resolve().parents[1]
-SANDBOX = ROOT / "d2lgrade" / "run" / "sandbox.py"
+SANDBOX = ROOT / "d2lgrade" / "inside" / "sandbox.py"
 
 PRELUDE = textwrap.dedent("""
     import json, os, sys

@@ -9,7 +9,7 @@ student runtime and the reference runs) takes one code path whose order of opera
 - environment, set before torch starts (`pinned_environment`): ATen's vectorised kernels on AVX2, MKL on its
   COMPATIBLE branch (SSE2: MKL ignores every other branch on AMD processors and takes its own dispatch, which
   is how the AVX2 branch gave other bits on an EPYC than on a Xeon), one thread, no dynamic thread counts;
-- in the process (`run/agent.py: pin_numerics`, which the runtime's setup and the pinned child both call):
+- in the process (`inside/agent.py: pin_numerics`, which the runtime's setup and the pinned child both call):
   oneDNN and NNPACK off, since both choose kernels and blocking from the cache sizes and core count.
 
 Where AVX2 is missing, ATen falls back to its portable path and the report says verdicts may differ.
@@ -26,7 +26,7 @@ PINNED_AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE"}
 PINNED_PORTABLE = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "MKL_DYNAMIC": "FALSE", "OMP_DYNAMIC": "FALSE"}
-# What the in-process half does (run/agent.py: pin_numerics); part of every reference run's cache key.
+# What the in-process half does (inside/agent.py: pin_numerics); part of every reference run's cache key.
 IN_PROCESS = "oneDNN off, NNPACK off, 1 thread"
 # The digest of `fingerprint_run()` on the pinned path (measured on an AMD EPYC, Zen 4; see docs/NUMERICS.md).
 FINGERPRINT = "d3db0301e528ca1ce1fbfff4d32f2e07b27f479533c1aa1ebf83ae32e3b27d7c"

@@ -27,13 +27,14 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from d2lgrade.load import Submission
-from d2lgrade import data, numerics
-from d2lgrade.run import isolation, sandbox_status, wire
+from d2lgrade import data, inside, numerics
+from d2lgrade.inside import isolation
+from d2lgrade.run import sandbox_status, wire
 from d2lgrade.run.agent_source import agent_source
 from d2lgrade.run.executor import BROKEN, DIED, TIMEOUT, CellRun, Executor, Runtime, RuntimeOptions
 
 AGENT_SOURCE = agent_source()
-SANDBOX = Path(__file__).with_name("sandbox.py")
+SANDBOX = inside.FOLDER / "sandbox.py"
 KERNEL_NAME = "d2lgrade-runtime"
 
 

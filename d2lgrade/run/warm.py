@@ -30,13 +30,14 @@ from pathlib import Path
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from d2lgrade import numerics
+from d2lgrade import inside, numerics
+from d2lgrade.inside import frames, isolation
 from d2lgrade.load import Submission
-from d2lgrade.run import frames, isolation, kernel, sandbox_status
+from d2lgrade.run import kernel, sandbox_status
 from d2lgrade.run.executor import Executor, RuntimeOptions
-from d2lgrade.run.kernel import STARTUP_SECONDS, KernelRuntime
+from d2lgrade.run.kernel import AGENT_SOURCE, STARTUP_SECONDS, KernelRuntime
 
-FORKSERVER = Path(__file__).with_name("forkserver.py")
+FORKSERVER = inside.FOLDER / "forkserver.py"
 POLL_SECONDS = 0.1          # how often a wait for a child checks that the child is still there
 
 
@@ -109,6 +110,10 @@ class WarmParent:
             log.close()
         self._control, self._ready = grader_end, False
         self.pid = self._process.pid
+        try:
+            frames.send(self._control, {"agent": AGENT_SOURCE})     # the parent runs it before its first fork
+        except OSError:
+            pass                # the parent is already gone: waiting for its hello says so, and fork retries
         self.starts += 1
 
     def _wait_ready(self) -> None:

@@ -3,7 +3,7 @@
 Standard library only. `sandbox.py` loads this file as a plain module (it sits next to it) in the
 process that becomes the kernel, before anything of the package could be imported there, together
 with its siblings `landlock_rules.py` (Landlock) and `cgroup_limits.py` (cgroups); the grader imports
-it as `d2lgrade.run.isolation` for the names it shares with the launcher, and reads the launcher's
+it as `d2lgrade.inside.isolation` for the names it shares with the launcher, and reads the launcher's
 status back with `sandbox_status.py`.
 
 What each piece does (all of it is applied by the kernel's own launcher, so it covers the whole

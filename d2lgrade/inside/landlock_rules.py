@@ -2,7 +2,7 @@
 that make those rules hold for the launcher's whole process tree.
 
 Standard library only, like isolation.py beside it: `sandbox.py` loads both as plain modules in the
-process that becomes the kernel; the grader and the tests import `d2lgrade.run.landlock_rules`.
+process that becomes the kernel; the grader and the tests import `d2lgrade.inside.landlock_rules`.
 """
 from __future__ import annotations
 

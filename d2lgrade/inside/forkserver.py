@@ -4,7 +4,8 @@ child per submission.
 Run by d2lgrade/run/warm.py as `python forkserver.py FD SANDBOX`, where FD is its end of a socket
 pair with the grader and SANDBOX the kernel engine's launcher (sandbox.py, whose `enter` it reuses), and with the pinned numerics environment (d2lgrade/numerics/), which torch reads once,
 at import. Like sandbox.py it imports the files beside it as plain modules, never the package: the
-project folder is hidden from the children.
+project folder is hidden from the children. The grader's first message is the runtime agent's source
+(d2lgrade/run/agent_source.py), which the shell runs once before the first fork.
 
 Each request carries the socket the child will answer the grader on. The child leaves this loop at
 once and never comes back to it: it applies the same isolation as the kernel engine's launcher
@@ -23,7 +24,6 @@ sys.path[:0] = [os.path.dirname(os.path.abspath(sys.argv[2] if len(sys.argv) > 2
 import sandbox  # noqa: E402  (the launcher the kernel engine uses: its folder comes first)
 import frames  # noqa: E402
 import shell  # noqa: E402
-import agent_source  # noqa: E402
 
 del sys.path[:2]
 
@@ -81,7 +81,8 @@ def fork_child(request, child_fd, control):
 def main(control_fd):
     grader = os.getppid()
     control = frames.socket.socket(fileno=control_fd)
-    shell.prepare(agent_source.agent_source())
+    first, _ = frames.receive(control)
+    shell.prepare(first["agent"])
     frames.send(control, {"ready": True, "pid": os.getpid(), "threads": threads(), "cuda": cuda_initialized()})
     while True:
         reap()
