@@ -22,7 +22,8 @@ import torch
 if __package__:     # the grader's import; in the runtime both files are one module (agent_source.py)
     from .offline_datasets import install_data_patch
 
-_CONFIG = {"device": "cpu", "seed": 0, "data_dir": None}
+_CONFIG = {"device": "cpu", "data_dir": None}
+SETUP_SEED = 0          # the seed before the first student cell; each call then reseeds with its own
 _PROBE_MODULES = {}
 _PROBE_FILES = set()     # the neutral filenames the grader's probe modules were compiled under
 PLAIN = (int, float, bool, str, complex, type(None))
@@ -37,7 +38,7 @@ def setup(config):
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     pin_numerics()
-    reseed(_CONFIG["seed"])
+    reseed(SETUP_SEED)
     install_data_patch(_CONFIG.get("data_dir"))
 
 

@@ -30,7 +30,6 @@ class CellRun:
 class RuntimeOptions:
     limits: Limits = field(default_factory=Limits)
     device: str = "cpu"
-    seed: int = 0
     data_dir: str | None = None      # local datasets for training checks (torchvision layout)
 
 

@@ -205,7 +205,7 @@ class KernelRuntime(Runtime):
         self.client = client
         process = getattr(getattr(client.km, "provisioner", None), "process", None)
         self._kernel_pid = getattr(process, "pid", None)
-        config = {"device": self.options.device, "seed": self.options.seed, "data_dir": self._data_dir}
+        config = {"device": self.options.device, "data_dir": self._data_dir}
         setup = ("import sys as _s, types as _t\n_m = _t.ModuleType('_d2lgrade_agent')\n"
                  f"exec(compile({AGENT_SOURCE!r}, '<d2lgrade agent>', 'exec'), _m.__dict__)\n"
                  f"_s.modules['_d2lgrade_agent'] = _m\n_m.setup({config!r})\ndel _s, _t, _m\n")
@@ -336,15 +336,15 @@ class KernelRuntime(Runtime):
             return TIMEOUT, f"ran past the {timeout:g} s limit", ""
         except DeadKernelError:
             if self._over_memory():
-                self._restart_after_death()
+                self._restart()
                 return DIED, f"went past the memory limit ({self._memory_limit()}) and was stopped", ""
             if self.disk_exceeded:
                 self.disk_exceeded = False
                 self._empty_scratch()
-                self._restart_after_death()
+                self._restart()
                 return DIED, (f"wrote more than {self.limits.disk_bytes / 2**20:g} MiB or "
                               f"{self.limits.disk_files} files (the disk limit) and was stopped"), ""
-            self._restart_after_death()
+            self._restart()
             return DIED, "the runtime exited (it may have run out of memory or called os._exit)", ""
         for out in cell.outputs:
             if out.get("output_type") == "error":
@@ -364,9 +364,6 @@ class KernelRuntime(Runtime):
             self.client.execute_cell(probe, 0, store_history=False)
         except (CellTimeoutError, DeadKernelError, Exception):
             self._restart()
-
-    def _restart_after_death(self) -> None:
-        self._restart()
 
     def _run_student_cell(self, cell) -> CellRun:
         status, error, tb = self._execute(cell.source, self._remaining(self.limits.cell_seconds))
