@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if audit_cli.wanted(args):
             return audit_cli.main(args)
         if args.check_references:
-            from d2lgrade.references import check_references
+            from d2lgrade.reference_check import check_references
             return check_references(options_from(args), as_json=args.json, executor=args.executor)
         from d2lgrade.batch import cli as batch_cli
         if batch_cli.wanted(args):

@@ -177,6 +177,8 @@ class Reference:
 
 
 def reference(section: str) -> Reference:
+    """The wrapper through which graders read `section`'s reference solution (reference/section_<x>.py): its
+    constants, calls and formulas, run live in the course folder and replayed from the recording in a kit."""
     return Reference(section)
 
 

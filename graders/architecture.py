@@ -24,14 +24,10 @@ def _describe(module: ModuleType, name: str, args: tuple, kwargs: tuple, input_s
     return probes.describe(vars(module), name, args, dict(kwargs), input_shape)
 
 
-def _describe_reference(module: ModuleType, name: str, args: tuple, kwargs: tuple, input_shape: tuple) -> dict:
-    return _describe(module, name, args, kwargs, input_shape)
-
-
-def reference(ref: Reference, name: str, *args, input_shape=(1, 1, 224, 224), **kwargs) -> dict:
+def describe_reference(ref: Reference, name: str, *args, input_shape=(1, 1, 224, 224), **kwargs) -> dict:
     """`describe` of the reference's `name(*args, **kwargs)`, measured once per process (in a student kit:
     the description recorded at release)."""
-    return computed(ref, f"describe {name}", _describe_reference, name, tuple(args), tuple(sorted(kwargs.items())),
+    return computed(ref, f"describe {name}", _describe, name, tuple(args), tuple(sorted(kwargs.items())),
                     tuple(input_shape))
 
 

@@ -20,7 +20,7 @@ from d2lgrade.compare import rebuild
 from d2lgrade.expected import computed
 from d2lgrade.expected import reference as reference_of
 from graders import book_code
-from graders.architecture import as_count, expect_count, magnitude, reference
+from graders.architecture import as_count, describe_reference, expect_count, magnitude
 from graders.execution import flops_unverified, has_relu
 from graders.layer_counts import expect_flop_split, nearest_first, parameter_split
 from graders.probes import section_7_6 as training
@@ -46,7 +46,7 @@ def _describe(p, call: str, name: str, *args, input_shape=SMALL_INPUT, **kwargs)
 
 
 def _book_alexnet() -> dict:
-    return reference(ref, "AlexNet", input_shape=BOOK_INPUT)
+    return describe_reference(ref, "AlexNet", input_shape=BOOK_INPUT)
 
 
 def _kinds(description: dict) -> str:
@@ -65,7 +65,7 @@ def conv_fc_parameters(p):
     p.answer = repr(answer)
     book = _book_alexnet()
     split, biases = parameter_split(book), parameter_split(book, biases_only=True)
-    imagenet = parameter_split(reference(ref, "AlexNet", input_shape=(1, 3, 224, 224), num_classes=1000))
+    imagenet = parameter_split(describe_reference(ref, "AlexNet", input_shape=(1, 3, 224, 224), num_classes=1000))
     for key, other in (("conv", "fc"), ("fc", "conv")):
         what = f'alexnet_param_split["{key}"]'
         mistakes = {"the count without the biases": split[key] - biases[key],

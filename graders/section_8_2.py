@@ -11,7 +11,7 @@ from __future__ import annotations
 from d2lgrade.checks import check, fail, partial
 from d2lgrade.expected import reference as reference_of
 from graders import book_code
-from graders.architecture import as_count, expect_count, magnitude, reference
+from graders.architecture import as_count, describe_reference, expect_count, magnitude
 from graders.execution import flops_unverified
 from graders.layer_counts import expect_flop_split, nearest_first, parameter_split
 
@@ -30,7 +30,7 @@ def _describe(p, call: str, name: str, *args, input_shape=BOOK_INPUT, **kwargs) 
 
 
 def _vgg11():
-    return reference(ref, "VGG", ref.VGG11_ARCH)
+    return describe_reference(ref, "VGG", ref.VGG11_ARCH)
 
 
 def _blocks(description: dict) -> list[str]:
@@ -57,9 +57,9 @@ def parameter_counts(p):
     if not isinstance(answer, dict) or not {"alexnet", "vgg11"} <= set(answer):
         fail('`param_counts` should be a dict with the keys "alexnet" and "vgg11".')
     p.answer = repr(answer)
-    alexnet, vgg11 = reference(ref, "AlexNet"), _vgg11()
-    imagenet = {"alexnet": reference(ref, "AlexNet", input_shape=(1, 3, 224, 224), num_classes=1000),
-                "vgg11": reference(ref, "VGG", ref.VGG11_ARCH, input_shape=(1, 3, 224, 224), num_classes=1000)}
+    alexnet, vgg11 = describe_reference(ref, "AlexNet"), _vgg11()
+    imagenet = {"alexnet": describe_reference(ref, "AlexNet", input_shape=(1, 3, 224, 224), num_classes=1000),
+                "vgg11": describe_reference(ref, "VGG", ref.VGG11_ARCH, input_shape=(1, 3, 224, 224), num_classes=1000)}
     for key, model, other in (("alexnet", alexnet, vgg11), ("vgg11", vgg11, alexnet)):
         parts, what = parameter_split(model), f'param_counts["{key}"]'
         got = as_count(answer[key], what)
@@ -119,7 +119,7 @@ def book_vgg(p):
                 "2×2 max pooling with stride 2: output 2×8×8×8")
 def book_block(p):
     got = _describe(p, "vgg_block(3, 8)", "vgg_block", 3, 8, input_shape=(2, 3, 16, 16))
-    want = reference(ref, "vgg_block", 3, 8, input_shape=(2, 3, 16, 16))
+    want = describe_reference(ref, "vgg_block", 3, 8, input_shape=(2, 3, 16, 16))
     kinds = [kind for _, kind, _, _ in got["layers"]]
     p.answer = f"layers {', '.join(kinds)}; output {got['output']}"
     if kinds != [kind for _, kind, _, _ in want["layers"]]:
@@ -177,8 +177,8 @@ def deep_archs(p):
                 "on 1×1×224×224 and (1, 5) with num_classes=5, the book's VGG parameter counts", reveals=True)
 def deep_models(p):
     shown, vgg16 = [], ref.VGG16_ARCH
-    wanted = {label: reference(ref, "vgg", arch) for label, arch in (("VGG-16", vgg16), ("VGG-19", ref.VGG19_ARCH))}
-    five_classes = reference(ref, "vgg", vgg16, num_classes=5)["output"]
+    wanted = {label: describe_reference(ref, "vgg", arch) for label, arch in (("VGG-16", vgg16), ("VGG-19", ref.VGG19_ARCH))}
+    five_classes = describe_reference(ref, "vgg", vgg16, num_classes=5)["output"]
     for label, arch in (("VGG-16", vgg16), ("VGG-19", ref.VGG19_ARCH)):
         call = f"vgg({label}'s arch)"
         got, want = _describe(p, call, "vgg", arch), wanted[label]
@@ -225,7 +225,7 @@ def _convs_before_each_downsampling(description: dict) -> list[int]:
        expected="VGGSmall(s) maps 2×1×s×s to (2, 10) for s = 56 and s = 84")
 def small_shapes(p):
     shown = []
-    wanted = {size: reference(ref, "VGGSmall", size, input_shape=(2, 1, size, size))["output"] for size in SMALL_SIZES}
+    wanted = {size: describe_reference(ref, "VGGSmall", size, input_shape=(2, 1, size, size))["output"] for size in SMALL_SIZES}
     for size in SMALL_SIZES:
         got = _describe(p, f"VGGSmall({size})", "VGGSmall", size, input_shape=(2, 1, size, size))
         shown.append(f"VGGSmall({size}): {got['output']}")

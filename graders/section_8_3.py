@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from d2lgrade.checks import check, fail
 from d2lgrade.expected import reference as reference_of
-from graders.architecture import (as_count, call_text, describe_student, expect_count, infer_unit, magnitude, read_flops,
-                                  reference, unit_note)
+from graders.architecture import (as_count, call_text, describe_reference, describe_student, expect_count, infer_unit,
+                                  magnitude, read_flops, unit_note)
 
 ref = reference_of("8.3")
 
@@ -26,7 +26,7 @@ def _measure(p, name: str, *args, **kwargs) -> dict:
 
 
 def _reference(name: str, *args, **kwargs) -> dict:
-    return reference(ref, name, *args, input_shape=IMAGE, **kwargs)
+    return describe_reference(ref, name, *args, input_shape=IMAGE, **kwargs)
 
 
 def _convolutions(desc: dict) -> list[tuple[str, dict]]:

@@ -21,8 +21,8 @@ from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, check, f
 from d2lgrade.compare.tensors import describe, expect_diagnosed, expect_tensor, same_values
 from d2lgrade.expected import computed
 from d2lgrade.expected import reference as reference_of
-from graders.architecture import (MEASURE_TIMEOUT, as_count, call_text, describe_student, expect_count, magnitude,
-                                  reference, run_naming)
+from graders.architecture import (MEASURE_TIMEOUT, as_count, call_text, describe_reference, describe_student,
+                                  expect_count, magnitude, run_naming)
 from graders.execution import flops_unverified
 from graders.probes import architecture as architecture_probes
 from graders.probes import section_7_6 as training_probes
@@ -121,7 +121,7 @@ def inception_bn(p):
     for args, shape in BLOCK_CASES:
         call = call_text("InceptionBN", args, {})
         got = _measure(p, "InceptionBN", args, input_shape=shape)
-        expected = reference(ref, "InceptionBN", *args, input_shape=shape)
+        expected = describe_reference(ref, "InceptionBN", *args, input_shape=shape)
         expect_same_output(got, expected, call, shape)
         expect_same_convolutions(got, expected, call)
         _normalised_after_each_convolution(got, call)
@@ -218,13 +218,13 @@ def inception_factorized(p):
     for args, shape in BLOCK_CASES:
         call = call_text("InceptionFactorized", args, {})
         got = _measure(p, "InceptionFactorized", args, input_shape=shape)
-        expected = reference(ref, "InceptionFactorized", *args, input_shape=shape)
+        expected = describe_reference(ref, "InceptionFactorized", *args, input_shape=shape)
         expect_same_output(got, expected, call, shape)
         if any(max(key[2]) >= 5 for key in _convolutions(got)):
             fail(f"`{call}` still runs a 5×5 convolution: branch 3 should use two stacked 3×3 ones.")
         expect_same_convolutions(got, expected, call)
         expect_count(got["params"], expected["params"], f"the parameter count of `{call}`", rel=0)
-    book = reference(ref, "Inception", *BLOCK_CASES[0][0], input_shape=BLOCK_CASES[0][1])["params"]
+    book = describe_reference(ref, "Inception", *BLOCK_CASES[0][0], input_shape=BLOCK_CASES[0][1])["params"]
     return f"two 3×3 convolutions in branch 3; {got['params']:,} parameters (the book's block: {book:,})"
 
 
@@ -280,7 +280,7 @@ def residual_shapes(p):
         call = call_text("ResidualInception", RESIDUAL, kwargs)
         shape = (1, channels, 6, 6)
         got = _measure(p, "ResidualInception", RESIDUAL, kwargs, input_shape=shape)
-        expected = reference(ref, "ResidualInception", *RESIDUAL, input_shape=shape, **kwargs)
+        expected = describe_reference(ref, "ResidualInception", *RESIDUAL, input_shape=shape, **kwargs)
         expect_same_output(got, expected, call, shape)
         expect_same_convolutions(got, expected, call)
     return f"[1, {width}, 6, 6] from {width} channels, and from 12 through a 1×1 projection"
@@ -370,8 +370,8 @@ def native_shape(p):
 def native_resolution(p):
     got = _measure(p, "GoogLeNet28", input_shape=NATIVE_IMAGE)
     side = _last_convolution_side(got)
-    needed = _last_convolution_side(reference(ref, "GoogleNet", input_shape=TRAINING_IMAGE))
-    book = _last_convolution_side(reference(ref, "GoogleNet", input_shape=NATIVE_IMAGE))
+    needed = _last_convolution_side(describe_reference(ref, "GoogleNet", input_shape=TRAINING_IMAGE))
+    book = _last_convolution_side(describe_reference(ref, "GoogleNet", input_shape=NATIVE_IMAGE))
     p.answer = f"last convolution's map: {side}×{side}"
     if side < needed:
         same = " (as the book's network does at 28×28)" if side == book else ""
@@ -385,7 +385,7 @@ def native_resolution(p):
                 f"FLOPs at 28×28 at most {FLOPS_FACTOR:g}× the book's at 96×96")
 def native_cost(p):
     got = _measure(p, "GoogLeNet28", input_shape=NATIVE_IMAGE)
-    book = reference(ref, "GoogleNet", input_shape=TRAINING_IMAGE)
+    book = describe_reference(ref, "GoogleNet", input_shape=TRAINING_IMAGE)
     flops, budget = sum(got["flops"].values()), FLOPS_FACTOR * sum(book["flops"].values())
     p.answer = f"{magnitude(got['params'])} parameters, {magnitude(flops)} FLOPs per 28×28 image"
     flops_unverified(p, got, "GoogLeNet28()")     # work the FLOP counter cannot see would slip under the budget
@@ -413,11 +413,11 @@ def _reference_counts() -> dict:
               "GoogLeNet": ("GoogleNet", ())}
     counts = {}
     for key, (name, args) in models.items():
-        measured = reference(ref, name, *args, input_shape=GOOGLENET_IMAGE)
+        measured = describe_reference(ref, name, *args, input_shape=GOOGLENET_IMAGE)
         hints = {"the count for 3-channel images and 1000 classes (ImageNet)":
-                 reference(ref, name, *args, **colour)["params"]}
+                 describe_reference(ref, name, *args, **colour)["params"]}
         if key == "VGG":
-            hints["VGG-16's count, not VGG-11's"] = reference(ref, "VGG", VGG16, input_shape=GOOGLENET_IMAGE)["params"]
+            hints["VGG-16's count, not VGG-11's"] = describe_reference(ref, "VGG", VGG16, input_shape=GOOGLENET_IMAGE)["params"]
         counts[key] = (measured["params"], hints)
     return counts
 

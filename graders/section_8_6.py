@@ -22,7 +22,7 @@ from d2lgrade.checks import StudentError, Verdict, check, fail
 from d2lgrade.expected import computed
 from d2lgrade.expected import reference as reference_of
 from graders import residual
-from graders.architecture import describe_student, magnitude, reference
+from graders.architecture import describe_reference, describe_student, magnitude
 from graders.probes import section_8_6 as probes
 
 ref = reference_of("8.6")
@@ -42,7 +42,7 @@ def _stage_shapes(module, name: str, input_shape: tuple) -> list:
 
 def _output(name: str, *args, input_shape, **kwargs) -> list:
     """The output shape of the reference's `name(*args, **kwargs)` on `input_shape`."""
-    return reference(ref, name, *args, input_shape=input_shape, **kwargs)["output"]
+    return describe_reference(ref, name, *args, input_shape=input_shape, **kwargs)["output"]
 
 
 def _explain(call: str, reply: dict) -> str:
@@ -222,7 +222,7 @@ def _resnet_check(p, arch, block, depth):
 
 def _resnet_measured(p, arch, block, depth):
     call = f"resnet({depth}, block={block!r})".replace(str(depth), f"RESNET{depth}_ARCH")
-    expected = reference(ref, "resnet", arch, block=block, input_shape=IMAGE)
+    expected = describe_reference(ref, "resnet", arch, block=block, input_shape=IMAGE)
     three_classes = _output("resnet", arch, block=block, num_classes=3, input_shape=IMAGE)
     got = _describe(p, "resnet", arch, block=block, input_shape=IMAGE)
     if got["output"] != expected["output"]:
@@ -296,8 +296,8 @@ def bottleneck_shapes(p):
        expected="1×1 to m → 3×3 (m) → 1×1 to 4m with batch norm; a 1×1 projection only when the shape changes; "
                 "the reference's parameter count, fewer than a basic block at width 4m")
 def bottleneck_layers(p):
-    wanted = [(reference(ref, "Bottleneck", c_in, mid, stride=stride, input_shape=(2, c_in, 9, 9)),
-               reference(ref, "Residual", 4 * mid, input_shape=(2, 4 * mid, 9, 9))) for c_in, mid, stride in BOTTLENECKS]
+    wanted = [(describe_reference(ref, "Bottleneck", c_in, mid, stride=stride, input_shape=(2, c_in, 9, 9)),
+               describe_reference(ref, "Residual", 4 * mid, input_shape=(2, 4 * mid, 9, 9))) for c_in, mid, stride in BOTTLENECKS]
     for (c_in, mid, stride), (expected, basic) in zip(BOTTLENECKS, wanted):
         call = f"Bottleneck({c_in}, {mid}, stride={stride})"
         got = _describe(p, "Bottleneck", c_in, mid, stride=stride, input_shape=(2, c_in, 9, 9))
@@ -341,7 +341,7 @@ RESNEXT_CASES = ((32, 16, 1, False, 1, (2, 32, 8, 8)), (64, 8, 0.5, True, 2, (2,
 def resnext_block(p):
     cases = [(channels, width, bot_mul, shape, (channels, width, bot_mul) + ((projection, stride) if projection else ()))
              for channels, width, bot_mul, projection, stride, shape in RESNEXT_CASES]
-    wanted = [reference(ref, "ResNeXtBlock", *args, input_shape=shape) for *_, shape, args in cases]
+    wanted = [describe_reference(ref, "ResNeXtBlock", *args, input_shape=shape) for *_, shape, args in cases]
     for (channels, width, bot_mul, shape, args), expected in zip(cases, wanted):
         call = f"ResNeXtBlock({', '.join(map(repr, args))})"
         got = _describe(p, "ResNeXtBlock", *args, input_shape=shape)

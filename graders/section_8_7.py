@@ -30,7 +30,7 @@ BOOK_INPUT = (2, 1, 96, 96)     # the book's resolution for its DenseNet and Res
 @check("8.7/2", points=2, title="Parameter counts of the book's DenseNet and ResNet-18", uses=("param_counts",),
        expected="the exact parameter counts of DenseNet() and ResNet18() for 1-channel images and 10 classes")
 def book_parameter_counts(p):
-    wanted = {key: arch.reference(ref, name, input_shape=BOOK_INPUT)["params"]
+    wanted = {key: arch.describe_reference(ref, name, input_shape=BOOK_INPUT)["params"]
               for key, name in (("densenet", "DenseNet"), ("resnet18", "ResNet18"))}
     answer = p.value("param_counts")
     if not isinstance(answer, dict) or set(answer) != {"densenet", "resnet18"}:
@@ -52,7 +52,7 @@ def _call_text(blocks, growth_rate, num_classes, label=None):
 
 
 def _measure(p, blocks, growth_rate=32, num_classes=10, label=None):
-    reference = arch.reference(ref, "densenet", tuple(blocks), input_shape=INPUT, growth_rate=growth_rate,
+    reference = arch.describe_reference(ref, "densenet", tuple(blocks), input_shape=INPUT, growth_rate=growth_rate,
                                num_classes=num_classes)
     try:
         student = arch.describe_student(p, "densenet", list(blocks), input_shape=INPUT, growth_rate=growth_rate,

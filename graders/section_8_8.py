@@ -38,7 +38,7 @@ def _call_text(kwargs) -> str:
 
 def _measure(p, kwargs):
     student = arch.describe_student(p, "regnetx", input_shape=INPUT, **kwargs)
-    reference = arch.reference(ref, "regnetx", input_shape=INPUT, **kwargs)
+    reference = arch.describe_reference(ref, "regnetx", input_shape=INPUT, **kwargs)
     return student, reference
 
 
@@ -81,9 +81,9 @@ BOOK = {"depths": (4, 6), "widths": (32, 80), "group_width": 16, "bot_mul": 1}
 def book_regnetx(p):
     student, _ = _measure(p, BOOK)
     _expect_shape_and_stages(student, BOOK)
-    expected = arch.reference(ref, "RegNetX32", input_shape=INPUT)["params"]
+    expected = arch.describe_reference(ref, "RegNetX32", input_shape=INPUT)["params"]
     # group_width read as the NUMBER of groups: 16 groups of 2 and of 5 channels
-    as_count = arch.reference(ref, "anynet", (4, 6), (32, 80), (2, 5), (1, 1), input_shape=INPUT)["params"]
+    as_count = arch.describe_reference(ref, "anynet", (4, 6), (32, 80), (2, 5), (1, 1), input_shape=INPUT)["params"]
     arch.expect_count(student["params"], expected, f"the parameter count of {_call_text(BOOK)}", rel=0,
                       hints={"the count with 16 groups per convolution (group_width read as the number of "
                              "groups; the book's `groups` is a group's width)": as_count})
@@ -184,7 +184,7 @@ def deeper_design(p):
     bar = _accuracy("regnetx", _design_of(ref.DEEPER_REGNETX), train, test, order)
     book = _accuracy("RegNetX32", {}, train, test, order)
     try:
-        size = arch.reference(ref, "regnetx", input_shape=(2, 1, 28, 28), **design)["params"]
+        size = arch.describe_reference(ref, "regnetx", input_shape=(2, 1, 28, 28), **design)["params"]
     except NotRecorded:
         raise
     except Exception as exc:

@@ -6,7 +6,7 @@ from d2lgrade.load import load_submission
 from d2lgrade.sections import find_section
 from d2lgrade.testing import assert_reference_earns_full_marks, assert_right, assert_wrong
 from d2lgrade.expected import reference as reference_of
-from graders.architecture import reference
+from graders.architecture import describe_reference
 from reference import section_8_6 as ref
 
 SECTION = find_section("8.6")
@@ -37,7 +37,7 @@ def test_reference_matches_the_book_and_the_paper(capsys):
     assert shapes == ["[2, 64, 24, 24])", "[2, 64, 24, 24])", "[2, 128, 12, 12])", "[2, 256, 6, 6])",
                       "[2, 512, 3, 3])", "[2, 10])"]
     # Parameter counts of the catalogue (1 input channel, 10 classes): the graders compute them, never type them.
-    counts = [reference(reference_of("8.6"), "resnet", arch, block=kind, input_shape=(1, 1, 224, 224))["params"]
+    counts = [describe_reference(reference_of("8.6"), "resnet", arch, block=kind, input_shape=(1, 1, 224, 224))["params"]
               for arch, kind in ((ref.RESNET18_ARCH, "basic"), (ref.RESNET34_ARCH, "basic"),
                                  (ref.RESNET50_ARCH, "bottleneck"))]
     assert counts == [11_178_378, 21_290_250, 23_548_810]
