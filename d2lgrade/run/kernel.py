@@ -1,6 +1,6 @@
 """The Jupyter-kernel engine: full fidelity (magics, display, IPython) via nbclient.
 
-The kernel is an ordinary ipykernel started under `sandbox.py` (limits, own process group) in a
+The kernel is an ordinary ipykernel started under `inside/sandbox.py` (limits, own process group) in a
 scratch directory. Student cells run one by one with a timeout each; a cell that hangs is
 interrupted, and if the kernel does not come back it is restarted and the good cells replayed,
 so one bad cell costs one exercise, not the submission.

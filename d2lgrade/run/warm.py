@@ -1,9 +1,9 @@
 """The warm engine: each submission runs in a child forked from a parent that has already imported
 torch, d2l, matplotlib and IPython, so a submission no longer pays for an interpreter and its imports.
 
-grader ── parent (forkserver.py: imports once, pinned numerics, one thread, never runs student code)
+grader ── parent (inside/forkserver.py: imports once, pinned numerics, one thread, never runs student code)
   │          └─ child per submission: the same sandbox as the kernel engine (sandbox.enter), then
-  └──────────── IPython cells (shell.py), answering the grader on a socket of its own
+  └──────────── IPython cells (inside/shell.py), answering the grader on a socket of its own
 
 A WarmRuntime is a KernelRuntime with another transport: the scratch folders, the disk watchdog, the
 agent's requests, per-cell timeouts and the replay of good cells after a restart are the kernel
