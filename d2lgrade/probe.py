@@ -21,6 +21,7 @@ from d2lgrade.load import Submission
 from d2lgrade.load.syntax import belongs, compile_failed, defines, never_ran, syntax_problems
 from d2lgrade.run import wire
 from d2lgrade.run.executor import BROKEN, DIED, TIMEOUT, Runtime, RuntimeOptions
+from d2lgrade.run.limits import Limits
 
 NO_SPACE = re.compile(r"No space left on device|\[Errno 28\]|Disk quota exceeded")
 
@@ -125,8 +126,9 @@ class Probe:
         self._calls += 1
         request = {"op": "call", "name": name, "calls": [[list(a), dict(k)] for a, k in calls],
                    "seed": self.check.runtime_seed + self._calls, "trace": bool(forbid or implement),
-                   "call_seconds": self.options.limits.call_seconds}
-        timeout = self.options.limits.call_seconds * max(1, len(calls)) + 5   # backstop for the agent's alarm
+                   "call_seconds": self.options.limits.call_seconds,
+                   "wall_seconds": Limits.call_wall_seconds(self.options.limits.call_seconds)}
+        timeout = request["wall_seconds"] * max(1, len(calls)) + 5   # backstop for the agent's own limits
         reply = self._request(request, timeout, name)
         if not reply.get("ok"):
             if reply.get("missing"):
@@ -164,7 +166,8 @@ class Probe:
         request = {"op": "probe", "module": module.__name__, "source": _source_of(module),
                    "func": function.__name__, "args": list(args), "kwargs": dict(kwargs),
                    "seed": self.check.runtime_seed + self._calls, "call_seconds": timeout or self.options.limits.call_seconds}
-        reply = self._request(request, (timeout or self.options.limits.call_seconds) + 5, function.__name__)
+        request["wall_seconds"] = Limits.call_wall_seconds(request["call_seconds"])
+        reply = self._request(request, request["wall_seconds"] + 5, function.__name__)
         if not reply.get("ok"):
             message = reply.get("message", "")
             if reply.get("error") in ("LookupError", "KeyError", "NameError") and "not defined" in message \

@@ -1,6 +1,6 @@
 """Whether two formulas agree: both evaluated exactly at the sample points of their domains (symbolic.py draws
 them; breakpoints.py adds the gaps between them and the breakpoints of Max, floor and the like), the simplest
-point where they differ as the counterexample, else a sympy proof; all under a wall-clock budget, so that a
+point where they differ as the counterexample, else a sympy proof; all under a CPU-time budget, so that a
 pathological formula cannot hang the grader."""
 from __future__ import annotations
 
@@ -28,11 +28,13 @@ class _BudgetExceeded(BaseException):
 
 
 class _Deadline:
-    """A wall-clock budget, enforced by SIGALRM in the main thread and by explicit checks everywhere."""
+    """A budget of this process's CPU time, enforced by SIGPROF in the main thread and by explicit checks
+    everywhere. CPU time, not wall time: whether a formula is proved or left to a person must not depend on how
+    loaded the grader's machine is."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
-        self.start = time.monotonic()
+        self.start = time.process_time()
         self.end = self.start + seconds
         self.uses_signal = (threading.current_thread() is threading.main_thread()
                             and hasattr(signal, "setitimer"))
@@ -41,7 +43,7 @@ class _Deadline:
         self._previous_timer = (0.0, 0.0)
 
     def remaining(self) -> float:
-        return self.end - time.monotonic()
+        return self.end - time.process_time()
 
     def check(self) -> None:
         if self.remaining() <= 0:
@@ -55,12 +57,12 @@ class _Deadline:
     def __enter__(self) -> "_Deadline":
         if self.uses_signal and self.seconds > 0:
             try:
-                self._previous_handler = signal.signal(signal.SIGALRM, self._on_alarm)
+                self._previous_handler = signal.signal(signal.SIGPROF, self._on_alarm)
             except ValueError:  # signals unavailable here (e.g. a sub-interpreter): checks only
                 self.uses_signal = False
                 return self
             self._armed = True
-            self._previous_timer = signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self._previous_timer = signal.setitimer(signal.ITIMER_PROF, self.seconds)
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -69,13 +71,13 @@ class _Deadline:
         try:
             self._armed = False
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.setitimer(signal.ITIMER_PROF, 0)
             previous = self._previous_handler
-            signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
+            signal.signal(signal.SIGPROF, previous if previous is not None else signal.SIG_DFL)
             delay, interval = self._previous_timer
-            if delay > 0:  # someone else's alarm (e.g. pytest-timeout) keeps running
-                elapsed = time.monotonic() - self.start
-                signal.setitimer(signal.ITIMER_REAL, max(delay - elapsed, 1e-3), interval)
+            if delay > 0:  # an enclosing CPU-time limit keeps running
+                elapsed = time.process_time() - self.start
+                signal.setitimer(signal.ITIMER_PROF, max(delay - elapsed, 1e-3), interval)
 
 
 # --------------------------------------------------------------------------------------------

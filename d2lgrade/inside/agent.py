@@ -218,24 +218,32 @@ class OpRecorder:
 
 
 class CallTimeout(BaseException):
-    """Raised by SIGALRM inside a student call that runs past its limit."""
+    """Raised inside a student call that runs past its limit: SIGPROF for its CPU time, SIGALRM for its wall time."""
 
 
-def _on_alarm(signum, frame):
-    raise CallTimeout()
+def _on_cpu_limit(signum, frame):
+    raise CallTimeout("cpu")
 
 
-def outcome_of(fn, args, kwargs, seed, trace=False, seconds=None):
-    """One call, timed by an alarm in this process. A student that swallows the alarm still
-    meets the grader's own deadline for the whole request, which kills or restarts the kernel."""
+def _on_wall_limit(signum, frame):
+    raise CallTimeout("wall")
+
+
+def outcome_of(fn, args, kwargs, seed, trace=False, seconds=None, wall_seconds=None):
+    """One call, timed in this process by the CPU time it uses (`seconds`): a call's verdict must not depend on
+    how loaded the machine is, and a busy machine stretches the wall clock, not the work. A call that waits
+    (sleeps, blocks) uses no CPU, so `wall_seconds`, a generous wall-clock limit, ends it. A student that
+    swallows either signal still meets the grader's own deadline for the request, which ends the runtime."""
     import signal
     import threading
     reseed(seed)
     recorder = OpRecorder() if trace else None
     timed = bool(seconds) and threading.current_thread() is threading.main_thread()
     if timed:
-        previous = signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+        wall_seconds = wall_seconds or seconds
+        previous = signal.signal(signal.SIGPROF, _on_cpu_limit), signal.signal(signal.SIGALRM, _on_wall_limit)
+        signal.setitimer(signal.ITIMER_PROF, seconds)
+        signal.setitimer(signal.ITIMER_REAL, wall_seconds)
     try:
         if recorder:
             with recorder.mode:
@@ -248,8 +256,11 @@ def outcome_of(fn, args, kwargs, seed, trace=False, seconds=None):
             return {"ok": False, "error": "NotImplementedError", "message": str(exc), "not_implemented": True}
         return {"ok": False, "error": "NotImplementedError", "message": first_line(exc),
                 "traceback": student_traceback(exc)}
-    except CallTimeout:
-        return {"ok": False, "timeout": True, "error": "Timeout", "message": "ran past the %g s limit" % seconds}
+    except CallTimeout as exc:
+        message = "ran past the %g s limit" % seconds
+        if exc.args and exc.args[0] == "wall":
+            message += " (still unfinished after %g s of waiting, sleeping or blocking)" % wall_seconds
+        return {"ok": False, "timeout": True, "error": "Timeout", "message": message}
     except MemoryError:
         return {"ok": False, "error": "MemoryError", "message": "ran out of memory"}
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from student code are verdicts too
@@ -257,8 +268,10 @@ def outcome_of(fn, args, kwargs, seed, trace=False, seconds=None):
                 "traceback": student_traceback(exc)}
     finally:
         if timed:
+            signal.setitimer(signal.ITIMER_PROF, 0)
             signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+            signal.signal(signal.SIGPROF, previous[0])
+            signal.signal(signal.SIGALRM, previous[1])
     ops = sorted(recorder.ops) if recorder else []
     book = sorted(recorder.book) if recorder else []
     traced = bool(recorder and recorder.marker_seen)
@@ -297,7 +310,7 @@ def serve(ns, request_path, response_path):
             results = []
             for a, k in request["calls"]:   # the grader stops at the first failure, so do we
                 results.append(outcome_of(fn, a, k, request["seed"], request.get("trace", False),
-                                          request.get("call_seconds")))
+                                          request.get("call_seconds"), request.get("wall_seconds")))
                 if not results[-1]["ok"]:
                     break
             response = {"ok": True, "results": results}
@@ -310,7 +323,7 @@ def serve(ns, request_path, response_path):
             _PROBE_MODULES[request["module"]] = module
         fn = getattr(module, request["func"])
         response = outcome_of(lambda *a, **k: fn(ns, *a, **k), request["args"], request["kwargs"], request["seed"],
-                              seconds=request.get("call_seconds"))
+                              seconds=request.get("call_seconds"), wall_seconds=request.get("wall_seconds"))
     else:
         response = {"ok": False, "error": "ValueError", "message": "unknown request " + repr(op)}
     torch.save(response, response_path)

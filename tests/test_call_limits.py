@@ -1,0 +1,79 @@
+"""A student call and a formula proof are limited by the CPU time they use, so that no verdict depends on how
+loaded the machine is; a generous wall-clock limit still ends a call that waits instead of computing."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from d2lgrade.checks import StudentTimeout
+from d2lgrade.compare.comparison import _BudgetExceeded, _Deadline
+from d2lgrade.probe import Probe
+from d2lgrade.run.executor import RuntimeOptions
+from d2lgrade.run.limits import Limits
+from d2lgrade.testing import VariantRunner
+
+LIMITS = Limits(call_seconds=2, cell_seconds=30, total_seconds=240)
+
+# The call pins itself to CPU 0, where the test runs busy loops: it gets a quarter of that CPU, so its
+# 1.2 s of work take about 5 s by the wall clock.
+BURN = '''
+import os, time
+def burn(seconds):
+    os.sched_setaffinity(0, {0})
+    start, n = time.process_time(), 0
+    while time.process_time() - start < seconds:
+        n += 1
+    return n > 0
+def spin():
+    while True:
+        pass
+'''
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    runner = VariantRunner("7.3", options=RuntimeOptions(limits=LIMITS))
+    run = runner.runtime.run_source(BURN)
+    assert run.status == "ok", run.error
+    yield runner
+    runner.close()
+
+
+def probe(runner):
+    return Probe(runner.runtime, runner.options, runner.section.checks[0])
+
+
+@pytest.fixture
+def busy_cpu_0():
+    code = "import os\nos.sched_setaffinity(0, {0})\nwhile True: pass"
+    loops = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(3)]
+    yield
+    for loop in loops:
+        loop.kill()
+        loop.wait()
+
+
+def test_a_call_within_its_cpu_time_passes_on_a_loaded_machine(runtime, busy_cpu_0):
+    start = time.monotonic()
+    assert probe(runtime).call("burn", 1.2) is True
+    # The load made the call outlast its limit by the wall clock: a wall-clock limit would have timed it out.
+    assert time.monotonic() - start > LIMITS.call_seconds
+
+
+def test_a_call_past_its_cpu_time_times_out_by_that_limit(runtime):
+    start = time.monotonic()
+    with pytest.raises(StudentTimeout, match="ran past the 2 s limit"):
+        probe(runtime).call("spin")
+    assert time.monotonic() - start < Limits.call_wall_seconds(LIMITS.call_seconds)
+
+
+def test_a_formula_budget_counts_cpu_time_not_waiting():
+    with _Deadline(0.3) as deadline:
+        time.sleep(0.5)
+        assert deadline.remaining() > 0
+    with pytest.raises(_BudgetExceeded):
+        with _Deadline(0.3):
+            while True:
+                pass
