@@ -77,3 +77,19 @@ def test_a_formula_budget_counts_cpu_time_not_waiting():
         with _Deadline(0.3):
             while True:
                 pass
+
+
+@pytest.mark.parametrize("executor", ["kernel", "warm"])
+def test_a_cell_is_limited_by_its_cpu_time_in_both_engines(executor, busy_cpu_0):
+    runner = VariantRunner("7.3", options=RuntimeOptions(limits=Limits(call_seconds=2, cell_seconds=2,
+                                                                        total_seconds=240)), executor=executor)
+    try:
+        start = time.monotonic()
+        within = runner.runtime.run_source(BURN + "burn(1.2)\n")     # about 5 s by the wall clock on CPU 0
+        assert within.status == "ok", within.error
+        assert time.monotonic() - start > 2
+        past = runner.runtime.run_source("n = 0\nwhile True:\n    n += 1\n")
+        assert past.status == "timeout" and "ran past the 2 s limit" in past.error, (past.status, past.error)
+        assert runner.runtime.run_source("assert n > 0").status == "ok"    # the runtime goes on after it
+    finally:
+        runner.close()

@@ -32,6 +32,7 @@ from d2lgrade.inside import isolation
 from d2lgrade.run import sandbox_status, wire
 from d2lgrade.run.agent_source import agent_source
 from d2lgrade.run.executor import BROKEN, DIED, TIMEOUT, CellRun, Executor, Runtime, RuntimeOptions
+from d2lgrade.run.limits import Limits
 
 AGENT_SOURCE = agent_source()
 SANDBOX = inside.FOLDER / "sandbox.py"
@@ -205,7 +206,7 @@ class KernelRuntime(Runtime):
         self.client = client
         process = getattr(getattr(client.km, "provisioner", None), "process", None)
         self._kernel_pid = getattr(process, "pid", None)
-        config = {"device": self.options.device, "data_dir": self._data_dir}
+        config = {"device": self.options.device, "data_dir": self._data_dir, "cell_seconds": self.limits.cell_seconds}
         setup = ("import sys as _s, types as _t\n_m = _t.ModuleType('_d2lgrade_agent')\n"
                  f"exec(compile({AGENT_SOURCE!r}, '<d2lgrade agent>', 'exec'), _m.__dict__)\n"
                  f"_s.modules['_d2lgrade_agent'] = _m\n_m.setup({config!r})\ndel _s, _t, _m\n")
@@ -245,7 +246,7 @@ class KernelRuntime(Runtime):
         self._kill()
         self._boot()
         for source in self._good_sources:
-            self._execute(source, self._remaining(self.limits.cell_seconds))
+            self._execute(source, self._cell_wall_seconds(), self.limits.cell_seconds)
 
     def _kill(self) -> None:
         client, self.client = self.client, None
@@ -321,8 +322,14 @@ class KernelRuntime(Runtime):
     def _remaining(self, wanted: float) -> float:
         return max(0.5, min(wanted, self.deadline - time.monotonic()))
 
-    def _execute(self, source: str, timeout: float) -> tuple[str, str, str]:
-        """Run source; returns (status, one-line error, traceback text)."""
+    def _cell_wall_seconds(self) -> float:
+        """A cell's CPU time is limited inside the runtime (the agent's limit_cells); this wall-clock limit
+        ends a cell that waits, sleeps or swallows that limit's exception."""
+        return self._remaining(Limits.call_wall_seconds(self.limits.cell_seconds))
+
+    def _execute(self, source: str, timeout: float, limit: float | None = None) -> tuple[str, str, str]:
+        """Run source within `timeout` s of wall time; returns (status, one-line error, traceback text). `limit`:
+        the limit a timeout message names (a cell's CPU time), where it is not `timeout` itself."""
         if self.client is None:
             return DIED, "the runtime is not running", ""
         if time.monotonic() > self.deadline:
@@ -333,7 +340,7 @@ class KernelRuntime(Runtime):
             self.client.execute_cell(cell, 0, store_history=False)
         except CellTimeoutError:
             self._recover_from_timeout()
-            return TIMEOUT, f"ran past the {timeout:g} s limit", ""
+            return TIMEOUT, f"ran past the {limit or timeout:g} s limit", ""
         except DeadKernelError:
             if self._over_memory():
                 self._restart()
@@ -348,6 +355,8 @@ class KernelRuntime(Runtime):
             return DIED, "the runtime exited (it may have run out of memory or called os._exit)", ""
         for out in cell.outputs:
             if out.get("output_type") == "error":
+                if out.get("ename") == "CellTimeout":
+                    return TIMEOUT, f"ran past the {limit or timeout:g} s limit", ""
                 tb = "\n".join(out.get("traceback", []))
                 return "error", f"{out.get('ename')}: {out.get('evalue')}".strip(": "), _strip_ansi(tb)
         return "ok", "", ""
@@ -366,7 +375,7 @@ class KernelRuntime(Runtime):
             self._restart()
 
     def _run_student_cell(self, cell) -> CellRun:
-        status, error, tb = self._execute(cell.source, self._remaining(self.limits.cell_seconds))
+        status, error, tb = self._execute(cell.source, self._cell_wall_seconds(), self.limits.cell_seconds)
         self._over_memory()          # a process the cell started was stopped: a note says so
         if status == "ok":
             self._good_sources.append(cell.source)

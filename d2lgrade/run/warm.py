@@ -275,7 +275,7 @@ class WarmRuntime(KernelRuntime):
         work = self.scratch / isolation.WORK
         (work / ".ipython").mkdir(parents=True, exist_ok=True)
         request = {"config": self._sandbox_config(), "env": self._environment(),
-                   "setup": {"device": self.options.device,
+                   "setup": {"device": self.options.device, "cell_seconds": self.limits.cell_seconds,
                              "data_dir": self._data_dir}}   # the staged training files only, never --data-dir itself
         started = time.monotonic()
         pid, sock = self._parent.fork(request)
