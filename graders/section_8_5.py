@@ -130,8 +130,8 @@ def _judge_norm(p, name, num_dims, *, centre, scale, what):
         found = next((text for text, value in candidates.items() if _close(got, value)), None)
         if found:
             fail(f"{label} {found}; {what}.")
-        fail(f"{label} does not {what} per {'feature' if num_dims == 2 else 'channel'} (largest difference "
-             f"{(got.double().reshape(want.shape) - want).abs().max().item():.3g}).")
+        fail(f"{label} gives other values than the formula per {'feature' if num_dims == 2 else 'channel'} "
+             f"(largest difference {(got.double().reshape(want.shape) - want).abs().max().item():.3g}): {what}.")
     how = _judge_eval(reply["eval"], batches, eval_X, call, centre=centre, scale=scale)
     _judge_moved(reply.get("moved"), batches, moved, call, centre=centre, scale=scale)
     return reply, how

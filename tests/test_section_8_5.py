@@ -277,9 +277,13 @@ def test_norm_layers_right(runner, check, source):
     ("8.5/5", layer("BatchNormFixed", gamma="torch.ones(shape)", beta="torch.zeros(shape)",
                     update="self.running_mean.lerp_(mean, 0.9); self.running_var.lerp_(var, 0.9)"),
      ["the wrong way round"]),
+    # a mistake with no name of its own: the message still says which rule was broken, as a sentence
+    ("8.5/5", layer("BatchNormFixed", gamma="torch.ones(shape)", beta="torch.zeros(shape)",
+                    formula="(X - mean) / torch.sqrt(var + 0.5)"),
+     ["gives other values than the formula per channel", "largest difference", "): it should normalise with γ = 1"]),
 ], ids=["bn-never-updated", "bn-batch-stats-in-eval", "bn-gamma-not-trained", "centre-also-scales", "centre-no-beta",
         "centre-never-updated", "scale-rms", "scale-identity", "scale-also-centres", "fixed-affine",
-        "fixed-parameters", "fixed-momentum-reversed"])
+        "fixed-parameters", "fixed-momentum-reversed", "fixed-wrong-eps"])
 def test_norm_layers_wrong(runner, check, source, words):
     assert_wrong(grade_one(runner, source, check), words)
 
