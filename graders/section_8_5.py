@@ -206,12 +206,15 @@ def _judge_eval(got, batches, eval_X, call, *, centre, scale) -> str:
 
 
 # -- 8.5/1 ------------------------------------------------------------------------------------------------
+# The last network ends with its normalised pair: a loop that stops one layer early (or looks further ahead
+# than the next layer) misses the last bias there.
 BIAS_LAYOUTS = (
     [("conv", 3, 8), ("bn2", 8), ("relu",), ("conv", 8, 4), ("relu",)],
     [("flatten",), ("linear", 48, 16), ("bn1", 16), ("relu",), ("linear", 16, 5)],
     [("conv", 2, 4), ("bn2", 4), ("relu",), ("conv", 4, 6), ("bn2", 6), ("flatten",), ("linear", 6 * 16, 3)],
+    [("conv", 3, 4), ("relu",), ("flatten",), ("linear", 4 * 16, 6), ("bn1", 6)],
 )
-BIAS_INPUTS = ((3, 5, 5), (3, 4, 4), (2, 4, 4))
+BIAS_INPUTS = ((3, 5, 5), (3, 4, 4), (2, 4, 4), (3, 4, 4))
 
 
 def _before_bn(layers) -> list[int]:
@@ -252,7 +255,8 @@ def bias_removal(p):
         if reply["params"] != reply["original_params"] - removed:
             fail(f"on {net}, the returned network has {reply['params']} parameters; without the {len(removable)} "
                  f"bias(es) before batch norm it should have {reply['original_params'] - removed}.")
-    return "removes exactly the biases followed by batch norm; training-mode outputs unchanged on three networks"
+    return (f"removes exactly the biases followed by batch norm; training-mode outputs unchanged on {len(BIAS_LAYOUTS)} "
+            "networks")
 
 
 # -- 8.5/2 and 8.5/3 ---------------------------------------------------------------------------------------

@@ -86,7 +86,10 @@ def test_without_bias_right(runner, source):
      "            m.bias.data.zero_()\n    return net", ["only set to zero", "still a parameter"]),
     (REBUILT.format(bias=False, copy_weights=COPY, condition="True"), ["was removed, but no batch norm follows"]),
     (REBUILT.format(bias=False, copy_weights="", condition=FOLLOWED), ["other training-mode outputs", "keep every weight"]),
-], ids=["kept", "zeroed", "every-bias-removed", "weights-not-copied"])
+    # stops one pair early: right on networks whose last layer has no batch norm before it
+    (REBUILT.format(bias=False, copy_weights=COPY, condition=FOLLOWED).replace("range(len(layers) - 1)", "range(len(layers) - 2)"),
+     ["Linear → BatchNorm1d, layer 3 (Linear) is followed by BatchNorm1d but still has a bias"]),
+], ids=["kept", "zeroed", "every-bias-removed", "weights-not-copied", "misses-the-last-pair"])
 def test_without_bias_wrong(runner, source, words):
     assert_wrong(grade_one(runner, source, "8.5/1"), words)
 
