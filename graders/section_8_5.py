@@ -99,6 +99,14 @@ def _batches(p, num_dims, count=3, N=None):
     return C, batches[:-1], batches[-1]
 
 
+def _run_student(p, probe, who: str, *args, **kwargs):
+    """`p.run`, with an error of the student's code named by the student's call, not by the grader's probe."""
+    try:
+        return p.run(probe, *args, **kwargs)
+    except StudentError as exc:
+        raise StudentError(exc.message.replace(f"the probe {probe.__name__}", who), exc.detail) from None
+
+
 def _shape(shape) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
@@ -108,7 +116,7 @@ def _judge_norm(p, name, num_dims, *, centre, scale, what):
     C, batches, eval_X = _batches(p, num_dims)
     call = f"{name}({C}, {num_dims})"
     moved = _moved_inputs(p, batches, eval_X)
-    reply = p.run(probes.norm_runs, name, [C, num_dims], batches, eval_X, moved=moved, timeout=30)
+    reply = _run_student(p, probes.norm_runs, f"`{call}`", name, [C, num_dims], batches, eval_X, moved=moved, timeout=30)
     if "bad_output" in reply:
         fail(f"{call} returns a {reply['bad_output']}, not a tensor.")
     expected, _ = normalised(batches, eval_X, centre=centre, scale=scale)
@@ -229,7 +237,7 @@ def _before_bn(layers) -> list[int]:
 def bias_removal(p):
     cases = [(layout, torch.randn(randint(p.rng, 3, 6), *size, generator=p.rng), 850 + k)
              for k, (layout, size) in enumerate(zip(BIAS_LAYOUTS, BIAS_INPUTS))]
-    replies = p.run(probes.bias_cases, cases, timeout=30)
+    replies = _run_student(p, probes.bias_cases, "`without_bias(net)`", cases, timeout=30)
     for k, reply in enumerate(replies):
         net = " → ".join(row[0] for row in (reply.get("original") or []))
         if "bad_output" in reply:
@@ -471,7 +479,7 @@ def _bn_expected(case, unbiased):
                 "(torch.no_grad()): the running averages; for (N, C) and (N, C, H, W) inputs")
 def book_batch_norm(p):
     cases = [_bn_case(p, dims, grad, N) for N in (None, REALISTIC_BATCHES[0]) for dims in (2, 4) for grad in (True, False)]
-    replies = p.run(probes.batch_norm_calls, cases, timeout=30)
+    replies = _run_student(p, probes.batch_norm_calls, "`batch_norm`", cases, timeout=30)
     for case, reply in zip(cases, replies):
         X, grad = case[0], case[-1]
         label = f"batch_norm on X of shape {_shape(X.shape)} " + ("with gradients on (training)" if grad

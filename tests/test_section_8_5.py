@@ -89,7 +89,10 @@ def test_without_bias_right(runner, source):
     # stops one pair early: right on networks whose last layer has no batch norm before it
     (REBUILT.format(bias=False, copy_weights=COPY, condition=FOLLOWED).replace("range(len(layers) - 1)", "range(len(layers) - 2)"),
      ["Linear → BatchNorm1d, layer 3 (Linear) is followed by BatchNorm1d but still has a bias"]),
-], ids=["kept", "zeroed", "every-bias-removed", "weights-not-copied", "misses-the-last-pair"])
+    # looks two layers ahead: the student's own IndexError is named as the student's call, not the grader's probe
+    (REBUILT.format(bias=False, copy_weights=COPY, condition=FOLLOWED.replace("i + 1", "i + 2")),
+     ["`without_bias(net)` raised IndexError"]),
+], ids=["kept", "zeroed", "every-bias-removed", "weights-not-copied", "misses-the-last-pair", "error-named"])
 def test_without_bias_wrong(runner, source, words):
     assert_wrong(grade_one(runner, source, "8.5/1"), words)
 
