@@ -224,8 +224,24 @@ def inception_factorized(p):
             fail(f"`{call}` still runs a 5×5 convolution: branch 3 should use two stacked 3×3 ones.")
         expect_same_convolutions(got, expected, call)
         expect_count(got["params"], expected["params"], f"the parameter count of `{call}`", rel=0)
+        _expect_every_branch_rectified(p, "InceptionFactorized", args, shape, call)
     book = describe_reference(ref, "Inception", *BLOCK_CASES[0][0], input_shape=BLOCK_CASES[0][1])["params"]
     return f"two 3×3 convolutions in branch 3; {got['params']:,} parameters (the book's block: {book:,})"
+
+
+def _expect_every_branch_rectified(p, name, args, shape, call) -> None:
+    """The book's block ends each of its four branches with a ReLU, so nothing it outputs is negative; shapes,
+    windows and parameter counts cannot show a branch whose last ReLU is missing, its values can."""
+    X = torch.randn(*shape, generator=p.rng)
+    output = _run(p, probes.block_outputs, name, call, name, list(args), {}, X)["output"]
+    if not isinstance(output, torch.Tensor) or output.dim() != 4 or not bool((output < 0).any()):
+        return
+    c1, c2, c3, c4 = args
+    ends = torch.tensor([c1, c2[1], c3[1], c4]).cumsum(0)
+    channel = int((output < 0).transpose(0, 1).flatten(1).any(1).nonzero()[0])
+    branch = int((ends <= channel).sum()) + 1
+    fail(f"`{call}` returns negative values (channel {channel}, in branch {branch}'s part of the output): every "
+         "branch of the Inception block ends with a ReLU, including branch 3 after its second 3×3 convolution.")
 
 
 # -- 8.4/1.3 ----------------------------------------------------------------------------------------------

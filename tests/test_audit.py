@@ -190,3 +190,29 @@ def test_equivalence_redraws_float_inputs_at_several_scales_and_keeps_the_rest()
     assert provable(log)
     # a call with nothing to redraw cannot show more than the checks did
     assert not provable([({"op": "call", "name": "f", "calls": [[[3], {}]]}, {"ok": True})])
+
+
+def test_auditing_one_section_keeps_the_other_sections_rows(tmp_path, monkeypatch, capsys):
+    """Sections are audited one command at a time (CI-sized runs): each run replaces its own section's
+    figures in the record and keeps every other section's, and the hand-written Notes stay."""
+    from d2lgrade.audit import run
+    from d2lgrade.audit.run import ExerciseAudit, Outcome
+    from d2lgrade.cli import main
+
+    def fake_audit(section_id, *, limit=None, **_):
+        verdict = "survived" if section_id == "7.3" else "killed"
+        return SectionAudit(section_id, [ExerciseAudit(f"{section_id}/1", [Outcome(f"{section_id}/1", "constant", "-a\n+b", verdict)])],
+                            1.0, limit)
+    monkeypatch.setattr(run, "audit_section", fake_audit)
+    record = tmp_path / "AUDIT.md"
+    record.write_text("old\n\n## Notes\n\n- triaged by hand\n")
+    assert main(["--audit", "7.3", "--audit-md", str(record)]) == 0
+    assert main(["--audit", "8.5", "--audit-limit", "2", "--audit-md", str(record)]) == 0
+    assert main(["--audit", "7.3", "--audit-md", str(record)]) == 0      # a rerun replaces, never duplicates
+    capsys.readouterr()
+    text = record.read_text()
+    assert "| 7.3 | 7.3/1 | 1 | 0 | 0 | 1 | 0.0 % |" in text and "| 8.5 | 8.5/1 | 1 | 1 | 0 | 0 | 100.0 % |" in text
+    assert text.count("| 7.3 | 7.3/1 |") == 1 and "| 8.5 | 1 | 1 | 0 | 0 | 100.0 % | 1 | at most 2 |" in text
+    assert "Overall: 2 mutants, 1 killed, 0 equivalent, 1 holes" in text
+    assert "- 8.4: not audited yet" in text and "- 8.5: not audited" not in text
+    assert text.endswith("## Notes\n\n- triaged by hand\n")

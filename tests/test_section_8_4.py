@@ -174,7 +174,10 @@ def test_factorized_right(runner, source):
      ["lacks the 3×3 convolution from 32 to 32 channels", "runs a 3×3 convolution from 16 to 16 channels"]),
     (FACTORIZED_STANDALONE.replace("conv(c3[0], 1), conv(c3[1], 3), conv(c3[1], 3)", "conv(c3[0], 1), conv(c3[1], 3)"),
      ["lacks the 3×3 convolution from 32 to 32 channels"]),
-], ids=["book-block", "narrow-middle", "single-3x3"])
+    # the right convolutions, but branch 3's output is not rectified
+    (FACTORIZED_STANDALONE.replace("conv(c3[1], 3), conv(c3[1], 3))", "conv(c3[1], 3), nn.LazyConv2d(c3[1], 3, padding=1))"),
+     ["returns negative values", "in branch 3's part", "ends with a ReLU"]),
+], ids=["book-block", "narrow-middle", "single-3x3", "branch-3-not-rectified"])
 def test_factorized_wrong(runner, source, words):
     assert_wrong(runner.grade(source, "8.4/1.2")[0], words)
 

@@ -86,7 +86,13 @@ def test_without_bias_right(runner, source):
      "            m.bias.data.zero_()\n    return net", ["only set to zero", "still a parameter"]),
     (REBUILT.format(bias=False, copy_weights=COPY, condition="True"), ["was removed, but no batch norm follows"]),
     (REBUILT.format(bias=False, copy_weights="", condition=FOLLOWED), ["other training-mode outputs", "keep every weight"]),
-], ids=["kept", "zeroed", "every-bias-removed", "weights-not-copied"])
+    # stops one pair early: right on networks whose last layer has no batch norm before it
+    (REBUILT.format(bias=False, copy_weights=COPY, condition=FOLLOWED).replace("range(len(layers) - 1)", "range(len(layers) - 2)"),
+     ["Linear → BatchNorm1d, layer 3 (Linear) is followed by BatchNorm1d but still has a bias"]),
+    # looks two layers ahead: the student's own IndexError is named as the student's call, not the grader's probe
+    (REBUILT.format(bias=False, copy_weights=COPY, condition=FOLLOWED.replace("i + 1", "i + 2")),
+     ["`without_bias(net)` raised IndexError"]),
+], ids=["kept", "zeroed", "every-bias-removed", "weights-not-copied", "misses-the-last-pair", "error-named"])
 def test_without_bias_wrong(runner, source, words):
     assert_wrong(grade_one(runner, source, "8.5/1"), words)
 
@@ -277,9 +283,13 @@ def test_norm_layers_right(runner, check, source):
     ("8.5/5", layer("BatchNormFixed", gamma="torch.ones(shape)", beta="torch.zeros(shape)",
                     update="self.running_mean.lerp_(mean, 0.9); self.running_var.lerp_(var, 0.9)"),
      ["the wrong way round"]),
+    # a mistake with no name of its own: the message still says which rule was broken, as a sentence
+    ("8.5/5", layer("BatchNormFixed", gamma="torch.ones(shape)", beta="torch.zeros(shape)",
+                    formula="(X - mean) / torch.sqrt(var + 0.5)"),
+     ["gives other values than the formula per channel", "largest difference", "): it should normalise with γ = 1"]),
 ], ids=["bn-never-updated", "bn-batch-stats-in-eval", "bn-gamma-not-trained", "centre-also-scales", "centre-no-beta",
         "centre-never-updated", "scale-rms", "scale-identity", "scale-also-centres", "fixed-affine",
-        "fixed-parameters", "fixed-momentum-reversed"])
+        "fixed-parameters", "fixed-momentum-reversed", "fixed-wrong-eps"])
 def test_norm_layers_wrong(runner, check, source, words):
     assert_wrong(grade_one(runner, source, check), words)
 

@@ -169,7 +169,30 @@ def test_sampler_right(runner, source):
     assert_right(runner.grade(source, "8.8/3"))
 
 
+REVERSING_SAMPLER = """
+import random
+
+def sample_anynet(seed, violate=None):   # reverses sorted depths: equal depths (1 seed in 27) stay unbroken
+    rng = random.Random(seed)
+    depths = sorted(rng.randint(1, 3) for _ in range(4))
+    widths = sorted(32 * rng.randint(1, 6) for _ in range(4))
+    group_widths, bot_muls = [16] * 4, [1.0] * 4
+    if violate == "depths":
+        depths = depths[::-1]
+    elif violate == "widths":
+        widths[0] = widths[-1] + 32
+    elif violate == "group_width":
+        group_widths[-1] = 8
+    elif violate == "bot_mul":
+        bot_muls[-1] = 0.5
+    return {"depths": depths, "widths": widths, "group_widths": group_widths, "bot_muls": bot_muls}
+"""
+
+
 @pytest.mark.parametrize("source, failing, words", [
+    # right on the seeding check's 8 seeds; the first seed whose depths are all equal is 16
+    (REVERSING_SAMPLER, "8.8/3:principles", ["sample_anynet(16, violate='depths')", "keeps every principle",
+                                             "break only depths"]),
     (OTHER_SAMPLER.replace("widths[0] = widths[3] + 32", "widths = widths[::-1]; depths = depths[::-1]"),
      "8.8/3:principles", ["violate='widths'", "breaks depths, widths", "break only widths"]),
     (OTHER_SAMPLER.replace("g = torch.Generator().manual_seed(seed)", "g = torch.Generator().manual_seed(random.randrange(10**6))"),
@@ -179,6 +202,6 @@ def test_sampler_right(runner, source):
      "8.8/3:valid", ["not a positive multiple of its group width 16"]),
     (OTHER_SAMPLER.replace("g = torch.Generator().manual_seed(seed)", "g = torch.Generator().manual_seed(0)"),
      "8.8/3:random", ["only 1 different configuration"]),
-], ids=["breaks-two", "unseeded", "unbuildable", "constant"])
+], ids=["rare-seed", "breaks-two", "unseeded", "unbuildable", "constant"])
 def test_sampler_wrong(runner, source, failing, words):
     assert_wrong(one(runner, source, failing), words)
