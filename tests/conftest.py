@@ -20,6 +20,17 @@ def pytest_runtest_setup(item):
             pytest.skip(mark.kwargs["reason"])
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    # Under pytest-xdist (pyproject's addopts: --dist loadgroup) every worker that ran one of a module's tests would
+    # build that module's fixtures (a student kit, a graded batch) again: tests sharing one stay on one worker.
+    for item in items:
+        fixtures = getattr(item, "_fixtureinfo", None)
+        scopes = {d.scope for defs in (fixtures.name2fixturedefs.values() if fixtures else ()) for d in defs}
+        if scopes & {"module", "class", "package"}:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 SPARE_SECONDS = 300     # a runtime with less of its overall limit left is replaced before the next test
 
 
