@@ -10,6 +10,8 @@ from d2lgrade.testing import VariantRunner, sandbox_layers
 def pytest_configure(config):
     config.addinivalue_line("markers", "needs_sandbox(available, reason): skipped where the sandbox lacks a layer "
                                        "(d2lgrade.testing.needs_sandbox)")
+    config.addinivalue_line("markers", "long: a test of several minutes, started before the others so that a parallel "
+                                       "run does not end waiting on it alone")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -27,8 +29,10 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         fixtures = getattr(item, "_fixtureinfo", None)
         scopes = {d.scope for defs in (fixtures.name2fixturedefs.values() if fixtures else ()) for d in defs}
-        if scopes & {"module", "class", "package"}:
+        if scopes & {"module", "class", "package"} and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    # xdist hands out single tests in collection order: the longest go first (a stable sort keeps the rest's order).
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 SPARE_SECONDS = 300     # a runtime with less of its overall limit left is replaced before the next test
