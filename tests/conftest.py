@@ -31,8 +31,10 @@ def pytest_collection_modifyitems(config, items):
         scopes = {d.scope for defs in (fixtures.name2fixturedefs.values() if fixtures else ()) for d in defs}
         if scopes & {"module", "class", "package"} and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-    # xdist hands out single tests in collection order: the longest go first (a stable sort keeps the rest's order).
-    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+    # xdist hands out work in collection order (addopts: --no-loadscope-reorder): the long tests first, then the
+    # groups, then single tests, so that the run does not end waiting on one long test (a stable sort).
+    items.sort(key=lambda item: (item.get_closest_marker("long") is None,
+                                item.get_closest_marker("xdist_group") is None))
 
 
 SPARE_SECONDS = 300     # a runtime with less of its overall limit left is replaced before the next test
