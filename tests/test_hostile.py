@@ -270,23 +270,9 @@ def _expectation(path: Path) -> tuple[str, str]:
     return status, fragment
 
 
-WARM_UP = """
-import torch as _torch
-from torch.nn import functional as _F
-for _dtype in (_torch.float32, _torch.float64):
-    _X = _torch.ones(2, 2, 3, 3, dtype=_dtype)
-    _F.conv2d(_F.pad(_X, (1, 1, 1, 1), mode="reflect"), _torch.ones(1, 2, 2, 2, dtype=_dtype), padding=1)
-del _torch, _F, _dtype, _X
-"""
-
-
 @pytest.fixture(scope="module", params=EXECUTORS)
 def variants(request):
     runner = VariantRunner("7.3", RuntimeOptions(limits=FAST), executor=request.param)
-    # torch sets up its convolution and padding kernels on their first call: done here, so that on a loaded machine
-    # that one-off cost is not charged to the first case's 3 s call limit (these cases are about values, not time).
-    warm = runner.runtime.run_source(WARM_UP)
-    assert warm.status == "ok", (warm.error, warm.traceback)
     yield runner
     runner.close()
 
