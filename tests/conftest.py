@@ -10,6 +10,8 @@ from d2lgrade.testing import VariantRunner, sandbox_layers
 def pytest_configure(config):
     config.addinivalue_line("markers", "needs_sandbox(available, reason): skipped where the sandbox lacks a layer "
                                        "(d2lgrade.testing.needs_sandbox)")
+    config.addinivalue_line("markers", "long: a test of several minutes, started before the others so that a parallel "
+                                       "run does not end waiting on it alone")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -18,6 +20,21 @@ def pytest_runtest_setup(item):
     for mark in item.iter_markers("needs_sandbox"):
         if not mark.args[0](sandbox_layers()):
             pytest.skip(mark.kwargs["reason"])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    # Under pytest-xdist (pyproject's addopts: --dist loadgroup) every worker that ran one of a module's tests would
+    # build that module's fixtures (a student kit, a graded batch) again: tests sharing one stay on one worker.
+    for item in items:
+        fixtures = getattr(item, "_fixtureinfo", None)
+        scopes = {d.scope for defs in (fixtures.name2fixturedefs.values() if fixtures else ()) for d in defs}
+        if scopes & {"module", "class", "package"} and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    # xdist hands out work in collection order (addopts: --no-loadscope-reorder): the long tests first, then the
+    # groups, then single tests, so that the run does not end waiting on one long test (a stable sort).
+    items.sort(key=lambda item: (item.get_closest_marker("long") is None,
+                                item.get_closest_marker("xdist_group") is None))
 
 
 SPARE_SECONDS = 300     # a runtime with less of its overall limit left is replaced before the next test

@@ -134,6 +134,7 @@ def test_reference_runs_are_cached_by_what_decides_them(monkeypatch, tmp_path):
     assert len(list(tmp_path.glob("*.pt"))) == 2
 
 
+@pytest.mark.long
 def test_no_setting_in_the_graders_environment_changes_a_training_verdict():
     """7.6's training checks graded in three graders whose environments ask the math libraries for other code
     paths and thread counts: every check gives the same status, points and message (its figures included)."""

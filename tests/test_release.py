@@ -33,6 +33,7 @@ ALL = [s.id for s in all_sections()]
 DEFAULT_SECTIONS = "7.3,8.2"
 _chosen = os.environ.get("D2LGRADE_KIT_SECTIONS") or DEFAULT_SECTIONS
 SECTIONS = ALL if _chosen.strip() == "all" else [s.strip() for s in _chosen.split(",") if s.strip()]
+pytestmark = pytest.mark.long          # the kit is built once for the module: minutes, ten in CI
 needs_7_3 = pytest.mark.skipif("7.3" not in SECTIONS, reason="7.3 is not in this kit (D2LGRADE_KIT_SECTIONS)")
 
 

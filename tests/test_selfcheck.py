@@ -56,10 +56,12 @@ def executed(tmp_path_factory):
     return path, nb.cells[-len(CALLS):]
 
 
-def test_the_notebook_shows_what_grade_py_says(executed):
+def test_the_notebook_shows_what_grade_py_says(executed, tmp_path):
     path, (section_call, _, _) = executed
     shown = displayed(section_call)[JSON_MIME]
-    graded = json.loads(subprocess.run([sys.executable, "grade.py", "7.3", str(path), "--json"], cwd=ROOT,
+    # The HTML report goes to the test's folder, not to the project's reports/ that other runs may be writing.
+    graded = json.loads(subprocess.run([sys.executable, "grade.py", "7.3", str(path), "--json",
+                                        "--html", str(tmp_path / "r.html")], cwd=ROOT,
                                        capture_output=True, text=True, check=True).stdout)
     automatic = [c for c in graded["checks"] if c["status"] != "manual"]   # written answers: an instructor's
     assert shown["self_check"] is True
