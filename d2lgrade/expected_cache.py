@@ -137,7 +137,8 @@ def code_digest(section: str, module: str) -> str:
         files |= set(PACKAGE.rglob("*.py"))
         digest = hashlib.sha256()
         for path in sorted(p for p in files if p is not None):
-            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+            name = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path   # the same on every checkout
+            digest.update(str(name).encode() + b"\0" + path.read_bytes() + b"\0")
         known = _code_digests[(section, module)] = digest.hexdigest()
     return known
 
