@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Each section's reference graded, as a multiple of the cost of merely starting torch and d2l.
+
+    python bench/sections.py [--sections 7.3 8.2] [--repeat 3] [--cold | --warm] [--executor auto]
+
+The floor is a bare `python -c "import torch; from d2l import torch as d2l"`, measured in the same run
+and interleaved with the gradings (floor, then each section, --repeat times), so that a loaded machine
+slows both alike; figures are medians. Each grading is `python grade.py X.Y reference/section_X_Y.py
+--json`, timed by the wall clock and by CPU time (user + system of the process and all its children,
+from resource.getrusage(RUSAGE_CHILDREN)). A wall time well above the CPU time means the machine waited
+on the grader (process starts, polling, sleeps).
+
+--cold  empties the expected-value cache (.d2lgrade-cache/expected, d2lgrade/expected_cache.py) before
+        every grading; the reference-run cache (training runs) is kept: those take minutes each.
+--warm  grades each section once, untimed, first, so that every expected value is already kept.
+Neither: the cache as it is.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FLOOR = [sys.executable, "-c", "import torch; from d2l import torch as d2l"]
+
+
+def timed(command: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall seconds, CPU seconds of the command and its children, the finished process)."""
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), done
+
+
+def grading(section: str, executor: str) -> list[str]:
+    slug = section.replace(".", "_")
+    return [sys.executable, "grade.py", section, f"reference/section_{slug}.py", "--json", "--executor", executor]
+
+
+def empty_expected_cache() -> None:
+    from d2lgrade import expected_cache
+    shutil.rmtree(expected_cache.folder(), ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sections", nargs="+", default=None, help="sections to grade (default: all)")
+    parser.add_argument("--repeat", type=int, default=3, help="paired runs; figures are medians")
+    parser.add_argument("--executor", default="auto", help="grade.py --executor (default: auto)")
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument("--cold", action="store_true", help="no expected value kept before each grading")
+    cache.add_argument("--warm", action="store_true", help="every expected value kept before timing")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON document")
+    args = parser.parse_args()
+
+    from d2lgrade import numerics
+    from d2lgrade.sections import all_sections
+    sections = args.sections or [s.id for s in all_sections()]
+    mode = "cold" if args.cold else "warm" if args.warm else "as found"
+    if args.warm:
+        for section in sections:
+            timed(grading(section, args.executor))
+
+    floors, runs = [], {s: [] for s in sections}
+    for _ in range(args.repeat):
+        wall, cpu, done = timed(FLOOR)
+        if done.returncode != 0:
+            raise SystemExit(f"the floor did not run: {done.stderr.strip()[-500:]}")
+        floors.append((wall, cpu))
+        for section in sections:
+            if args.cold:
+                empty_expected_cache()
+            wall, cpu, done = timed(grading(section, args.executor))
+            try:
+                report = json.loads(done.stdout)
+            except json.JSONDecodeError:
+                raise SystemExit(f"grade.py {section} printed no JSON: {done.stderr.strip()[-500:]}")
+            runs[section].append((wall, cpu, report["score"], report["max_score"]))
+
+    floor_wall = statistics.median(w for w, _ in floors)
+    floor_cpu = statistics.median(c for _, c in floors)
+    rows = []
+    for section in sections:
+        wall = statistics.median(r[0] for r in runs[section])
+        cpu = statistics.median(r[1] for r in runs[section])
+        rows.append({"section": section, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                     "wall_x": round(wall / floor_wall, 2), "cpu_x": round(cpu / floor_cpu, 2),
+                     "waiting": round(wall / cpu - 1, 2) if cpu else None,
+                     "score": f"{runs[section][-1][2]}/{runs[section][-1][3]}"})
+    document = {"cpu": numerics.cpu_name(), "cache": mode, "executor": args.executor, "repeat": args.repeat,
+                "floor": {"wall_s": round(floor_wall, 2), "cpu_s": round(floor_cpu, 2)}, "sections": rows}
+    if args.json:
+        print(json.dumps(document, indent=2))
+        return 0
+    print(f"CPU: {document['cpu']}; expected-value cache: {mode}; executor {args.executor}; "
+          f"medians of {args.repeat} paired runs")
+    print(f"floor (import torch, d2l): {floor_wall:.2f} s wall, {floor_cpu:.2f} s CPU")
+    print(f"{'section':8} {'wall s':>7} {'× floor':>8} {'CPU s':>7} {'× floor':>8} {'wall/CPU-1':>10}  score")
+    for r in rows:
+        waiting = f"{r['waiting'] * 100:+.0f} %" if r["waiting"] is not None else "-"
+        print(f"{r['section']:8} {r['wall_s']:7.2f} {r['wall_x']:8.2f} {r['cpu_s']:7.2f} {r['cpu_x']:8.2f} "
+              f"{waiting:>10}  {r['score']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
