@@ -192,15 +192,15 @@ def _computed(ref: Reference, label: str, fn, named_by, args: tuple, kwargs: dic
     if mode() == "replay":
         return _ReplayedCall(ref, label)(*args, **kwargs)
     if _recorder is None:                  # live: once per course and grader version (d2lgrade/expected_cache.py)
-        key = expected_cache.key(ref.section, _current_check.get(), label, named_by, args, kwargs,
-                                 course.held_out_key())
-        if key is not None:
-            found, value = expected_cache.fetch(key)
+        named = expected_cache.key(ref.section, _current_check.get(), label, named_by, args, kwargs,
+                                   course.held_out_key())
+        if named is not None:
+            found, value = expected_cache.fetch(named[0])
             if found:
                 return value
         value = fn(ref.module, *args, **kwargs)
-        if key is not None:
-            expected_cache.keep(key, value)
+        if named is not None:
+            expected_cache.keep(named[0], value, named[1], args, kwargs)
         return value
     value = fn(ref.module, *args, **kwargs)
     if _recorder is not None:

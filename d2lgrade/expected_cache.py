@@ -61,8 +61,12 @@ def fetch(key: str):
     return True, recording.decode(data)
 
 
-def keep(key: str, value) -> None:
-    """Keep `value` under `key` when the safe encoding gives it back exactly; anything else is recomputed."""
+def keep(key: str, value, arguments: str | None = None, args: tuple = (), kwargs: dict | None = None) -> None:
+    """Keep `value` under `key` when the safe encoding gives it back exactly; anything else is recomputed.
+    `arguments`: the digest of `args` and `kwargs` before the call; a function that changed its arguments in
+    place is computed every time, since a kept value would skip that change."""
+    if arguments is not None and recording.digest(args, kwargs) != arguments:
+        return
     try:
         data = recording.encode(value)
     except recording.NotSafeData:
@@ -73,10 +77,11 @@ def keep(key: str, value) -> None:
     _write(key, data)
 
 
-def key(section: str, check: str | None, label: str, fn, args: tuple, kwargs: dict, course_key: bytes) -> str | None:
-    """The name of `fn(reference, *args, **kwargs)`'s value, or None when nothing can name it safely: a
-    function that carries state of its own (a closure, a bound method, a partial) or an argument that is not
-    safe data (a student's network)."""
+def key(section: str, check: str | None, label: str, fn, args: tuple, kwargs: dict,
+        course_key: bytes) -> tuple[str, str] | None:
+    """The name of `fn(reference, *args, **kwargs)`'s value and its arguments' digest, or None when nothing can
+    name it safely: a function that carries state of its own (a closure, a bound method, a partial) or an
+    argument that is not safe data (a student's network)."""
     identity = _function_identity(fn)
     if identity is None:
         return None
@@ -88,7 +93,7 @@ def key(section: str, check: str | None, label: str, fn, args: tuple, kwargs: di
     digest.update(hashlib.sha256(b"course key\0" + course_key).digest())
     for part in (section, check or "", label, identity, arguments, code_digest(section, fn.__module__), numerics()):
         digest.update(part.encode() + b"\0")
-    return digest.hexdigest()
+    return digest.hexdigest(), arguments
 
 
 def same(a, b) -> bool:

@@ -108,6 +108,19 @@ def test_a_function_with_state_of_its_own_or_an_unsafe_argument_is_computed_ever
     assert len(CALLS) == 4 and files() == []
 
 
+def grows(module, X):
+    CALLS.append(X.shape)
+    X.add_(1)                                                     # changes the caller's tensor in place
+    return X.sum()
+
+
+def test_a_function_that_changes_its_arguments_is_computed_every_time():
+    ref = expected.reference("7.3")
+    inputs = [X(), X()]
+    sums = [expected.computed(ref, "grows", grows, x) for x in inputs]
+    assert len(CALLS) == 2 and files() == [] and torch.equal(inputs[0], inputs[1]) and torch.equal(*sums)
+
+
 @pytest.mark.parametrize("value", [
     sympy.sqrt(2), sympy.Rational(1, 3), torch.nn.Parameter(torch.ones(2)), torch.ones(2, requires_grad=True),
     torch.ones(4, 4).t(), torch.ones(4)[1:], namedtuple("Pair", "a b")(1, 2), torch.nn.Linear(2, 2),
