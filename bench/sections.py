@@ -7,7 +7,8 @@ The floor is a bare `python -c "import torch; from d2l import torch as d2l"`, me
 and interleaved with the gradings (floor, then each section, --repeat times), so that a loaded machine
 slows both alike; figures are medians. Each grading is `python grade.py X.Y reference/section_X_Y.py
 --json`, timed by the wall clock and by CPU time (user + system of the process and all its children,
-from resource.getrusage(RUSAGE_CHILDREN)). A wall time well above the CPU time means the machine waited
+from resource.getrusage(RUSAGE_CHILDREN); the bench adopts orphaned descendants as their subreaper so that
+none is missed). A wall time well above the CPU time means the machine waited
 on the grader (process starts, polling, sleeps).
 
 --cold  empties the expected-value cache (.d2lgrade-cache/expected, d2lgrade/expected_cache.py) before
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -33,11 +35,37 @@ sys.path.insert(0, str(ROOT))
 FLOOR = [sys.executable, "-c", "import torch; from d2l import torch as d2l"]
 
 
+def adopt_orphans() -> bool:
+    """Become the subreaper of everything the gradings start (Linux): a runtime or sandbox process whose parent
+    exits without waiting for it is handed to this process instead of init, so its CPU time is counted too."""
+    try:
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0     # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def reap(grace: float = 2.0) -> None:
+    """Wait for adopted orphans (for up to `grace` seconds), so that getrusage counts them."""
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+
+
 def timed(command: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
-    """(wall seconds, CPU seconds of the command and its children, the finished process)."""
+    """(wall seconds, CPU seconds of the command and all its descendants, the finished process)."""
     before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter() - start
+    reap()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), done
 
 
@@ -65,6 +93,7 @@ def main() -> int:
     from d2lgrade import numerics
     from d2lgrade.sections import all_sections
     sections = args.sections or [s.id for s in all_sections()]
+    orphans_counted = adopt_orphans()
     mode = "cold" if args.cold else "warm" if args.warm else "as found"
     if args.warm:
         for section in sections:
@@ -96,13 +125,13 @@ def main() -> int:
                      "wall_x": round(wall / floor_wall, 2), "cpu_x": round(cpu / floor_cpu, 2),
                      "waiting": round(wall / cpu - 1, 2) if cpu else None,
                      "score": f"{runs[section][-1][2]}/{runs[section][-1][3]}"})
-    document = {"cpu": numerics.cpu_name(), "cache": mode, "executor": args.executor, "repeat": args.repeat,
+    document = {"cpu": numerics.cpu_name(), "cache": mode, "orphans_counted": orphans_counted, "executor": args.executor, "repeat": args.repeat,
                 "floor": {"wall_s": round(floor_wall, 2), "cpu_s": round(floor_cpu, 2)}, "sections": rows}
     if args.json:
         print(json.dumps(document, indent=2))
         return 0
     print(f"CPU: {document['cpu']}; expected-value cache: {mode}; executor {args.executor}; "
-          f"medians of {args.repeat} paired runs")
+          f"medians of {args.repeat} paired runs" + ("" if orphans_counted else "; CPU time of orphaned processes missed"))
     print(f"floor (import torch, d2l): {floor_wall:.2f} s wall, {floor_cpu:.2f} s CPU")
     print(f"{'section':8} {'wall s':>7} {'× floor':>8} {'CPU s':>7} {'× floor':>8} {'wall/CPU-1':>10}  score")
     for r in rows:
