@@ -23,6 +23,7 @@ import os
 import platform
 import sys
 import tempfile
+import types
 from fractions import Fraction
 from pathlib import Path
 
@@ -65,13 +66,13 @@ def keep(key: str, value, arguments: str | None = None, args: tuple = (), kwargs
     """Keep `value` under `key` when the safe encoding gives it back exactly; anything else is recomputed.
     `arguments`: the digest of `args` and `kwargs` before the call; a function that changed its arguments in
     place is computed every time, since a kept value would skip that change."""
-    if arguments is not None and recording.digest(args, kwargs) != arguments:
-        return
     try:
+        if arguments is not None and recording.digest(args, kwargs) != arguments:
+            return
         data = recording.encode(value)
-    except recording.NotSafeData:
-        return
-    if not same(value, recording.decode(data)):
+        if not same(value, recording.decode(data)):
+            return
+    except Exception:                                     # a value the cache cannot hold never costs a verdict
         return
     _remember(key, data)
     _write(key, data)
@@ -87,11 +88,12 @@ def key(section: str, check: str | None, label: str, fn, args: tuple, kwargs: di
         return None
     try:
         arguments = recording.digest(args, kwargs)
-    except recording.NotSafeData:
+        code = code_digest(section, fn.__module__)
+    except Exception:                                     # not safe data (or a meta tensor), unreadable code
         return None
     digest = hashlib.sha256(f"d2lgrade expected values {FORMAT}\0".encode())
     digest.update(hashlib.sha256(b"course key\0" + course_key).digest())
-    for part in (section, check or "", label, identity, arguments, code_digest(section, fn.__module__), numerics()):
+    for part in (section, check or "", label, identity, arguments, code, numerics()):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest(), arguments
 
@@ -121,7 +123,7 @@ def same(a, b) -> bool:
 # --------------------------------------------------------------------------------------------
 
 def _function_identity(fn) -> str | None:
-    if type(fn).__name__ != "function" or fn.__closure__ or fn.__kwdefaults__:
+    if not isinstance(fn, types.FunctionType) or fn.__closure__ or fn.__kwdefaults__:
         return None
     defaults = fn.__defaults__ or ()
     try:

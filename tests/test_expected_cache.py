@@ -105,6 +105,8 @@ def test_a_function_with_state_of_its_own_or_an_unsafe_argument_is_computed_ever
     for _ in range(2):
         expected.computed(ref, "pad", closure, X())
         expected.computed(ref, "net", lambda module, net: CALLS.append(net), torch.nn.Linear(2, 2))
+    meta = torch.ones(2, device="meta")                            # an input the digest cannot read
+    assert expected.computed(ref, "meta", lambda module, t: t.shape, meta) == (2,) and files() == []
     assert len(CALLS) == 4 and files() == []
 
 
