@@ -13,13 +13,9 @@ code (describing its network, training it). What that does depends on the folder
 """
 from __future__ import annotations
 
-import ast
 import contextlib
 import contextvars
 import importlib
-import importlib.util
-import sys
-import threading
 from functools import lru_cache
 from types import ModuleType
 
@@ -181,62 +177,7 @@ class Reference:
 
 
 def reference(section: str) -> Reference:
-    _named.setdefault(section, None)
     return Reference(section)
-
-
-_named: dict[str, None] = {}         # sections whose reference a grader has named, in the order named
-PROJECT_PACKAGES = ("reference", "graders", "d2lgrade")
-
-
-@contextlib.contextmanager
-def meanwhile():
-    """While an engine waits for its runtime to start, import on a second thread the libraries that the named
-    references import (d2l and what it pulls in: seconds), which the grader would otherwise import only once a
-    check asks for the reference, while the runtime waits. Only libraries, never a reference's own code (some
-    build networks at import, drawing from torch's global generator), and the thread is joined before the
-    block ends, so nothing of it runs beside a check. A library that fails here is imported again, and fails
-    with its real error, where a check imports it."""
-    wanted = [] if mode() == "replay" else [m for m in _libraries(tuple(_named)) if m not in sys.modules]
-    worker = threading.Thread(target=_import_all, args=(wanted,), name="d2lgrade-imports", daemon=True) \
-        if wanted else None
-    if worker is not None:
-        worker.start()
-    try:
-        yield
-    finally:
-        if worker is not None:
-            worker.join()
-
-
-def _import_all(modules: list[str]) -> None:
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except BaseException:
-            pass
-
-
-def _libraries(sections: tuple[str, ...]) -> list[str]:
-    """The modules the references of `sections` import at their top level, other than the project's own."""
-    found: dict[str, None] = {}
-    for section in sections:
-        path = course.ROOT / "reference" / f"section_{section.replace('.', '_')}.py"
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (OSError, SyntaxError, ValueError):
-            continue
-        for node in tree.body:
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-            else:
-                continue
-            for name in names:
-                if name.partition(".")[0] not in PROJECT_PACKAGES:
-                    found.setdefault(name, None)
-    return [name for name in found if importlib.util.find_spec(name.partition(".")[0]) is not None]
 
 
 def computed(ref: Reference, label: str, fn, *args, **kwargs):

@@ -27,7 +27,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from d2lgrade.load import Submission
-from d2lgrade import data, expected, numerics
+from d2lgrade import data, numerics
 from d2lgrade.run import isolation, sandbox_status, wire
 from d2lgrade.run.agent_source import agent_source
 from d2lgrade.run.executor import BROKEN, DIED, TIMEOUT, CellRun, Executor, Runtime, RuntimeOptions
@@ -199,19 +199,16 @@ class KernelRuntime(Runtime):
         client.km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=self._kernelspec(),
                                        transport="ipc", ip=str(self.private / "ipc"))
         self._log = open(self.private / "kernel.log", "ab")
+        client.start_new_kernel(env=self._environment(), stdout=self._log, stderr=self._log)
+        client.start_new_kernel_client()
+        self.client = client
+        process = getattr(getattr(client.km, "provisioner", None), "process", None)
+        self._kernel_pid = getattr(process, "pid", None)
         config = {"device": self.options.device, "seed": self.options.seed, "data_dir": self._data_dir}
         setup = ("import sys as _s, types as _t\n_m = _t.ModuleType('_d2lgrade_agent')\n"
                  f"exec(compile({AGENT_SOURCE!r}, '<d2lgrade agent>', 'exec'), _m.__dict__)\n"
                  f"_s.modules['_d2lgrade_agent'] = _m\n_m.setup({config!r})\ndel _s, _t, _m\n")
-        # The kernel's start (seconds of imports) would leave the grader idle: it imports what the references
-        # need meanwhile, instead of after, when the runtime would be the one waiting.
-        with expected.meanwhile():
-            client.start_new_kernel(env=self._environment(), stdout=self._log, stderr=self._log)
-            client.start_new_kernel_client()
-            self.client = client
-            process = getattr(getattr(client.km, "provisioner", None), "process", None)
-            self._kernel_pid = getattr(process, "pid", None)
-            status, error, _ = self._execute(setup, STARTUP_SECONDS)
+        status, error, _ = self._execute(setup, STARTUP_SECONDS)
         if status != "ok":
             raise RuntimeError(f"the student runtime could not start: {error}")
         self._read_sandbox_status()
