@@ -15,6 +15,7 @@ The kit and the release never come here (expected.computed calls this in live mo
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import hashlib
 import json
@@ -83,6 +84,7 @@ def key(section: str, check: str | None, label: str, fn, args: tuple, kwargs: di
     """The name of `fn(reference, *args, **kwargs)`'s value and its arguments' digest, or None when nothing can
     name it safely: a function that carries state of its own (a closure, a bound method, a partial) or an
     argument that is not safe data (a student's network)."""
+    fn = _unwrapped(fn)
     identity = _function_identity(fn)
     if identity is None:
         return None
@@ -121,6 +123,15 @@ def same(a, b) -> bool:
 # --------------------------------------------------------------------------------------------
 # What decides a value
 # --------------------------------------------------------------------------------------------
+
+def _unwrapped(fn):
+    """The function under functools.cache/lru_cache wrappers: they keep its results, no state that changes them,
+    so the plain function names the value (and says whether it carries state of its own)."""
+    while isinstance(fn, functools._lru_cache_wrapper) and isinstance(getattr(fn, "__wrapped__", None),
+                                                                    types.FunctionType):
+        fn = fn.__wrapped__
+    return fn
+
 
 def _function_identity(fn) -> str | None:
     if not isinstance(fn, types.FunctionType) or fn.__closure__ or fn.__kwdefaults__:

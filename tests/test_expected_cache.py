@@ -3,6 +3,7 @@ what a fresh computation returns, anything that decides it is in its key, the ki
 it, and a file that is not exactly what the cache writes is dropped, never trusted."""
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 from collections import namedtuple
@@ -70,6 +71,20 @@ def test_a_reference_function_called_through_the_seam_is_kept(monkeypatch):
     fresh = ref.mirror_pad(X(), 1)
     new_worker(monkeypatch)
     assert len(files()) == 1 and same_bits(fresh, ref.mirror_pad(X(), 1))
+
+
+@functools.lru_cache(maxsize=None)
+def counted_once_per_process(module, p):
+    return counted(module, X(), p)
+
+
+def test_a_function_under_lru_cache_is_kept_once_for_every_worker(monkeypatch):
+    ref = expected.reference("7.3")
+    fresh = expected.computed(ref, "pad once", counted_once_per_process, 2)
+    counted_once_per_process.cache_clear()                        # another process: its own lru_cache is empty
+    new_worker(monkeypatch)
+    assert same_bits(fresh, expected.computed(ref, "pad once", counted_once_per_process, 2))
+    assert len(CALLS) == 1 and len(files()) == 1
 
 
 def test_other_inputs_another_course_key_or_other_code_miss(monkeypatch):
