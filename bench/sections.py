@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Each section's reference graded, as a multiple of the cost of merely starting torch and d2l.
 
-    python bench/sections.py [--sections 7.3 8.2] [--repeat 3] [--executor auto]
+    python bench/sections.py [--sections 7.3 8.2] [--repeat 3] [--cold | --warm] [--executor auto]
 
 The floor is a bare `python -c "import torch; from d2l import torch as d2l"`, measured in the same run
 and interleaved with the gradings (floor, then each section, --repeat times), so that a loaded machine
@@ -11,8 +11,10 @@ from resource.getrusage(RUSAGE_CHILDREN); the bench adopts orphaned descendants 
 none is missed). A wall time well above the CPU time means the machine waited
 on the grader (process starts, polling, sleeps).
 
-The reference-run cache (trusted training runs, d2lgrade/pinned.py) is kept as found: fill it first with
-one untimed grading of each section, since those runs take minutes each.
+--cold  empties the expected-value cache (.d2lgrade-cache/expected, d2lgrade/expected_cache.py) before
+        every grading; the reference-run cache (training runs) is kept: those take minutes each.
+--warm  grades each section once, untimed, first, so that every expected value is already kept.
+Neither: the cache as it is.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -71,11 +74,19 @@ def grading(section: str, executor: str) -> list[str]:
     return [sys.executable, "grade.py", section, f"reference/section_{slug}.py", "--json", "--executor", executor]
 
 
+def empty_expected_cache() -> None:
+    from d2lgrade import expected_cache
+    shutil.rmtree(expected_cache.folder(), ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", nargs="+", default=None, help="sections to grade (default: all)")
     parser.add_argument("--repeat", type=int, default=3, help="paired runs; figures are medians")
     parser.add_argument("--executor", default="auto", help="grade.py --executor (default: auto)")
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument("--cold", action="store_true", help="no expected value kept before each grading")
+    cache.add_argument("--warm", action="store_true", help="every expected value kept before timing")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON document")
     args = parser.parse_args()
 
@@ -83,6 +94,10 @@ def main() -> int:
     from d2lgrade.sections import all_sections
     sections = args.sections or [s.id for s in all_sections()]
     orphans_counted = adopt_orphans()
+    mode = "cold" if args.cold else "warm" if args.warm else "as found"
+    if args.warm:
+        for section in sections:
+            timed(grading(section, args.executor))
 
     floors, runs = [], {s: [] for s in sections}
     for _ in range(args.repeat):
@@ -91,6 +106,8 @@ def main() -> int:
             raise SystemExit(f"the floor did not run: {done.stderr.strip()[-500:]}")
         floors.append((wall, cpu))
         for section in sections:
+            if args.cold:
+                empty_expected_cache()
             wall, cpu, done = timed(grading(section, args.executor))
             try:
                 report = json.loads(done.stdout)
@@ -108,12 +125,12 @@ def main() -> int:
                      "wall_x": round(wall / floor_wall, 2), "cpu_x": round(cpu / floor_cpu, 2),
                      "waiting": round(wall / cpu - 1, 2) if cpu else None,
                      "score": f"{runs[section][-1][2]}/{runs[section][-1][3]}"})
-    document = {"cpu": numerics.cpu_name(), "orphans_counted": orphans_counted, "executor": args.executor, "repeat": args.repeat,
+    document = {"cpu": numerics.cpu_name(), "cache": mode, "orphans_counted": orphans_counted, "executor": args.executor, "repeat": args.repeat,
                 "floor": {"wall_s": round(floor_wall, 2), "cpu_s": round(floor_cpu, 2)}, "sections": rows}
     if args.json:
         print(json.dumps(document, indent=2))
         return 0
-    print(f"CPU: {document['cpu']}; executor {args.executor}; "
+    print(f"CPU: {document['cpu']}; expected-value cache: {mode}; executor {args.executor}; "
           f"medians of {args.repeat} paired runs" + ("" if orphans_counted else "; CPU time of orphaned processes missed"))
     print(f"floor (import torch, d2l): {floor_wall:.2f} s wall, {floor_cpu:.2f} s CPU")
     print(f"{'section':8} {'wall s':>7} {'× floor':>8} {'CPU s':>7} {'× floor':>8} {'wall/CPU-1':>10}  score")
