@@ -67,7 +67,7 @@ def test_reference_figures_agree_with_the_catalogue():
     """A cross-check of the reference (the graders never use these figures)."""
     counts = {key: n for key, (n, _) in graders._reference_counts().items()}
     assert counts["GoogLeNet"] == 5_977_530 and counts["NiN"] == 1_992_166
-    alexnet = graders.reference(graders.ref, "AlexNet", input_shape=graders.GOOGLENET_IMAGE)["flops"]
+    alexnet = graders.describe_reference(graders.ref, "AlexNet", input_shape=graders.GOOGLENET_IMAGE)["flops"]
     assert (alexnet["conv"], alexnet["linear"]) == (1_790_227_200, 86_065_152)
     assert graders.smallest_googlenet_input() == 1
 
