@@ -64,24 +64,13 @@ def descendants(pid: int | None = None) -> list[int]:
 
 def descendants_cpu(pid: int | None = None) -> float:
     """CPU seconds of every live process below `pid` (this process by default), with what each has reaped."""
-    pid = pid or os.getpid()
-    total, stack, seen = 0.0, [pid], set()
-    while stack:
-        current = stack.pop()
+    total = 0.0
+    for child in descendants(pid):
         try:
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
-            children = []
-        for child in map(int, children):
-            if child in seen:
-                continue
-            seen.add(child)
-            stack.append(child)
-            try:
-                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / TICK   # utime stime cutime cstime
+            continue
+        total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / TICK   # utime stime cutime cstime
     return total
 
 
