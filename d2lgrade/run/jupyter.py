@@ -94,10 +94,14 @@ class KernelLauncher:
                                        transport="ipc", ip=str(runtime.private / "ipc"))
         log = open(runtime.private / "kernel.log", "ab")
         connection = KernelConnection(client, log, runtime.agent_setup())
-        client.start_new_kernel(env=runtime.environment(), stdout=log, stderr=log)
-        client.start_new_kernel_client()
-        process = getattr(getattr(client.km, "provisioner", None), "process", None)
-        connection.pid = getattr(process, "pid", None)
+        try:
+            client.start_new_kernel(env=runtime.environment(), stdout=log, stderr=log)
+            client.start_new_kernel_client()
+            process = getattr(getattr(client.km, "provisioner", None), "process", None)
+            connection.pid = getattr(process, "pid", None)
+        except BaseException:
+            connection.kill()        # the runtime never holds a kernel that did not start: nothing else stops it
+            raise
         return connection
 
     def started(self, sandbox: dict) -> None:
