@@ -137,7 +137,8 @@ def test_reference_runs_are_cached_by_what_decides_them(monkeypatch, tmp_path):
 @pytest.mark.long
 def test_no_setting_in_the_graders_environment_changes_a_training_verdict():
     """7.6's training checks graded in three graders whose environments ask the math libraries for other code
-    paths and thread counts: every check gives the same status, points and message (its figures included)."""
+    paths and thread counts: every check gives the same status, points and message (its figures included). Two
+    checks cover both ways the grader evaluates a trained network (tests/ambient_grading.py)."""
     def start(ambient):
         env = {**os.environ, **ambient, "PYTHONPATH": str(ROOT)}
         return subprocess.Popen([sys.executable, "-m", "tests.ambient_grading", str(ROOT / "reference/section_7_6.py")],
@@ -151,6 +152,6 @@ def test_no_setting_in_the_graders_environment_changes_a_training_verdict():
     # The first grading fills the reference-run cache; the other two then run side by side.
     verdicts = [result(start(AMBIENT[0]))]
     verdicts += [result(process) for process in [start(ambient) for ambient in AMBIENT[1:]]]
-    assert [v["id"] for v in verdicts[0]] == ["7.6/1:training", "7.6/2", "7.6/3"]
+    assert [v["id"] for v in verdicts[0]] == ["7.6/1:training", "7.6/2"]
     assert all(v["status"] == "passed" for v in verdicts[0]), verdicts[0]
     assert verdicts[1] == verdicts[0] and verdicts[2] == verdicts[0], verdicts

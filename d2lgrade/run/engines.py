@@ -16,7 +16,7 @@ def get_executor(name: str) -> Executor:
     if name == "auto":
         name = default_executor()
     if name == "kernel":
-        from d2lgrade.run.kernel import KernelExecutor
+        from d2lgrade.run.jupyter import KernelExecutor
         return KernelExecutor()
     if name == "warm":
         from d2lgrade.run import warm

@@ -5,10 +5,10 @@ grader ── parent (inside/forkserver.py: imports once, pinned numerics, one t
   │          └─ child per submission: the same sandbox as the kernel engine (sandbox.enter), then
   └──────────── IPython cells (inside/shell.py), answering the grader on a socket of its own
 
-A WarmRuntime is a KernelRuntime with another transport: the scratch folders, the disk watchdog, the
-agent's requests, per-cell timeouts and the replay of good cells after a restart are the kernel
-engine's own code; only starting, running a cell, interrupting and killing differ. A restart forks a
-fresh child from the parent. The parent is shared by every runtime of the process (thread-safe),
+The runtime is the shared sandboxed runtime (d2lgrade/run/kernel.py: scratch folders, disk watchdog, the
+agent's requests, per-cell timeouts, the replay of good cells after a restart); this module says only how
+a child starts (WarmLauncher) and how a cell reaches it (ChildConnection). A restart forks a fresh child
+from the parent. The parent is shared by every runtime of the process (thread-safe),
 started on first use, restarted when it died or when a child could have changed what it imports
 (no Landlock and no read-only mounts), and stopped at interpreter exit.
 """
@@ -28,16 +28,16 @@ import threading
 import time
 from pathlib import Path
 
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
 from d2lgrade import inside, numerics
 from d2lgrade.inside import frames, isolation
 from d2lgrade.load import Submission
-from d2lgrade.run import kernel, sandbox_status
+from d2lgrade.run import kernel
+from d2lgrade.run.agent_source import agent_source
 from d2lgrade.run.executor import Executor, RuntimeOptions
-from d2lgrade.run.kernel import AGENT_SOURCE, STARTUP_SECONDS, KernelRuntime
+from d2lgrade.run.kernel import STARTUP_SECONDS, CellTimedOut, RuntimeGone, SandboxedRuntime, cap_error
 
 FORKSERVER = inside.FOLDER / "forkserver.py"
+AGENT_SOURCE = agent_source()
 POLL_SECONDS = 0.1          # how often a wait for a child checks that the child is still there
 
 
@@ -179,39 +179,44 @@ TIMINGS = Timings()
 
 
 class ChildConnection:
-    """The grader's end of one child: the part of nbclient's NotebookClient that KernelRuntime uses
-    (`timeout`, `execute_cell`, `output_dropped`), raising nbclient's own exceptions, so the kernel
-    engine's handling of timeouts and deaths applies unchanged."""
+    """The grader's end of one forked child: cells go out as frames on its socket, replies come back
+    numbered, and a reply that does not come in time or a child that is gone raise the runtime's own
+    CellTimedOut and RuntimeGone."""
 
     def __init__(self, pid: int, sock: socket.socket, output_cap: int):
         self.pid, self.sock = pid, sock
-        self.timeout = STARTUP_SECONDS
         self.output_cap, self.output_dropped = output_cap, False
         self._sent = 0
 
-    def hello(self) -> dict:
-        return self._reply(0, STARTUP_SECONDS)
+    def handshake(self) -> str:
+        """The child's first reply says whether its agent is set up (the fork request carried the setup)."""
+        try:
+            hello = self._reply(0, STARTUP_SECONDS)
+        except (CellTimedOut, RuntimeGone) as exc:
+            return str(exc)
+        if hello.get("status") != "ok":
+            return f"{hello.get('ename')}: {hello.get('evalue')}"
+        return ""
 
-    def execute_cell(self, cell, cell_index, store_history=False):
+    def run(self, source: str, timeout: int) -> dict | None:
         self._sent += 1
         try:
-            frames.send(self.sock, {"id": self._sent, "source": cell.source})
+            frames.send(self.sock, {"id": self._sent, "source": source})
         except OSError:
-            raise DeadKernelError("the runtime is gone") from None
-        reply = self._reply(self._sent, self.timeout)
+            raise RuntimeGone("the runtime is gone") from None
+        reply = self._reply(self._sent, timeout)
         try:
             TIMINGS.add(child_seconds=float(reply.get("seconds") or 0), child_peak_kb=int(reply.get("peak_kb") or 0))
         except (TypeError, ValueError):
             pass
         if int(reply.get("output") or 0) > self.output_cap:
             self.output_dropped = True
-        cell.outputs = []
-        if reply.get("status") == "error":
-            cell.outputs = [{"output_type": "error", "ename": str(reply.get("ename", "")),
-                             "evalue": str(reply.get("evalue", "")),
-                             "traceback": [str(line) for line in reply.get("traceback") or []]}]
-            _cap_error(cell.outputs[0])
-        return cell
+        if reply.get("status") != "error":
+            return None
+        error = {"ename": str(reply.get("ename", "")), "evalue": str(reply.get("evalue", "")),
+                 "traceback": [str(line) for line in reply.get("traceback") or []]}
+        cap_error(error)
+        return error
 
     def interrupt(self) -> None:
         """SIGINT to the runtime's process group, as jupyter_client interrupts a kernel: the launcher
@@ -234,27 +239,22 @@ class ChildConnection:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise CellTimeoutError(f"no reply within {timeout:g} s")
+                raise CellTimedOut(f"no reply within {timeout:g} s")
             try:
                 readable, _, _ = select.select([self.sock], [], [], min(POLL_SECONDS, left))
             except (OSError, ValueError):
-                raise DeadKernelError("the runtime is gone") from None
+                raise RuntimeGone("the runtime is gone") from None
             if not readable:
                 if _gone(self.pid):
-                    raise DeadKernelError("the runtime exited")
+                    raise RuntimeGone("the runtime exited")
                 continue
             try:
                 self.sock.settimeout(max(1.0, left))
                 reply, _ = frames.receive(self.sock)
             except (EOFError, OSError, frames.FrameError):
-                raise DeadKernelError("the runtime exited or sent something unreadable") from None
+                raise RuntimeGone("the runtime exited or sent something unreadable") from None
             if reply.get("id") == wanted:
                 return reply
-
-
-def _cap_error(content: dict) -> None:
-    from d2lgrade.run.kernel import CappedClient
-    CappedClient._cap_error(content, CappedClient.error_cap)
 
 
 def _gone(pid: int) -> bool:
@@ -266,54 +266,26 @@ def _gone(pid: int) -> bool:
         return True
 
 
-class WarmRuntime(KernelRuntime):
-    def __init__(self, submission: Submission, options: RuntimeOptions, parent: WarmParent):
-        self._parent = parent
-        super().__init__(submission, options)
+class WarmLauncher:
+    """Forks each child from the shared parent, which has imported everything already."""
 
-    def _boot(self) -> None:
-        work = self.scratch / isolation.WORK
-        (work / ".ipython").mkdir(parents=True, exist_ok=True)
-        request = {"config": self._sandbox_config(), "env": self._environment(),
-                   "setup": {"device": self.options.device, "cell_seconds": self.limits.cell_seconds,
-                             "data_dir": self._data_dir}}   # the staged training files only, never --data-dir itself
-        started = time.monotonic()
+    def __init__(self, parent: WarmParent):
+        self._parent = parent
+        self._started = 0.0
+
+    def start(self, runtime: SandboxedRuntime) -> ChildConnection:
+        (runtime.scratch / isolation.WORK / ".ipython").mkdir(parents=True, exist_ok=True)
+        request = {"config": runtime.sandbox_config(), "env": runtime.environment(), "setup": runtime.agent_setup()}
+        self._started = time.monotonic()
         pid, sock = self._parent.fork(request)
-        self.client = ChildConnection(pid, sock, self.limits.output_bytes)
-        self._kernel_pid = pid
-        try:
-            hello = self.client.hello()
-        except (CellTimeoutError, DeadKernelError) as exc:
-            raise RuntimeError(f"the student runtime could not start: {exc}") from None
-        if hello.get("status") != "ok":
-            raise RuntimeError(f"the student runtime could not start: {hello.get('ename')}: {hello.get('evalue')}")
-        TIMINGS.add(forks=1, fork_seconds=time.monotonic() - started)
-        sandbox = self._read_sandbox_status()
+        return ChildConnection(pid, sock, runtime.limits.output_bytes)
+
+    def started(self, sandbox: dict) -> None:
+        TIMINGS.add(forks=1, fork_seconds=time.monotonic() - self._started)
         if not (sandbox.get("landlock") or sandbox.get("read_only")) or sandbox.get("capabilities") != "none":
             # This child could write files the parent imports later (with a capability left, it could
             # remount them writable): do not fork from it again.
             self._parent.retire()
-
-    def _recover_from_timeout(self) -> None:
-        """Interrupt; if the child does not answer a trivial cell soon after, fork a fresh one."""
-        self.client.interrupt()
-        import nbformat
-        probe = nbformat.v4.new_code_cell("pass")
-        self.client.timeout = 5
-        try:
-            self.client.execute_cell(probe, 0)
-        except (CellTimeoutError, DeadKernelError):
-            self._restart()
-
-    def _kill(self) -> None:
-        client, self.client = self.client, None
-        if client is None:
-            return
-        namespace = sandbox_status.user_namespace(client.pid)
-        if namespace == sandbox_status.user_namespace(os.getpid()):
-            namespace = None
-        client.kill()
-        self._sweep(namespace)
 
 
 class WarmExecutor(Executor):
@@ -322,8 +294,8 @@ class WarmExecutor(Executor):
     def __init__(self):
         self.parent = WarmParent()
 
-    def start(self, submission: Submission, options: RuntimeOptions) -> WarmRuntime:
-        return WarmRuntime(submission, options, self.parent)
+    def start(self, submission: Submission, options: RuntimeOptions) -> SandboxedRuntime:
+        return SandboxedRuntime(submission, options, WarmLauncher(self.parent))
 
 
 _SHARED: WarmExecutor | None = None
