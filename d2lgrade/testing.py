@@ -121,7 +121,7 @@ def _probed_layers() -> dict:
     import tempfile
 
     from d2lgrade.inside import isolation
-    from d2lgrade.run import kernel, sandbox_status
+    from d2lgrade.run import sandbox_status, sandboxed
 
     with tempfile.TemporaryDirectory() as tmp:
         work, private = Path(tmp) / "work", Path(tmp) / "private"
@@ -129,7 +129,7 @@ def _probed_layers() -> dict:
         private.mkdir()
         config = {"cwd": str(work), "ipc_dir": str(private), "max_processes": 64, "memory_bytes": 8 * 2**30,
                   "status_file": str(private / isolation.STATUS_FILE)}
-        subprocess.run([sys.executable, str(kernel.SANDBOX), json.dumps(config), "--", sys.executable, "-c", "pass"],
+        subprocess.run([sys.executable, str(sandboxed.SANDBOX), json.dumps(config), "--", sys.executable, "-c", "pass"],
                        capture_output=True, timeout=60, start_new_session=True)
         status = sandbox_status.read_status(private / isolation.STATUS_FILE)
         for group in sandbox_status.cgroups_of(status):

@@ -174,7 +174,7 @@ import json, socket, sys, types
 def refuse(*a, **k):
     raise OSError("the network is disabled in this test")
 socket.create_connection = socket.getaddrinfo = socket.socket.connect = refuse
-# what kernel.py runs in the student runtime before any student cell
+# what run/sandboxed.py runs in the student runtime before any student cell
 agent = types.ModuleType("_d2lgrade_agent")
 exec(compile(AGENT_SOURCE, "<d2lgrade agent>", "exec"), agent.__dict__)
 sys.modules["_d2lgrade_agent"] = agent

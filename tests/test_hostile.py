@@ -34,7 +34,7 @@ from d2lgrade.inside import isolation
 from d2lgrade.run import wire
 from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.run.engines import get_executor
-from d2lgrade.run.kernel import KernelRuntime
+from d2lgrade.run.sandboxed import SandboxedRuntime
 from d2lgrade.run.limits import Limits
 from d2lgrade.sections import find_section
 from d2lgrade.testing import VariantRunner, needs_sandbox, sandbox_layers
@@ -351,12 +351,12 @@ def test_16_without_the_tmpfs_a_watchdog_stops_the_runtime(executor, tmp_path, m
     """Where no tmpfs can be mounted (no mount namespace, macOS), the grader measures the scratch
     folder and stops the runtime past the cap (best effort: it samples, so it may overshoot a little)."""
     import shutil
-    from d2lgrade.run import kernel
+    from d2lgrade.run import sandboxed
     copy = tmp_path / "sandbox"
     copy.mkdir()
     for sibling in ("sandbox.py", "landlock_rules.py", "cgroup_limits.py"):    # what the launcher loads by path
-        shutil.copy(kernel.SANDBOX.with_name(sibling), copy / sibling)
-    source = kernel.SANDBOX.with_name("isolation.py").read_text()
+        shutil.copy(sandboxed.SANDBOX.with_name(sibling), copy / sibling)
+    source = sandboxed.SANDBOX.with_name("isolation.py").read_text()
     head = "def mount_scratch(folder: str, size_bytes: int, files: int) -> None:\n"
     assert head in source
     (copy / "isolation.py").write_text(source.replace(head, head + "    raise OSError(1, 'turned off')\n"))
@@ -506,8 +506,8 @@ def runtime_values(executor: str, source: str, names: list[str], limits: Limits 
 
 def test_20_the_runtime_has_no_capability_even_without_landlock(executor, monkeypatch):
     """Without Landlock, only the missing capabilities keep the mount namespace's covers in place."""
-    config = KernelRuntime._sandbox_config
-    monkeypatch.setattr(KernelRuntime, "_sandbox_config", lambda self: {**config(self), "layers_off": ["landlock"]})
+    config = SandboxedRuntime._sandbox_config
+    monkeypatch.setattr(SandboxedRuntime, "_sandbox_config", lambda self: {**config(self), "layers_off": ["landlock"]})
     source = (HOSTILE / "capabilities.py").read_text().replace("@@PROJECT@@", str(ROOT))
     notes = []
     values = runtime_values(executor, source, ["caps", "attempts"], notes=notes)
@@ -634,8 +634,8 @@ def test_24_three_processes_cannot_together_pass_the_runtimes_memory_limit(execu
 
 
 def test_24_without_a_memory_cgroup_the_report_says_the_limit_is_per_process(executor, monkeypatch):
-    config = KernelRuntime._sandbox_config
-    monkeypatch.setattr(KernelRuntime, "_sandbox_config", lambda self: {**config(self), "layers_off": ["cgroup"]})
+    config = SandboxedRuntime._sandbox_config
+    monkeypatch.setattr(SandboxedRuntime, "_sandbox_config", lambda self: {**config(self), "layers_off": ["cgroup"]})
     notes = []
     assert runtime_values(executor, "_x = 1\n", ["_x"], notes=notes) == {"_x": 1}
     assert any("binds each process of the runtime alone" in n for n in notes), notes

@@ -87,7 +87,7 @@ class Sandbox:
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, start_new_session=True)
         finally:
             self.status = sandbox_status.read_status(self.private / isolation.STATUS_FILE)
-            for group in sandbox_status.cgroups_of(self.status):     # what KernelRuntime._kill does
+            for group in sandbox_status.cgroups_of(self.status):     # what SandboxedRuntime._kill does
                 assert sandbox_status.remove_cgroup(group)
         return done, self.status
 
@@ -263,7 +263,7 @@ def test_landlock_alone_stops_tcp_signals_and_ptrace(box):
 @needs_userns
 def test_a_fork_bomb_is_stopped_and_leaves_nothing(box):
     """The classic bomb: every process forks forever. The process limit stops it, the time limit
-    ends the program, and killing the launcher's process group (as KernelRuntime._kill does) ends
+    ends the program, and killing the launcher's process group (as SandboxedRuntime._kill does) ends
     the PID namespace and with it every process, including those that called setsid()."""
     launcher = subprocess.Popen(
         [sys.executable, str(SANDBOX), json.dumps(box.config()), "--", sys.executable, "-c", textwrap.dedent("""

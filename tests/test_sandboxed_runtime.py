@@ -1,4 +1,4 @@
-"""The runtime logic both sandboxed engines hold (d2lgrade/run/kernel.py's SandboxedRuntime), driven through a
+"""The runtime logic both sandboxed engines hold (d2lgrade/run/sandboxed.py's SandboxedRuntime), driven through a
 launcher of the test's own that starts no process: deaths, timeouts, a wedged child, errors and start-up failures
 give the same statuses and messages whatever the engine, and a fresh child gets the good cells back in order."""
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from d2lgrade.load import Cell, Submission
-from d2lgrade.run import jupyter, kernel, warm
+from d2lgrade.run import jupyter, warm
 from d2lgrade.run.executor import DIED, TIMEOUT, RuntimeOptions
-from d2lgrade.run.kernel import CellTimedOut, RuntimeGone, SandboxedRuntime, cap_error
+from d2lgrade.run.sandboxed import CellTimedOut, RuntimeGone, SandboxedRuntime, cap_error
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,10 +136,9 @@ def test_an_untrusted_error_is_cut_to_the_cap_keeping_the_end_of_the_traceback()
 
 
 def test_the_shared_runtime_starts_no_process_and_no_engine_inherits_it():
-    tree = ast.parse((ROOT / "d2lgrade" / "run" / "kernel.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "d2lgrade" / "run" / "sandboxed.py").read_text(encoding="utf-8"))
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not imported & {"subprocess", "multiprocessing", "nbclient", "jupyter_client", "socket"}, imported
     assert SandboxedRuntime.__subclasses__() == []
-    assert kernel.KernelRuntime is SandboxedRuntime
     assert hasattr(jupyter.KernelLauncher, "start") and hasattr(warm.WarmLauncher, "start")

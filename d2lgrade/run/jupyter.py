@@ -2,7 +2,7 @@
 
 Its child is an ordinary ipykernel started under `inside/sandbox.py` in a fresh interpreter, through a
 kernelspec of the runtime's own. What it does with the child once started is the shared sandboxed
-runtime's (d2lgrade/run/kernel.py); this module says only how the child starts and how a cell reaches it.
+runtime's (d2lgrade/run/sandboxed.py); this module says only how the child starts and how a cell reaches it.
 """
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from d2lgrade.load import Submission
-from d2lgrade.run import kernel
+from d2lgrade.run import sandboxed
 from d2lgrade.run.agent_source import agent_source
 from d2lgrade.run.executor import Executor, RuntimeOptions
-from d2lgrade.run.kernel import STARTUP_SECONDS, CellTimedOut, RuntimeGone, SandboxedRuntime, cap_error
+from d2lgrade.run.sandboxed import STARTUP_SECONDS, CellTimedOut, RuntimeGone, SandboxedRuntime, cap_error
 
 AGENT_SOURCE = agent_source()
 KERNEL_NAME = "d2lgrade-runtime"
@@ -112,7 +112,7 @@ class KernelLauncher:
         config = runtime.sandbox_config()
         spec_dir = runtime.private / "kernels" / KERNEL_NAME
         spec_dir.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, str(kernel.SANDBOX), json.dumps(config), "--",
+        argv = [sys.executable, str(sandboxed.SANDBOX), json.dumps(config), "--",
                 sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
         (spec_dir / "kernel.json").write_text(json.dumps(
             {"argv": argv, "display_name": "d2l-grade student runtime", "language": "python"}))

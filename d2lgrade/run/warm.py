@@ -5,7 +5,7 @@ grader ── parent (inside/forkserver.py: imports once, pinned numerics, one t
   │          └─ child per submission: the same sandbox as the kernel engine (sandbox.enter), then
   └──────────── IPython cells (inside/shell.py), answering the grader on a socket of its own
 
-The runtime is the shared sandboxed runtime (d2lgrade/run/kernel.py: scratch folders, disk watchdog, the
+The runtime is the shared sandboxed runtime (d2lgrade/run/sandboxed.py: scratch folders, disk watchdog, the
 agent's requests, per-cell timeouts, the replay of good cells after a restart); this module says only how
 a child starts (WarmLauncher) and how a cell reaches it (ChildConnection). A restart forks a fresh child
 from the parent. The parent is shared by every runtime of the process (thread-safe),
@@ -31,10 +31,10 @@ from pathlib import Path
 from d2lgrade import inside, numerics
 from d2lgrade.inside import frames, isolation
 from d2lgrade.load import Submission
-from d2lgrade.run import kernel
+from d2lgrade.run import sandboxed
 from d2lgrade.run.agent_source import agent_source
 from d2lgrade.run.executor import Executor, RuntimeOptions
-from d2lgrade.run.kernel import STARTUP_SECONDS, CellTimedOut, RuntimeGone, SandboxedRuntime, cap_error
+from d2lgrade.run.sandboxed import STARTUP_SECONDS, CellTimedOut, RuntimeGone, SandboxedRuntime, cap_error
 
 FORKSERVER = inside.FOLDER / "forkserver.py"
 AGENT_SOURCE = agent_source()
@@ -68,7 +68,7 @@ class WarmParent:
             for attempt in (1, 2):
                 try:
                     if self._process is None or self._process.poll() is not None \
-                            or self._sandbox != kernel.SANDBOX:
+                            or self._sandbox != sandboxed.SANDBOX:
                         self._stop()
                         self._spawn()
                     self._wait_ready()
@@ -96,7 +96,7 @@ class WarmParent:
         self.retire()
 
     def _spawn(self) -> None:
-        self._sandbox = kernel.SANDBOX         # the launcher whose layers the children apply
+        self._sandbox = sandboxed.SANDBOX         # the launcher whose layers the children apply
         self._home = Path(tempfile.mkdtemp(prefix="d2lgrade-warm-"))
         grader_end, parent_end = socket.socketpair()
         log = open(self._home / "parent.log", "ab")

@@ -6,9 +6,7 @@ configuration and environment, running cells under their limits, the agent's req
 nothing of a runtime behind. It starts no process: an engine's Launcher starts the child (under
 `inside/sandbox.py`) and hands back a Connection to it. So one bad cell costs one exercise, not the
 submission, whatever the engine.
-
-The module keeps its historical name and `KernelRuntime`: tests change `SANDBOX` and the sandbox
-configuration here to change them for every engine at once.
+Tests change `SANDBOX` and `SandboxedRuntime._sandbox_config` here to change them for every engine at once.
 """
 from __future__ import annotations
 
@@ -359,9 +357,6 @@ class SandboxedRuntime(Runtime):
         finally:
             for path in (req, resp):
                 path.unlink(missing_ok=True)
-
-
-KernelRuntime = SandboxedRuntime     # the name tests patch to change the sandbox of both engines
 
 
 def disk_usage(folder: Path, max_files: int) -> tuple[int, int]:
