@@ -78,10 +78,10 @@ def run_batch(root: Path, work: Path, args) -> tuple[float, dict]:
 
 
 def run_nbgrader_way(paths: list[Path], args) -> float:
-    from d2lgrade.grading import grade
+    from d2lgrade.pipeline.grading import grade
     from d2lgrade.run.executor import RuntimeOptions
     from d2lgrade.run.limits import Limits
-    from d2lgrade.sections import find_section
+    from d2lgrade.core.sections import find_section
     section, options = find_section("7.3"), RuntimeOptions(limits=Limits(call_seconds=args.call_timeout))
     started = time.monotonic()
     for path in paths:

@@ -28,11 +28,11 @@ sys.path.insert(0, str(ROOT))
 
 import nbformat  # noqa: E402
 
-from d2lgrade.grading import grade  # noqa: E402
+from d2lgrade.pipeline.grading import grade  # noqa: E402
 from d2lgrade.load import load_submission  # noqa: E402
 from d2lgrade.run.executor import RuntimeOptions  # noqa: E402
 from d2lgrade.run.limits import Limits  # noqa: E402
-from d2lgrade.sections import find_section  # noqa: E402
+from d2lgrade.core.sections import find_section  # noqa: E402
 
 KINDS = ("right", "wrong", "crashing", "timeout")
 WRONG_ANSWERS = '''import torch as _torch
@@ -116,7 +116,7 @@ class CheckClock:
         self.timings, self.seconds, self.in_child = timings, 0.0, 0.0
 
     def __enter__(self):
-        from d2lgrade import grading
+        from d2lgrade.pipeline import grading
         self._original = original = grading.run_check
 
         def timed(*args, **kwargs):
@@ -130,7 +130,7 @@ class CheckClock:
         return self
 
     def __exit__(self, *exc):
-        from d2lgrade import grading
+        from d2lgrade.pipeline import grading
         grading.run_check = self._original
 
 

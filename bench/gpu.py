@@ -34,15 +34,15 @@ SECTIONS = ["7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "8.1", "8.2", "8.3", "8.4"
 
 def answers_of(section: str, limit: int) -> list[Path]:
     """The section's reference, then up to `limit` of the tests' answers (wrong ones and other styles)."""
-    from d2lgrade.sections import find_section
+    from d2lgrade.core.sections import find_section
     kit = sorted((ROOT / "tests" / "kit_answers" / section).glob("*.py"))
     return [find_section(section).reference_path, *kit[:limit]]
 
 
 def grade_one(section: str, path: Path, device: str) -> dict:
-    from d2lgrade.grading import grade
+    from d2lgrade.pipeline.grading import grade
     from d2lgrade.run.executor import RuntimeOptions
-    from d2lgrade.sections import find_section
+    from d2lgrade.core.sections import find_section
     started = time.monotonic()
     report = grade(find_section(section), path, options=RuntimeOptions(device=device))
     return {"seconds": time.monotonic() - started, "checks": {

@@ -24,7 +24,7 @@ def child(keys: list[str]) -> None:
     from torch import nn
     from torch.nn import functional as F
     from d2l import torch as d2l
-    from d2lgrade import data
+    from d2lgrade.core import data
     from graders import section_7_6 as g
     from graders.probes import section_7_6 as probes
     from reference import section_7_6 as ref

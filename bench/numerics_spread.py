@@ -24,7 +24,7 @@ def child(seeds: list[int]) -> None:
     import torch
     from torch import nn  # noqa: F401  (the variants' sources use it)
     from d2l import torch as d2l  # noqa: F401
-    from d2lgrade import data
+    from d2lgrade.core import data
     from graders import section_7_6 as g
     from graders.probes import section_7_6 as probes
     from reference import section_7_6 as ref

@@ -11,7 +11,7 @@ sandbox launcher, the kernel and whatever they started, read from /proc, reaped 
 the machine ran other jobs while the grading's threads were ready (`queued`, the scheduler's run delay of the
 live threads, /proc/*/schedstat) is taken off too; what is left is time in which neither side computed nor
 wanted to: process starts waiting on each other, polling intervals, sleeps, hand-offs (negative when both
-sides ran at once). The runtime column includes every child process (the reference runs of d2lgrade/pinned.py
+sides ran at once). The runtime column includes every child process (the reference runs of d2lgrade/numerics/pinned.py
 too); a process that has exited takes its queued time with it.
 --requests also times each runtime round trip (the request's wall time against the runtime's CPU in it).
 
@@ -110,7 +110,8 @@ def main() -> int:
     args = parser.parse_args()
 
     imports = time.monotonic()
-    from d2lgrade import grading, sections
+    from d2lgrade.pipeline import grading
+    from d2lgrade.core import sections
     from d2lgrade.load import load_submission
     from d2lgrade.run.engines import get_executor
     clock = Clock()

@@ -11,7 +11,7 @@ the process tree read from /proc every 50 ms, or RUSAGE_CHILDREN where that is l
 orphaned descendants as their subreaper so that none is missed). A wall time well above the CPU time means the machine waited
 on the grader (process starts, polling, sleeps).
 
---cold  empties the expected-value cache (.d2lgrade-cache/expected, d2lgrade/expected_cache.py) before
+--cold  empties the expected-value cache (.d2lgrade-cache/expected, d2lgrade/values/expected_cache.py) before
         every grading; the reference-run cache (training runs) is kept: those take minutes each.
 --warm  grades each section once, untimed, first, so that every expected value is already kept.
 Neither: the cache as it is.
@@ -96,7 +96,7 @@ def grading(section: str, executor: str) -> list[str]:
 
 
 def empty_expected_cache() -> None:
-    from d2lgrade import expected_cache
+    from d2lgrade.values import expected_cache
     shutil.rmtree(expected_cache.folder(), ignore_errors=True)
 
 
@@ -112,7 +112,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from d2lgrade import numerics
-    from d2lgrade.sections import all_sections
+    from d2lgrade.core.sections import all_sections
     sections = args.sections or [s.id for s in all_sections()]
     orphans_counted = adopt_orphans()
     mode = "cold" if args.cold else "warm" if args.warm else "as found"

@@ -91,7 +91,7 @@ def _ratio_checks(check):
 
 def _ratio_child(check, seeds):
     import torch
-    from d2lgrade import data
+    from d2lgrade.core import data
     from graders import section_7_6 as g7
     from graders.probes import section_7_6 as probes
     dataset, steps, batch, ratio, networks = _ratio_checks(check)
@@ -117,7 +117,7 @@ def _ratio_child(check, seeds):
 def child(checks: list[str], seeds: int) -> None:
     """Runs with the pinned environment; prints one JSON line."""
     import torch
-    from d2lgrade import data
+    from d2lgrade.core import data
     from d2lgrade.inside.agent import pin_numerics
     from graders import section_7_6 as g
     from graders.probes import section_7_6 as probes

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from d2lgrade.errors import UserError
+from d2lgrade.core.errors import UserError
 from d2lgrade.report.neutral import terminal_text
 from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.run.engines import default_executor
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def refuse_in_kit(args: argparse.Namespace) -> None:
     """A student kit has no references, no class and no course secret: say so instead of failing later."""
-    from d2lgrade import course
+    from d2lgrade.core import course
     from d2lgrade.batch import cli as batch_cli
     wanted = [flag for flag, on in (("--release", args.release), ("--check-references", args.check_references),
                                     ("--batch", batch_cli.wanted(args)),
@@ -153,9 +153,9 @@ def release(args: argparse.Namespace) -> int:
 
 
 def grade_one(args: argparse.Namespace) -> int:
-    from d2lgrade.grading import grade
+    from d2lgrade.pipeline.grading import grade
     from d2lgrade.report import html, terminal
-    from d2lgrade.sections import find_section
+    from d2lgrade.core.sections import find_section
 
     section_id, _, _ = args.target.partition("/")
     section = find_section(section_id)

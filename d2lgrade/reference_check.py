@@ -4,11 +4,11 @@ from __future__ import annotations
 import importlib
 import json
 
-from d2lgrade import results as R
-from d2lgrade.grading import grade, written_ids
+from d2lgrade.core import results as R
+from d2lgrade.pipeline.grading import grade, written_ids
 from d2lgrade.report import terminal
 from d2lgrade.run.executor import RuntimeOptions
-from d2lgrade.sections import ROOT, all_sections
+from d2lgrade.core.sections import ROOT, all_sections
 
 
 def check_references(options: RuntimeOptions, as_json: bool = False, executor: str | None = None) -> int:

@@ -11,8 +11,8 @@ import html
 import sys
 from pathlib import Path
 
-from d2lgrade.errors import UserError
-from d2lgrade.results import GradeReport
+from d2lgrade.core.errors import UserError
+from d2lgrade.core.results import GradeReport
 
 JSON_MIME = "application/vnd.d2lgrade.selfcheck+json"
 VERDICT_COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#cf222e", "timeout": "#9a6700",
@@ -34,11 +34,11 @@ def check_all(section: str, **kwargs):
 
 def _grade(selector: str, device: str, data_dir: str | None, namespace: dict) -> GradeReport:
     from d2lgrade.cli import resolve_device, validate_selector
-    from d2lgrade.grading import grade_submission
+    from d2lgrade.pipeline.grading import grade_submission
     from d2lgrade.load import Submission
     from d2lgrade.run.executor import RuntimeOptions
     from d2lgrade.run.live import LiveExecutor
-    from d2lgrade.sections import find_section
+    from d2lgrade.core.sections import find_section
 
     section = find_section(str(selector).partition("/")[0])
     validate_selector(section, str(selector))

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 
 from d2lgrade.load.submission import WRITTEN_PLACEHOLDER
-from d2lgrade.sections import Section, all_sections
+from d2lgrade.core.sections import Section, all_sections
 
 
 def exercise_points(section: Section) -> dict[str, float]:

@@ -9,13 +9,13 @@ import functools
 from pathlib import Path
 from typing import Callable, Iterable
 
-from d2lgrade import results as R
-from d2lgrade.grading import grade, run_check, written_ids
+from d2lgrade.core import results as R
+from d2lgrade.pipeline.grading import grade, run_check, written_ids
 from d2lgrade.load import Cell, Submission
-from d2lgrade.results import CheckResult
+from d2lgrade.core.results import CheckResult
 from d2lgrade.run.executor import Runtime, RuntimeOptions
 from d2lgrade.run.engines import default_executor, get_executor
-from d2lgrade.sections import Section, find_section
+from d2lgrade.core.sections import Section, find_section
 
 
 class VariantRunner:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from d2lgrade.errors import UserError
+from d2lgrade.core.errors import UserError
 from d2lgrade.report.neutral import terminal_text
 
 POLL_SECONDS = 0.2

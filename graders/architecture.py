@@ -10,8 +10,8 @@ import math
 from functools import lru_cache
 from types import ModuleType
 
-from d2lgrade.expected import Reference, computed
-from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, fail
+from d2lgrade.values.expected import Reference, computed
+from d2lgrade.core.checks import NotAttempted, StudentError, StudentTimeout, fail
 from graders import execution
 from graders.probes import architecture as probes
 from graders.probes import execution as execution_probes

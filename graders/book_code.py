@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from d2lgrade.checks import StudentError
+from d2lgrade.core.checks import StudentError
 from graders.architecture import describe_student
 
 FRAME = re.compile(r"^  (?P<where>.+), line (?P<line>\d+), in (?P<function>\S+)\n    (?P<code>.+)$", re.M)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from math import prod
 
-from d2lgrade.checks import fail
+from d2lgrade.core.checks import fail
 from graders.probes import execution as probes
 
 ACTIVATIONS = set(probes.ACTIVATIONS)

@@ -3,7 +3,7 @@ matrix product runs and that every output value comes from one (graders/probes/m
 noise to each product's result in the runtime; outputs that stay the same were computed beside it)."""
 import torch
 
-from d2lgrade.checks import fail
+from d2lgrade.core.checks import fail
 from graders.probes.matrix_products import call_with_noisy_products
 
 # A dot product per output value is a loop, not a matrix product: only these count as one.

@@ -1,13 +1,13 @@
 """The training run behind 8.8/1's design check: a RegNetX configuration built with the REFERENCE's code and
-trained with the 7.6 recipe, in a pinned child process (d2lgrade/pinned.py calls `design_training`).
+trained with the 7.6 recipe, in a pinned child process (d2lgrade/numerics/pinned.py calls `design_training`).
 
 Its own module because its source is part of the cache key of those runs: editing the grader's messages
 must not throw the cached reference runs away. It runs only in the course folder (graders/section_8_8.py calls
-it through d2lgrade.expected.computed; a student kit holds the recorded accuracies).
+it through d2lgrade.values.expected.computed; a student kit holds the recorded accuracies).
 """
 import torch
 
-from d2lgrade.expected import reference
+from d2lgrade.values.expected import reference
 from graders.probes import section_7_6 as training
 
 LR = 0.05

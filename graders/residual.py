@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from d2lgrade.checks import StudentError, fail
+from d2lgrade.core.checks import StudentError, fail
 from graders.architecture import run_naming
 from graders.probes import residual as probes
 

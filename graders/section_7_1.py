@@ -3,7 +3,7 @@ import numpy
 import torch
 from torch.nn import functional as F
 
-from d2lgrade.checks import check, fail
+from d2lgrade.core.checks import check, fail
 from d2lgrade.compare.implementation_rules import CONVOLUTION
 from d2lgrade.compare.inputs import randint, shape_text, tensor
 from d2lgrade.compare.tensors import as_tensor, expect_close, expect_diagnosed, same_values

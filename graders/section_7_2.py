@@ -1,7 +1,7 @@
 """Checks for 7.2 Convolutions for images.
 
 The grader computes the cross-correlations itself with `_xcorr` (float64); the section's corr2d, the
-kernel matrix and the short answers come from the reference through the seam (d2lgrade/expected.py).
+kernel matrix and the short answers come from the reference through the seam (d2lgrade/values/expected.py).
 Hand-designed kernels (edge, second derivative, blur) are judged by properties on images the grader
 builds, not against one fixed answer.
 """
@@ -10,14 +10,14 @@ import math
 import torch
 from torch.nn import functional as F
 
-from d2lgrade.checks import StudentError, WrongAnswer, check, fail
+from d2lgrade.core.checks import StudentError, WrongAnswer, check, fail
 from d2lgrade.compare.formulas import Domain, expect_formula
 from d2lgrade.compare.implementation_rules import CONVOLUTION
 from d2lgrade.compare.inputs import randint, shape_text, tensor
 from d2lgrade.compare.tensors import describe, expect_close, expect_tensor
 from graders.matrix_products import MATMUL_OPS
 from graders.probes.matrix_products import call_with_noisy_products
-from d2lgrade.expected import reference
+from d2lgrade.values.expected import reference
 
 ref = reference("7.2")
 

@@ -2,12 +2,12 @@
 import torch
 from torch.nn import functional as F
 
-from d2lgrade.checks import check, fail
+from d2lgrade.core.checks import check, fail
 from d2lgrade.compare.formulas import Domain, expect_formula
 from d2lgrade.compare.implementation_rules import TRANSPOSED_CONVOLUTION
 from d2lgrade.compare.inputs import choice, randint, shape_text, tensor
 from d2lgrade.compare.tensors import expect_close, expect_diagnosed
-from d2lgrade.expected import reference
+from d2lgrade.values.expected import reference
 
 ref = reference("7.3")
 

@@ -4,12 +4,12 @@ import math
 import torch
 from torch.nn import functional as F
 
-from d2lgrade.checks import check, fail
+from d2lgrade.core.checks import check, fail
 from d2lgrade.compare.formulas import Domain, expect_formula_among
 from d2lgrade.compare.implementation_rules import CONVOLUTION
 from d2lgrade.compare.inputs import randint, shape_text, tensor
 from d2lgrade.compare.tensors import describe, expect_close, expect_diagnosed, same_values
-from d2lgrade.expected import reference
+from d2lgrade.values.expected import reference
 from graders.matrix_products import expect_matrix_product
 
 ref = reference("7.4")

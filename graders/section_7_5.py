@@ -4,13 +4,13 @@ import math
 import torch
 from torch.nn import functional as F
 
-from d2lgrade.checks import NotAttempted, StudentError, check, fail
+from d2lgrade.core.checks import NotAttempted, StudentError, check, fail
 from d2lgrade.compare.formulas import Domain, expect_formula_among
 from d2lgrade.compare.implementation_rules import AVERAGE_POOLING, MAX_POOLING_VIA_RELU
 from d2lgrade.compare.inputs import randint, shape_text, tensor
 from d2lgrade.compare.tensors import describe, expect_diagnosed
 from graders.probes.section_7_5 import run_max_pool
-from d2lgrade.expected import reference
+from d2lgrade.values.expected import reference
 
 ref = reference("7.5")
 

@@ -6,10 +6,10 @@ layers a training step ran with the trained state_dict). Every loss, accuracy an
 here, in the grader's process: where it can, the grader rebuilds the trained network itself
 (d2lgrade/compare/rebuild.py) and evaluates that; the thresholds come from the reference networks trained
 with the same recipe on the same batches (`train_model`, in a pinned child, cached). Those runs and the
-reference's parameter count go through d2lgrade.expected.computed: a student kit holds only their figures.
+reference's parameter count go through d2lgrade.values.expected.computed: a student kit holds only their figures.
 
 Data: Fashion-MNIST / MNIST from `--data-dir` (torchvision's layout), else scikit-learn's digits as an
-offline stand-in (d2lgrade/data.py); messages say which was used. The held-out images are a keyed draw
+offline stand-in (d2lgrade/core/data.py); messages say which was used. The held-out images are a keyed draw
 the runtime cannot reproduce, sent without labels; the runtime itself never reads the held-out files.
 """
 from functools import lru_cache
@@ -18,11 +18,13 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from d2lgrade import data, numerics, pinned
-from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, Unverified, check, fail, partial
+from d2lgrade.core import data
+from d2lgrade import numerics
+from d2lgrade.numerics import pinned
+from d2lgrade.core.checks import NotAttempted, StudentError, StudentTimeout, Unverified, check, fail, partial
 from d2lgrade.compare import rebuild
 from d2lgrade.compare.tensors import describe
-from d2lgrade.expected import computed, reference
+from d2lgrade.values.expected import computed, reference
 from graders.probes import layers as layer_probes
 from graders.probes import section_7_6 as probes
 
@@ -84,7 +86,7 @@ def _order(n_train, run=0):
 
 
 def reference_training(factory_name: str, train_X, train_y, order, test_X, recipe) -> dict:
-    """Train reference.section_7_6.<factory_name>() with `recipe`; runs in a pinned child (d2lgrade/pinned)."""
+    """Train reference.section_7_6.<factory_name>() with `recipe`; runs in a pinned child (d2lgrade/numerics/pinned)."""
     torch.manual_seed(recipe.get("run", 0))
     model = probes.make_model({"reference": getattr(ref.module, factory_name)}, "reference", {}, train_X)
     return probes.train_model(model, train_X, train_y, order, test_X, recipe)
@@ -93,7 +95,7 @@ def reference_training(factory_name: str, train_X, train_y, order, test_X, recip
 def _train_reference(module, factory_name: str, train, test, order, recipe) -> dict:
     """(Course folder only, through `computed`.) The held-out loss and accuracy of the reference network
     `factory_name()` trained with `recipe` on the same batches, on the same pinned CPU code path as the
-    student's runtime: in a child process, cached on disk and in this process (d2lgrade/pinned)."""
+    student's runtime: in a child process, cached on disk and in this process (d2lgrade/numerics/pinned)."""
     sources = (Path(probes.__file__), Path(layer_probes.__file__), Path(module.__file__))
     run = pinned.call("graders.section_7_6:reference_training", factory_name, train.X, train.y, order, test.X,
                       dict(recipe), sources=sources)

@@ -4,8 +4,8 @@ Counts are measured, never typed: the student's models are described inside the 
 reference's in this process by the same probe (graders/probes/architecture.py, on the meta device).
 The one training check (8.1/7) reuses 7.6's machinery: the student's network is trained in the runtime on
 the grader's batches, its held-out logits come back without labels, and the loss is computed here against
-the book's sigmoid LeNet trained on the same batches in a pinned child (d2lgrade/pinned, cached on disk).
-The reference's descriptions and that run go through d2lgrade.expected: a student kit holds only their figures.
+the book's sigmoid LeNet trained on the same batches in a pinned child (d2lgrade/numerics/pinned, cached on disk).
+The reference's descriptions and that run go through d2lgrade.values.expected: a student kit holds only their figures.
 """
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from d2lgrade import data, pinned
-from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, Unverified, check, fail
+from d2lgrade.core import data
+from d2lgrade.numerics import pinned
+from d2lgrade.core.checks import NotAttempted, StudentError, StudentTimeout, Unverified, check, fail
 from d2lgrade.compare import rebuild
-from d2lgrade.expected import computed
-from d2lgrade.expected import reference as reference_of
+from d2lgrade.values.expected import computed
+from d2lgrade.values.expected import reference as reference_of
 from graders import book_code
 from graders.architecture import as_count, describe_reference, expect_count, magnitude
 from graders.execution import flops_unverified, has_relu
@@ -187,7 +188,7 @@ def _book_lenet():
 
 
 def reference_training(train_X, train_y, order, test_X, recipe) -> dict:
-    """The book's sigmoid LeNet trained with `recipe`; runs in a pinned child (d2lgrade/pinned)."""
+    """The book's sigmoid LeNet trained with `recipe`; runs in a pinned child (d2lgrade/numerics/pinned)."""
     torch.manual_seed(0)
     model = training.make_model({"LeNet": _book_lenet().LeNet}, "LeNet", {}, train_X)
     return training.train_model(model, train_X, train_y, order, test_X, recipe)
@@ -195,7 +196,7 @@ def reference_training(train_X, train_y, order, test_X, recipe) -> dict:
 
 def _train_sigmoid_lenet(module, train, test, order, recipe) -> dict:
     """(Course folder only, through `computed`.) The held-out loss and accuracy of the book's sigmoid LeNet
-    trained with `recipe` on the grader's batches, in a pinned child, cached (d2lgrade/pinned)."""
+    trained with `recipe` on the grader's batches, in a pinned child, cached (d2lgrade/numerics/pinned)."""
     sources = (Path(training.__file__), Path(_book_lenet().__file__))
     run = pinned.call("graders.section_8_1:reference_training", train.X, train.y, order, test.X, dict(recipe),
                       sources=sources)

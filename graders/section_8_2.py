@@ -4,12 +4,12 @@ Every figure is measured, never typed: the student's models are described inside
 reference's in this process by the same probe (graders/probes/architecture.py: leaf layers, parameters,
 FLOPs from FlopCounterMode on the meta device), so VGG at 224×224 costs milliseconds. A model that cannot
 be built gets a message naming the student's failing line (graders/book_code.py). The reference's figures
-and constants come through d2lgrade.expected: a student kit holds only the recorded descriptions.
+and constants come through d2lgrade.values.expected: a student kit holds only the recorded descriptions.
 """
 from __future__ import annotations
 
-from d2lgrade.checks import check, fail, partial
-from d2lgrade.expected import reference as reference_of
+from d2lgrade.core.checks import check, fail, partial
+from d2lgrade.values.expected import reference as reference_of
 from graders import book_code
 from graders.architecture import as_count, describe_reference, expect_count, magnitude
 from graders.execution import flops_unverified

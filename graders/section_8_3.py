@@ -3,13 +3,13 @@
 No training: every check builds the student's network in the runtime on PyTorch's `meta` device
 (graders/probes/architecture.py: shapes, layers, parameters and FLOPs without arithmetic) and compares
 what comes back with the same measurement of the reference's network, made here. No figure is typed in:
-the reference's model is the yardstick. Its descriptions come through d2lgrade.expected (graders/architecture.py):
+the reference's model is the yardstick. Its descriptions come through d2lgrade.values.expected (graders/architecture.py):
 a student kit holds only the recorded figures.
 """
 from __future__ import annotations
 
-from d2lgrade.checks import check, fail
-from d2lgrade.expected import reference as reference_of
+from d2lgrade.core.checks import check, fail
+from d2lgrade.values.expected import reference as reference_of
 from graders.architecture import (as_count, call_text, describe_reference, describe_student, expect_count, infer_unit,
                                   magnitude, read_flops, unit_note)
 

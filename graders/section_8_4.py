@@ -4,7 +4,7 @@ Blocks and networks are built in the student runtime on PyTorch's `meta` device
 (graders/probes/architecture.py) and compared with the same measurement of the reference's, made here;
 the residual block's outputs come from graders/probes/section_8_4.py. Every expected figure (shapes,
 parameter counts, FLOPs, the smallest input) is measured on the reference's models, never typed in; those
-measurements and the reference's training run go through d2lgrade.expected: a student kit holds only their figures.
+measurements and the reference's training run go through d2lgrade.values.expected: a student kit holds only their figures.
 """
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from d2lgrade import data, pinned
-from d2lgrade.checks import NotAttempted, StudentError, StudentTimeout, check, fail
+from d2lgrade.core import data
+from d2lgrade.numerics import pinned
+from d2lgrade.core.checks import NotAttempted, StudentError, StudentTimeout, check, fail
 from d2lgrade.compare.tensors import describe, expect_diagnosed, expect_tensor, same_values
-from d2lgrade.expected import computed
-from d2lgrade.expected import reference as reference_of
+from d2lgrade.values.expected import computed
+from d2lgrade.values.expected import reference as reference_of
 from graders.architecture import (MEASURE_TIMEOUT, as_count, call_text, describe_reference, describe_student,
                                   expect_count, magnitude, run_naming)
 from graders.execution import flops_unverified
@@ -157,7 +158,7 @@ def reference_training(block_name: str, train_X, train_y, order, test_X, recipe)
 
 def _train_reference(module, block_name: str, train, test, order, recipe) -> dict:
     """(Course folder only, through `computed`.) The held-out loss and accuracy of the small network of the
-    reference's `block_name` blocks trained with `recipe`: in a pinned child, cached (d2lgrade/pinned)."""
+    reference's `block_name` blocks trained with `recipe`: in a pinned child, cached (d2lgrade/numerics/pinned)."""
     sources = (Path(training_probes.__file__), Path(probes.__file__), Path(module.__file__))
     run = pinned.call("graders.section_8_4:reference_training", block_name, train.X, train.y, order, test.X,
                       dict(recipe), sources=sources)

@@ -7,11 +7,11 @@ from the same batches: the formula of nn.BatchNorm1d/2d, whose running variance 
 book's code keeps the biased one, and both are accepted (messages say which was found).
 
 Training (8.5/2) follows 7.6: the grader's batches, held-out labels kept here, reference runs in a pinned
-child (d2lgrade/pinned), a step budget instead of the clock. Its own short trainer (probes.train_bn) scores
+child (d2lgrade/numerics/pinned), a step budget instead of the clock. Its own short trainer (probes.train_bn) scores
 the held-out images with batch statistics: after 100 steps at learning rate 1 the running averages lag the
 weights, and evaluation-mode losses of one network swung from 1.6 to 2.5 with the initial seed (training-mode
 scoring: 1.27 to 1.45), too noisy for a threshold. The reference runs, and the layers of the section's
-BNLeNet in which the grader scores the student's trained parameters, go through d2lgrade.expected: a
+BNLeNet in which the grader scores the student's trained parameters, go through d2lgrade.values.expected: a
 student kit holds their figures and the layer description, which the grader rebuilds with torch.nn
 (d2lgrade/compare/rebuild.py).
 """
@@ -20,11 +20,12 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from d2lgrade import data, pinned
-from d2lgrade.checks import StudentError, Unverified, check, fail
+from d2lgrade.core import data
+from d2lgrade.numerics import pinned
+from d2lgrade.core.checks import StudentError, Unverified, check, fail
 from d2lgrade.compare import rebuild
 from d2lgrade.compare.inputs import randint
-from d2lgrade.expected import computed, reference
+from d2lgrade.values.expected import computed, reference
 from graders.architecture import as_count, describe_student
 from graders.probes import layers as layer_probes
 from graders.probes import section_8_5 as probes
@@ -311,7 +312,7 @@ def _order(n_train: int) -> torch.Tensor:
 
 
 def reference_training(factory_name: str, train_X, train_y, order, test_X) -> dict:
-    """Train reference.section_8_5.<factory_name>() like the student's; runs in a pinned child (d2lgrade/pinned)."""
+    """Train reference.section_8_5.<factory_name>() like the student's; runs in a pinned child (d2lgrade/numerics/pinned)."""
     torch.manual_seed(0)
     return probes.train_bn({factory_name: getattr(ref.module, factory_name)}, factory_name, train_X, train_y, order,
                            test_X, HIGH_LR)
@@ -319,7 +320,7 @@ def reference_training(factory_name: str, train_X, train_y, order, test_X) -> di
 
 def _train_reference(module, factory_name: str, train, test, order) -> float:
     """(Course folder only, through `computed`.) The held-out loss of the reference's `factory_name()` trained
-    like the student's, in a pinned child, cached (d2lgrade/pinned)."""
+    like the student's, in a pinned child, cached (d2lgrade/numerics/pinned)."""
     run = pinned.call("graders.section_8_5:reference_training", factory_name, train.X, train.y, order, test.X,
                       sources=(Path(probes.__file__), Path(module.__file__)))
     return F.cross_entropy(run["final"].double(), test.y).item()

@@ -11,16 +11,16 @@ ResNeXt: in the book's `ResNeXtBlock(num_channels, groups, bot_mul, ...)` the ar
 of one group (channels per group), and the 3×3 convolution has `bot_channels // groups` groups; messages
 say "groups of width g" or "n groups" to keep the two apart.
 
-The reference's measurements and constants come through d2lgrade.expected: a student kit holds only the
+The reference's measurements and constants come through d2lgrade.values.expected: a student kit holds only the
 recorded figures.
 """
 import contextlib
 
 import torch
 
-from d2lgrade.checks import StudentError, Verdict, check, fail
-from d2lgrade.expected import computed
-from d2lgrade.expected import reference as reference_of
+from d2lgrade.core.checks import StudentError, Verdict, check, fail
+from d2lgrade.values.expected import computed
+from d2lgrade.values.expected import reference as reference_of
 from graders import residual
 from graders.architecture import describe_reference, describe_student, magnitude
 from graders.probes import section_8_6 as probes

@@ -5,18 +5,18 @@ compared with the reference's networks measured the same way here; no count is t
 (8.7/5) is trained in the runtime on the grader's batches (graders/probes/section_8_7.py), and its trained
 weights are evaluated in the grader's own forward pass of the contract (inputs first, then each hidden
 layer's ReLU output, concatenated); the reference's run that sets the threshold takes the same pinned CPU
-code path (d2lgrade/pinned.py). The reference's measurements, its layer widths and that run go through
-d2lgrade.expected: a student kit holds only their figures.
+code path (d2lgrade/numerics/pinned.py). The reference's measurements, its layer widths and that run go through
+d2lgrade.values.expected: a student kit holds only their figures.
 """
 from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
-from d2lgrade import pinned
-from d2lgrade.checks import StudentError, Verdict, check, fail
-from d2lgrade.expected import computed
-from d2lgrade.expected import reference as reference_of
+from d2lgrade.numerics import pinned
+from d2lgrade.core.checks import StudentError, Verdict, check, fail
+from d2lgrade.values.expected import computed
+from d2lgrade.values.expected import reference as reference_of
 from graders import architecture as arch
 from graders.probes import section_8_7 as probes
 
@@ -257,14 +257,14 @@ def house_data():
 
 
 def reference_mlp_training(kwargs, X_train, y_train, order, X_eval, recipe) -> dict:
-    """The reference DenseMLP trained with the grader's recipe; runs in a pinned child (d2lgrade/pinned), in the
+    """The reference DenseMLP trained with the grader's recipe; runs in a pinned child (d2lgrade/numerics/pinned), in the
     course folder only."""
     return probes.train_mlp(vars(ref.module), kwargs, X_train, y_train, order, X_eval, recipe)
 
 
 def _train_reference(module, kwargs, X_train, y_train, order, X_eval, y_eval, recipe) -> dict:
     """(Course folder only, through `computed`.) The held-out RMSE of the reference DenseMLP trained with
-    `recipe` on the grader's batches, in a pinned child, cached (d2lgrade/pinned)."""
+    `recipe` on the grader's batches, in a pinned child, cached (d2lgrade/numerics/pinned)."""
     sources = (Path(probes.__file__), Path(module.__file__))
     run = pinned.call("graders.section_8_7:reference_mlp_training", kwargs, X_train, y_train, order, X_eval, recipe,
                       sources=sources)

@@ -3,9 +3,9 @@
 Architectures are measured in the runtime on the `meta` device (graders/probes/architecture.py) and
 compared with the reference's networks measured the same way here. The four-stage design of 8.8/1 is a
 configuration: the grader builds it with the REFERENCE's `regnetx` and trains it in a pinned child
-process (d2lgrade/pinned.py), so the accuracy it judges is neither computed nor reported by student code
+process (d2lgrade/numerics/pinned.py), so the accuracy it judges is neither computed nor reported by student code
 and does not depend on the CPU. Sampled AnyNet configurations (8.8/3) are plain data judged here.
-The reference's measurements and training runs go through d2lgrade.expected: a student kit holds their figures,
+The reference's measurements and training runs go through d2lgrade.values.expected: a student kit holds their figures,
 and the design check of 8.8/1 can replay only designs the release recorded (any other design is trained with the
 reference's code, which a kit does not hold: there the instructor's grading decides).
 
@@ -17,9 +17,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from d2lgrade import data, pinned
-from d2lgrade.checks import StudentError, check, fail
-from d2lgrade.expected import NotRecorded, computed, reference
+from d2lgrade.core import data
+from d2lgrade.numerics import pinned
+from d2lgrade.core.checks import StudentError, check, fail
+from d2lgrade.values.expected import NotRecorded, computed, reference
 from graders import architecture as arch
 from graders import regnet_training
 from graders import residual
@@ -134,7 +135,7 @@ def _images(p):
 
 def _train_design(module, factory: str, kwargs: dict, train, test, order) -> float:
     """(Course folder only, through `computed`.) The held-out accuracy of the reference's `factory(**kwargs)`
-    trained in a pinned child, cached (d2lgrade/pinned)."""
+    trained in a pinned child, cached (d2lgrade/numerics/pinned)."""
     sources = (Path(training.__file__), Path(module.__file__), Path(regnet_training.__file__))
     reply = pinned.call("graders.regnet_training:design_training", factory, kwargs, train.X, train.y, order, test.X,
                         sources=sources)

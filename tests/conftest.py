@@ -91,6 +91,6 @@ def runner(runners, request):
     return runners(request.module.SECTION.id)
 
 
-# The grader's held-out images are a keyed draw (d2lgrade/data.py): the tests fix the key, so that their
+# The grader's held-out images are a keyed draw (d2lgrade/core/data.py): the tests fix the key, so that their
 # margins are measured on the same images on every machine and in every fresh clone.
 os.environ.setdefault("D2LGRADE_HELDOUT_KEY", "d2l-grade tests")

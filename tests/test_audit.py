@@ -10,7 +10,7 @@ from d2lgrade.audit import report
 from d2lgrade.audit.mutate import Mutant, mutants
 from d2lgrade.audit.operators import CODE_OPERATORS
 from d2lgrade.audit.run import SectionAudit, SectionRuntime, audit_exercise
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 
 ROOT = Path(__file__).resolve().parents[1]
 OPERATORS = {op.name: op for op in CODE_OPERATORS}

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from d2lgrade import results as R
+from d2lgrade.core import results as R
 from d2lgrade.batch.gradebook import ERROR, GRADED, INVALID, MISSING, Gradebook
 from d2lgrade.batch.run import BatchConfig, run_batch
-from d2lgrade.errors import UserError
+from d2lgrade.core.errors import UserError
 from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.run.engines import default_executor
 from d2lgrade.run.limits import Limits
-from d2lgrade.sections import ROOT
+from d2lgrade.core.sections import ROOT
 
 HOSTILE = ROOT / "tests" / "hostile"
 # The default call timeout: a shorter one makes the hang quicker, but a right answer's first traced

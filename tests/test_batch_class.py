@@ -10,10 +10,10 @@ import pytest
 
 from d2lgrade.batch import gradebook as G
 from d2lgrade.batch.run import BatchConfig, run_batch
-from d2lgrade.errors import UserError
+from d2lgrade.core.errors import UserError
 from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.run.limits import Limits
-from d2lgrade.sections import ROOT
+from d2lgrade.core.sections import ROOT
 
 OPTIONS = RuntimeOptions(limits=Limits(total_seconds=300))
 

@@ -7,11 +7,11 @@ import pytest
 
 from d2lgrade.batch import gradebook as G
 from d2lgrade.batch.discover import FOUND, INVALID, MISSING, discover
-from d2lgrade.batch.version import _module_closure, grader_version
+from d2lgrade.core.version import _module_closure, grader_version
 from d2lgrade.cli import main
-from d2lgrade.errors import SubmissionError, UserError
+from d2lgrade.core.errors import SubmissionError, UserError
 from d2lgrade.load import load_submission
-from d2lgrade.sections import ROOT, find_section
+from d2lgrade.core.sections import ROOT, find_section
 
 
 def test_an_older_gradebook_is_upgraded_in_place_keeping_its_rows(tmp_path):
@@ -45,7 +45,7 @@ def test_a_file_that_is_not_sqlite_is_refused(tmp_path):
 
 
 def test_recording_twice_replaces_a_submission_in_one_transaction(tmp_path):
-    from d2lgrade.results import CheckResult, GradeReport
+    from d2lgrade.core.results import CheckResult, GradeReport
     report = GradeReport("7.3", "x.py", [CheckResult("7.3/1", "7.3/1", "t", 2, 2, "passed", "ok")])
     with G.Gradebook(tmp_path / "gb.sqlite") as book:
         book.record("ada", "7.3", G.GRADED, content_hash="h", grader_version="v", report=report)
@@ -111,7 +111,7 @@ def test_cli_batch_json_on_a_class_with_nothing_to_run(tmp_path, capsys):
 
 def test_each_checks_time_is_kept_and_the_class_page_lists_the_slowest(tmp_path):
     from d2lgrade.batch import class_report
-    from d2lgrade.results import CheckResult, GradeReport
+    from d2lgrade.core.results import CheckResult, GradeReport
     checks = lambda fast, slow: [CheckResult("7.3/1", "7.3/1", "t", 2, 2, "passed", "ok", seconds=fast),   # noqa: E731
                                  CheckResult("7.3/3", "7.3/3", "t", 2, 2, "failed", "no", seconds=slow)]
     with G.Gradebook(tmp_path / "gb.sqlite") as book:

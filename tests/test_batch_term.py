@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from d2lgrade import results as R
+from d2lgrade.core import results as R
 from d2lgrade.batch import exports, late, lms, roster, similarity, term
 from d2lgrade.batch.discover import FOUND, INVALID, MISSING, discover, handed_in_sections
 from d2lgrade.batch.gradebook import GRADED, MISSING as MISSING_ROW, Gradebook
 from d2lgrade.batch.run import BatchConfig, run_batch
-from d2lgrade.errors import UserError
+from d2lgrade.core.errors import UserError
 from d2lgrade.load import load_submission
-from d2lgrade.sections import ROOT, find_section
+from d2lgrade.core.sections import ROOT, find_section
 
 UTC = timezone.utc
 SECTIONS = {"7.2", "7.3", "7.4"}

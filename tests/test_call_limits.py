@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from d2lgrade.checks import StudentTimeout
+from d2lgrade.core.checks import StudentTimeout
 from d2lgrade.compare.comparison import _BudgetExceeded, _Deadline
-from d2lgrade.probe import Probe
+from d2lgrade.pipeline.probe import Probe
 from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.run.limits import Limits
 from d2lgrade.testing import VariantRunner

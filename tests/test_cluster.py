@@ -17,10 +17,10 @@ distributed = pytest.importorskip("distributed")
 from d2lgrade.batch import cluster as C  # noqa: E402
 from d2lgrade.batch.gradebook import GRADED, Gradebook  # noqa: E402
 from d2lgrade.batch.run import BatchConfig, run_batch  # noqa: E402
-from d2lgrade.errors import UserError  # noqa: E402
+from d2lgrade.core.errors import UserError  # noqa: E402
 from d2lgrade.run.executor import RuntimeOptions  # noqa: E402
 from d2lgrade.run.limits import Limits  # noqa: E402
-from d2lgrade.sections import ROOT  # noqa: E402
+from d2lgrade.core.sections import ROOT  # noqa: E402
 
 OPTIONS = RuntimeOptions(limits=Limits(call_seconds=3, cell_seconds=20, total_seconds=120))
 CLASS = {

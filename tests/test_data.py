@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from d2lgrade import data
-from d2lgrade.data import load_images
+from d2lgrade.core import data
+from d2lgrade.core.data import load_images
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,7 +124,7 @@ def test_held_out_images_are_a_keyed_draw_the_runtime_cannot_rebuild():
 
 
 def test_the_key_lives_in_a_private_file_made_once(tmp_path, monkeypatch):
-    from d2lgrade import course
+    from d2lgrade.core import course
     monkeypatch.delenv(course.KEY_ENV, raising=False)
     monkeypatch.setattr(course, "KEY_FILE", tmp_path / "course" / "held-out.key")
     key = course.held_out_key()

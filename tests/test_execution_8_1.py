@@ -2,7 +2,7 @@
 whose work is thrown away do not count, a `ReLU` must compute ReLU, and `F.relu` counts as a ReLU."""
 import pytest
 
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 from d2lgrade.testing import assert_right, assert_wrong
 
 SECTION = find_section("8.1")

@@ -1,6 +1,6 @@
 """What a network computes, not what it declares (issue 22), on 8.3's NiN: a 1×1 convolution that runs and
 is thrown away no longer counts as one of the block's layers."""
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 from d2lgrade.testing import assert_right, assert_wrong
 from tests.test_section_8_3 import PLAIN_NIN
 

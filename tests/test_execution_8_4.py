@@ -1,6 +1,6 @@
 """What a network computes, not what it declares (issue 22), on 8.4's Inception: a 1×1 branch that runs and
 is multiplied away is named; the same block using it keeps full marks."""
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 from d2lgrade.testing import assert_right, assert_wrong
 from tests.test_section_8_4 import FACTORIZED_STANDALONE
 

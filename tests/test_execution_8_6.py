@@ -2,8 +2,8 @@
 batch norm that runs and is thrown away, or a batch norm whose forward was replaced, is named."""
 import pytest
 
-from d2lgrade.grading import run_check
-from d2lgrade.sections import find_section
+from d2lgrade.pipeline.grading import run_check
+from d2lgrade.core.sections import find_section
 from d2lgrade.testing import assert_right, assert_wrong
 from tests.test_section_8_6 import HAND_RESNET
 

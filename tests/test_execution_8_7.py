@@ -1,6 +1,6 @@
 """What a network computes, not what it declares (issue 22), on 8.7's DenseNet: a dense layer that appends
 zeros instead of its output is named."""
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 from d2lgrade.testing import assert_right, assert_wrong
 from tests.test_section_8_7 import FEATURE_LIST
 

@@ -1,6 +1,6 @@
 """RegNet's ResNet blocks recomputed by the grader (issue 22): a block that keeps its layers but drops the
 identity shortcut is named; the plain blocks keep full marks."""
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 from d2lgrade.testing import assert_right, assert_wrong
 from tests.test_section_8_8 import PLAIN_BLOCKS
 

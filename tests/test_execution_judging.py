@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from d2lgrade.checks import Verdict
+from d2lgrade.core.checks import Verdict
 from graders import execution, residual
 from graders.architecture import infer_unit
 from graders.probes.execution import execution as run_execution

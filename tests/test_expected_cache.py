@@ -1,4 +1,4 @@
-"""Expected values kept once per course and grader version (d2lgrade/expected_cache.py): a kept value is exactly
+"""Expected values kept once per course and grader version (d2lgrade/values/expected_cache.py): a kept value is exactly
 what a fresh computation returns, anything that decides it is in its key, the kit and the release never read
 it, and a file that is not exactly what the cache writes is dropped, never trusted."""
 from __future__ import annotations
@@ -13,8 +13,10 @@ import pytest
 import sympy
 import torch
 
-from d2lgrade import course, expected, expected_cache, pinned, recording
-from d2lgrade.sections import find_section
+from d2lgrade.core import course, recording
+from d2lgrade.values import expected, expected_cache
+from d2lgrade.numerics import pinned
+from d2lgrade.core.sections import find_section
 
 SECTION = find_section("7.3")
 CALLS: list[tuple] = []
@@ -102,7 +104,7 @@ def test_other_inputs_another_course_key_or_other_code_miss(monkeypatch):
 
 
 def test_the_code_digest_follows_the_reference_and_the_graders(monkeypatch, tmp_path):
-    from d2lgrade.batch import version
+    from d2lgrade.core import version
     before = expected_cache.code_digest("7.3", "graders.section_7_3")
     edited = tmp_path / "section_7_3.py"
     edited.write_text(SECTION.reference_path.read_text() + "\n# an edit\n")

@@ -13,13 +13,13 @@ import re
 
 import pytest
 
-from d2lgrade import feedback as F
-from d2lgrade import results as R
-from d2lgrade.checks import WrongAnswer
-from d2lgrade.errors import UserError
-from d2lgrade.expected import reference
+from d2lgrade.core import feedback as F
+from d2lgrade.core import results as R
+from d2lgrade.core.checks import WrongAnswer
+from d2lgrade.core.errors import UserError
+from d2lgrade.values.expected import reference
 from d2lgrade.report import html, terminal
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 from graders.architecture import expect_count, magnitude
 
 
@@ -255,7 +255,8 @@ def test_a_class_takes_its_level_from_course_toml_not_from_the_command(tmp_path,
 
 
 def test_the_kit_refuses_full_feedback(monkeypatch, capsys):
-    from d2lgrade import cli, course
+    from d2lgrade import cli
+    from d2lgrade.core import course
     monkeypatch.setattr(course, "kit", lambda: {"sections": ["8.6"]})
     assert cli.main(["8.6", "--feedback", "full"]) == 2
     assert "--feedback full is for the course folder" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 which was assumed; numbers that fit neither unit (or fit each only in part) still ask for the unit."""
 import pytest
 
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 from d2lgrade.testing import assert_right, assert_wrong
 
 SECTION = find_section("8.1")

@@ -2,10 +2,10 @@
 import nbformat
 import pytest
 
-from d2lgrade.grading import grade
+from d2lgrade.pipeline.grading import grade
 from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.run.limits import Limits
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 
 SECTION = find_section("7.3")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from d2lgrade import data
+from d2lgrade.core import data
 from d2lgrade.inside import isolation, landlock_rules
 from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.testing import VariantRunner, needs_sandbox

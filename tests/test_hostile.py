@@ -25,10 +25,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from d2lgrade import results as R
+from d2lgrade.core import results as R
 from d2lgrade.compare.symbolic import SymbolicAnswerError, parse_answer
-from d2lgrade.errors import SubmissionError
-from d2lgrade.grading import grade
+from d2lgrade.core.errors import SubmissionError
+from d2lgrade.pipeline.grading import grade
 from d2lgrade.load import Cell, Submission, load_submission
 from d2lgrade.inside import isolation
 from d2lgrade.run import wire
@@ -36,7 +36,7 @@ from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.run.engines import get_executor
 from d2lgrade.run.sandboxed import SandboxedRuntime
 from d2lgrade.run.limits import Limits
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 from d2lgrade.testing import VariantRunner, needs_sandbox, sandbox_layers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -401,7 +401,7 @@ def test_18_the_held_out_images_are_out_of_the_runtimes_reach(executor, tmp_path
 
     import torch
 
-    from d2lgrade import course
+    from d2lgrade.core import course
 
     key_file = tmp_path / "course" / "held-out.key"
     key_file.parent.mkdir()

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from d2lgrade import expected
-from d2lgrade import results as R
-from d2lgrade.checks import WrongAnswer
+from d2lgrade.values import expected
+from d2lgrade.core import results as R
+from d2lgrade.core.checks import WrongAnswer
 from d2lgrade.compare.formulas import CouldNotVerify, Domain, expect_formula, expect_formula_among
 from d2lgrade.compare import symbolic
 from d2lgrade.compare.equality import compare_expressions

@@ -2,7 +2,8 @@
 
 Every import counts, the ones inside functions too (they still tie two modules together). Run this file
 with `python tests/test_layers.py` to print the folders from the top down, each above the folders it imports
-(folders that still import each other share a line), with their modules in the same order.
+(one folder a line: folders that import each other would share one, and the tests fail), with their modules
+in the same order.
 """
 from __future__ import annotations
 
@@ -180,6 +181,65 @@ def test_the_layer_order_puts_each_folder_above_what_it_imports():
     assert line["d2lgrade/run"] < line["d2lgrade/inside"] and line["graders"] < line["graders/probes"]
 
 
+# The folders, bottom to top (docs/DEVELOPING.md draws the picture). Folders on one line do not import each other.
+ORDER = [["d2lgrade/inside"], ["d2lgrade/core"], ["d2lgrade/load"], ["d2lgrade/numerics"], ["d2lgrade/values"],
+         ["d2lgrade/run"], ["d2lgrade/compare"], ["d2lgrade/pipeline"], ["d2lgrade/report"],
+         ["d2lgrade/batch", "d2lgrade/audit", "d2lgrade/release"], ["d2lgrade"]]
+APPLICATIONS = ("d2lgrade", "d2lgrade/batch", "d2lgrade/audit", "d2lgrade/release")
+
+
+def below(folder: str, edges: dict[str, set[str]]) -> set[str]:
+    """Every folder that `folder` reaches through imports."""
+    graph = folder_graph(edges)
+    seen: set[str] = set()
+    todo = list(graph.get(folder, ()))
+    while todo:
+        here = todo.pop()
+        if here not in seen:
+            seen.add(here)
+            todo.extend(graph.get(here, ()))
+    return seen
+
+
+def test_no_folder_cycle():
+    """Each folder on a line of its own: no two folders of d2lgrade import each other, even through a third."""
+    shared = [group for group in layers(graph()) if len(group) > 1]
+    assert shared == [], f"these folders import each other: {shared}"
+
+
+def test_each_d2lgrade_folder_imports_only_folders_below_it():
+    rank = {folder: i for i, line in enumerate(ORDER) for folder in line}
+    package = {f for f in folders().values() if f.split("/")[0] == "d2lgrade"}
+    assert package == set(rank), f"folders not placed in ORDER: {sorted(package ^ set(rank))}"
+    for folder, targets in folder_graph(graph()).items():
+        if folder in rank:
+            above = sorted(t for t in targets if t in rank and rank[t] >= rank[folder])
+            assert not above, f"{folder} imports {above}, which is not below it"
+
+
+def test_the_key_arrows():
+    edges = graph()
+    core = below("d2lgrade/core", edges)
+    assert core <= {"d2lgrade/inside"}, f"d2lgrade/core imports {sorted(core)}"
+    for folder in [f for line in ORDER[2:] for f in line]:
+        assert "d2lgrade/core" in below(folder, edges), f"{folder} sits above d2lgrade/core but does not use it"
+    pipeline = below("d2lgrade/pipeline", edges)
+    assert {"d2lgrade/compare", "d2lgrade/run", "d2lgrade/values", "d2lgrade/core"} <= pipeline
+    assert "d2lgrade/pipeline" not in below("d2lgrade/compare", edges) | below("d2lgrade/run", edges)
+    apps = set(APPLICATIONS)
+    for folder in folders().values():
+        if folder.startswith("d2lgrade") and folder not in apps:
+            assert not below(folder, edges) & apps, f"{folder} imports an application"
+    assert {"d2lgrade/batch", "d2lgrade/audit", "d2lgrade/release", "d2lgrade/pipeline"} <= below("d2lgrade", edges)
+
+
+def test_the_folder_rules_catch_an_arrow_upwards():
+    edges = {name: set(targets) for name, targets in graph().items()}
+    edges["d2lgrade.core.results"] = edges["d2lgrade.core.results"] | {"d2lgrade.pipeline.grading"}
+    assert any(len(group) > 1 for group in layers(edges))
+    assert "d2lgrade/pipeline" in below("d2lgrade/core", edges)
+
+
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
@@ -211,7 +271,7 @@ def print_layers() -> None:
         raise SystemExit(f"import cycle: {' -> '.join(exc.args[1])}")
     folder_of = folders()
     for group in layers(edges):
-        shared = " (these folders still import each other)" if len(group) > 1 else ""
+        shared = " (these folders import each other)" if len(group) > 1 else ""
         print(" + ".join(group) + shared)
         for folder in group:
             names = [m for m in modules_in_order if folder_of[m] == folder]

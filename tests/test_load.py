@@ -4,7 +4,7 @@ import json
 import nbformat
 import pytest
 
-from d2lgrade.errors import SubmissionError
+from d2lgrade.core.errors import SubmissionError
 from d2lgrade.load import load_submission
 from d2lgrade.load.sanitize import strip_shell
 
@@ -111,7 +111,7 @@ def test_module_without_markers_is_one_cell(tmp_path):
 
 
 def test_starter_placeholder_is_not_an_answer():
-    from d2lgrade.sections import find_section
+    from d2lgrade.core.sections import find_section
     sub = load_submission(find_section("7.3").starter_path)
     assert sub.written_answer("7.3/2") == ""
     assert json.loads(find_section("7.3").starter_path.read_text())["nbformat"] == 4

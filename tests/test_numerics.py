@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from d2lgrade import numerics, pinned
+from d2lgrade import numerics
+from d2lgrade.numerics import pinned
 from d2lgrade.load import Cell, Submission
 from d2lgrade.run import wire
 from d2lgrade.run.executor import RuntimeOptions

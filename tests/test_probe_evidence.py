@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from d2lgrade.checks import Verdict
-from d2lgrade import results as R
+from d2lgrade.core.checks import Verdict
+from d2lgrade.core import results as R
 from d2lgrade.testing import assert_right, assert_wrong
 from graders import execution
 from graders.probes.architecture import describe

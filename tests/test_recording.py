@@ -10,11 +10,12 @@ import pytest
 import sympy
 import torch
 
-from d2lgrade import course, expected, recording
+from d2lgrade.core import course, recording
+from d2lgrade.values import expected
 from d2lgrade.compare.formulas import Domain, expect_formula
-from d2lgrade.checks import WrongAnswer
+from d2lgrade.core.checks import WrongAnswer
 from d2lgrade.release import layout
-from d2lgrade.sections import ROOT
+from d2lgrade.core.sections import ROOT
 
 
 def test_recordings_round_trip_tensors_and_exact_numbers():
@@ -89,7 +90,7 @@ def test_specs_lose_their_rubrics_and_nothing_else():
 
 
 def test_hidden_checks_are_cut_out_of_a_kits_grader():
-    source = '''from d2lgrade.checks import check
+    source = '''from d2lgrade.core.checks import check
 
 
 @check("9.1/1", points=1, title="public")

@@ -4,7 +4,7 @@ import json
 
 from d2lgrade import reference_check
 from d2lgrade.run.executor import RuntimeOptions
-from d2lgrade.sections import Section
+from d2lgrade.core.sections import Section
 
 
 def test_check_references_passes_on_a_right_reference_and_fails_on_a_wrong_one(monkeypatch, tmp_path, capsys):

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from d2lgrade import course, recording
-from d2lgrade import results as R
+from d2lgrade.core import course, recording
+from d2lgrade.core import results as R
 from d2lgrade.compare import symbolic
-from d2lgrade.grading import grade, written_ids
+from d2lgrade.pipeline.grading import grade, written_ids
 from d2lgrade.release import layout
 from d2lgrade.release.build import build_kit
 from d2lgrade.release.verify import differences, grade_in_kit, start_grading_jobs_in_kit
-from d2lgrade.sections import ROOT, all_sections, find_section
+from d2lgrade.core.sections import ROOT, all_sections, find_section
 
 ANSWERS = ROOT / "tests" / "kit_answers"
 ALL = [s.id for s in all_sections()]

@@ -2,7 +2,7 @@
 points, and say why."""
 import pytest
 
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 from d2lgrade.testing import assert_reference_earns_full_marks, assert_right, assert_starter_not_attempted, assert_wrong
 
 SECTION = find_section("7.1")

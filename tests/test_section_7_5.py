@@ -1,7 +1,7 @@
 """7.5 Pooling: the reference earns full marks; wrong answers lose points, and say why."""
 import pytest
 
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 from d2lgrade.testing import assert_reference_earns_full_marks, assert_right, assert_starter_not_attempted, assert_wrong
 
 SECTION = find_section("7.5")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from d2lgrade.load import load_submission
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 from d2lgrade.testing import assert_reference_earns_full_marks, assert_right, assert_wrong
 from graders import section_7_6 as graders
 from reference import section_7_6 as ref
@@ -363,8 +363,8 @@ def test_a_diverging_run_stops_at_once_and_says_so():
     """Cross-entropy rarely overflows (a too-large rate kills the ReLUs instead: "collapsed" above), but a
     NaN loss ends the run at once rather than 300 steps later. In-process: no runtime needed."""
     from torch import nn
-    from d2lgrade.checks import Verdict
-    from d2lgrade.data import Images
+    from d2lgrade.core.checks import Verdict
+    from d2lgrade.core.data import Images
     from graders.probes import section_7_6 as probes
 
     torch.manual_seed(0)

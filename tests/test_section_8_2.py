@@ -3,7 +3,7 @@ points and say why."""
 import pytest
 
 from d2lgrade.load import load_submission
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 from d2lgrade.testing import assert_reference_earns_full_marks, assert_right, assert_wrong
 from reference import section_8_2 as ref
 

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from d2lgrade.load import load_submission
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 from d2lgrade.testing import assert_reference_earns_full_marks, assert_right, assert_wrong
 from graders import section_8_5 as graders
 

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from d2lgrade.load import load_submission
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 from d2lgrade.testing import assert_reference_earns_full_marks, assert_right, assert_wrong
-from d2lgrade.expected import reference as reference_of
+from d2lgrade.values.expected import reference as reference_of
 from graders.architecture import describe_reference
 from reference import section_8_6 as ref
 

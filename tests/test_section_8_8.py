@@ -2,7 +2,7 @@
 import pytest
 
 from d2lgrade.load import load_submission
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 from d2lgrade.testing import assert_reference_earns_full_marks, assert_right, assert_wrong
 from graders.probes import architecture
 from reference import section_8_8 as ref

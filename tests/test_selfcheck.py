@@ -15,7 +15,7 @@ from nbclient import NotebookClient
 
 from d2lgrade.load import load_submission
 from d2lgrade.selfcheck import JSON_MIME
-from d2lgrade.sections import ROOT, find_section
+from d2lgrade.core.sections import ROOT, find_section
 
 SECTION = find_section("7.3")
 REPLICATE = '''

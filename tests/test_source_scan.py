@@ -6,7 +6,7 @@ from d2lgrade.compare.implementation_rules import CONVOLUTION, MAX_POOLING_VIA_R
 from d2lgrade.compare.source_scan import FORBIDDEN, UNVERIFIABLE, scan_source
 from d2lgrade.compare.trace_judge import judge_trace
 from d2lgrade.load import load_submission
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 
 SETUP = ("cell 1", "import torch\nfrom torch import nn\nfrom torch.nn import functional as F\n")
 

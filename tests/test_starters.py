@@ -1,7 +1,7 @@
 """Starter notebooks are generated from the specs, and specs agree with the graders."""
 import pytest
 
-from d2lgrade.sections import all_sections
+from d2lgrade.core.sections import all_sections
 from d2lgrade.starters import render
 
 SECTIONS = all_sections()

@@ -9,19 +9,19 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from d2lgrade import results as R
-from d2lgrade.checks import Check
-from d2lgrade.dependencies import explain
-from d2lgrade.grading import grade_submission, run_check
+from d2lgrade.core import results as R
+from d2lgrade.core.checks import Check
+from d2lgrade.pipeline.dependencies import explain
+from d2lgrade.pipeline.grading import grade_submission, run_check
 from d2lgrade.load import Cell, Submission, load_submission
 from d2lgrade.load.syntax import syntax_problem
 from d2lgrade.load.tags import section_mismatch
-from d2lgrade.probe import Probe
+from d2lgrade.pipeline.probe import Probe
 from d2lgrade.run.executor import CellRun, RuntimeOptions
 from d2lgrade.run.engines import default_executor, get_executor
 from d2lgrade.run.live import LiveExecutor
 from d2lgrade.run.limits import Limits
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = RuntimeOptions(limits=Limits(call_seconds=10, cell_seconds=30, total_seconds=120))

@@ -18,13 +18,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from d2lgrade import results as R
-from d2lgrade.grading import grade
+from d2lgrade.core import results as R
+from d2lgrade.pipeline.grading import grade
 from d2lgrade.load import Cell, Submission
 from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.run.engines import default_executor, get_executor
 from d2lgrade.run.limits import Limits
-from d2lgrade.sections import find_section
+from d2lgrade.core.sections import find_section
 from d2lgrade.testing import needs_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,8 +8,8 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from d2lgrade.errors import UserError
-from d2lgrade.sections import ROOT, all_sections, find_section
+from d2lgrade.core.errors import UserError
+from d2lgrade.core.sections import ROOT, all_sections, find_section
 
 AUDIT_MD = ROOT / "docs" / "AUDIT.md"
 

@@ -10,15 +10,15 @@ import ast
 import time
 from dataclasses import dataclass, field
 
-from d2lgrade import results as R
+from d2lgrade.core import results as R
 from d2lgrade.audit import equivalence as E
 from d2lgrade.audit.mutate import Mutant, mutants
-from d2lgrade.grading import run_check
+from d2lgrade.pipeline.grading import run_check
 from d2lgrade.load import Cell, Submission, load_submission
 from d2lgrade.run.executor import BROKEN, DIED, TIMEOUT, RuntimeOptions
 from d2lgrade.run.engines import default_executor, get_executor
 from d2lgrade.run.limits import Limits
-from d2lgrade.sections import Section, find_section
+from d2lgrade.core.sections import Section, find_section
 
 # Mutants that loop for ever are common (a range or comparison shifted): a short call limit keeps the
 # audit's time bounded (a probe gets 3x, e.g. 7.5/3.2's). The reference must still pass under it, or the

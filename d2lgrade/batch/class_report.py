@@ -11,11 +11,11 @@ from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from d2lgrade import results as R
+from d2lgrade.core import results as R
 from d2lgrade.batch import late, plots, similarity
 from d2lgrade.batch.exports import _section_key, exercise_order
 from d2lgrade.batch.gradebook import ERROR, GRADED, INVALID, MISSING, Gradebook
-from d2lgrade.sections import Section
+from d2lgrade.core.sections import Section
 
 _ENV = Environment(loader=PackageLoader("d2lgrade.report", "templates"),
                    autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
@@ -113,7 +113,7 @@ def slowest_checks(results: list[dict], limit: int = SLOWEST) -> list[dict]:
 
 @lru_cache(maxsize=None)
 def written_checks(section_id: str) -> frozenset[str]:
-    """Ids of the checks an instructor scores (as d2lgrade.grading.manual_results names them)."""
+    """Ids of the checks an instructor scores (as d2lgrade.pipeline.grading.manual_results names them)."""
     return frozenset(f"{ex.id}:written" if ex.kinds - {"free-text"} else ex.id
                      for ex in Section(section_id).spec.exercises if ex.manual_points)
 

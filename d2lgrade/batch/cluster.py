@@ -7,7 +7,7 @@ scheduler re-runs the task of a worker that dies on another worker, and each fut
 lost worker neither loses nor duplicates a row.
 
 Workers must grade with the very code the command would: before anything is sent, every worker reports
-the hash of its d2lgrade package and of each section's grader (batch/version.py), and a worker that
+the hash of its d2lgrade package and of each section's grader (core/version.py), and a worker that
 differs is refused by name. With `--device cuda`, sections with training checks go only to workers
 started with a `GPU` resource (`dask worker ADDRESS --resources GPU=1`); the rest go anywhere.
 """
@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from d2lgrade.batch import worker
-from d2lgrade.batch.version import grader_version
-from d2lgrade.errors import UserError
+from d2lgrade.core.version import grader_version
+from d2lgrade.core.errors import UserError
 from d2lgrade.run.executor import RuntimeOptions
-from d2lgrade.sections import ROOT, Section
+from d2lgrade.core.sections import ROOT, Section
 
 GPU = "GPU"
 CONNECT_SECONDS = 20

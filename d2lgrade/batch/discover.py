@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from d2lgrade.batch import lms
-from d2lgrade.errors import UserError
-from d2lgrade.sections import Section
+from d2lgrade.core.errors import UserError
+from d2lgrade.core.sections import Section
 
 FOUND, MISSING, INVALID = "found", "missing", "invalid"
 SUFFIXES = (".ipynb", ".py")

@@ -9,10 +9,10 @@ from functools import lru_cache
 from collections import defaultdict
 from pathlib import Path
 
-from d2lgrade import results as R
+from d2lgrade.core import results as R
 from d2lgrade.batch.gradebook import GRADED, Gradebook, Row
 from d2lgrade.report.neutral import csv_row
-from d2lgrade.sections import Section
+from d2lgrade.core.sections import Section
 
 # Canvas's gradebook import: these identity columns, a "Points Possible" row, then one column per
 # assignment; a new column name makes a new assignment. Canvas matches a row on ID, SIS User ID or SIS

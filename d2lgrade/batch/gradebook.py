@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from d2lgrade import results as R
-from d2lgrade.errors import UserError
+from d2lgrade.core import results as R
+from d2lgrade.core.errors import UserError
 
 GRADED, MISSING, INVALID, ERROR = "graded", "missing", "invalid", "error"   # a submission's status
 

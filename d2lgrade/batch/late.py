@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from d2lgrade.errors import UserError
+from d2lgrade.core.errors import UserError
 
 FILE = "course.toml"
 LATE_KEYS = {"per_day", "max_days", "grace_minutes"}
@@ -36,7 +36,7 @@ class Policy:
     max_days: int | None = None          # None: no limit
     grace_minutes: float = 0.0
     extensions: dict[str, dict[str, datetime]] = field(default_factory=dict)
-    feedback: dict = field(default_factory=dict)   # [feedback], as d2lgrade/feedback.read_table checked it
+    feedback: dict = field(default_factory=dict)   # [feedback], as d2lgrade/core/feedback.read_table checked it
 
     def deadline(self, student: str, section: str) -> tuple[datetime | None, bool]:
         """(the deadline that applies, whether it is an extension)."""
@@ -154,7 +154,7 @@ def read(path: Path, sections: set[str], students: set[str] | None = None) -> Po
         policy.extensions[student] = {_section(path, lines, s, sections, student): _moment(path, lines, student, m)
                                       for s, m in granted.items()}
     if "feedback" in data:
-        from d2lgrade.feedback import read_table
+        from d2lgrade.core.feedback import read_table
         policy.feedback = read_table(path, data["feedback"], sections)
     return policy
 

@@ -16,7 +16,7 @@ from multiprocessing.connection import wait
 from typing import Callable, Iterable, Iterator
 
 from d2lgrade.batch import worker
-from d2lgrade.errors import UserError
+from d2lgrade.core.errors import UserError
 from d2lgrade.run.executor import RuntimeOptions
 
 ATTEMPTS = 2                 # a submission whose worker dies is tried once more

@@ -9,9 +9,9 @@ import csv
 import math
 from pathlib import Path
 
-from d2lgrade import results as R
+from d2lgrade.core import results as R
 from d2lgrade.batch.gradebook import GRADED, Gradebook
-from d2lgrade.errors import SubmissionError, UserError
+from d2lgrade.core.errors import SubmissionError, UserError
 from d2lgrade.batch.class_report import written_checks
 from d2lgrade.load import load_submission
 from d2lgrade.report.neutral import csv_cell, from_csv_cell

@@ -10,7 +10,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from d2lgrade.errors import UserError
+from d2lgrade.core.errors import UserError
 
 KNOWN = ("id", "name", "email", "sis_id")
 FILE = "roster.csv"

@@ -8,16 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from d2lgrade import feedback
+from d2lgrade.core import feedback
 from d2lgrade.batch import class_report, exports, late, review, similarity, term
 from d2lgrade.batch.discover import FOUND, INVALID, MISSING, handed_in_sections
 from d2lgrade.batch.gradebook import ERROR, GRADED, Gradebook, report_from_dict
 from d2lgrade.batch.progress import BatchProgress
-from d2lgrade.batch.version import grader_version
-from d2lgrade.errors import UserError
+from d2lgrade.core.version import grader_version
+from d2lgrade.core.errors import UserError
 from d2lgrade.report import html
 from d2lgrade.run.executor import RuntimeOptions
-from d2lgrade.sections import Section, all_sections, find_section
+from d2lgrade.core.sections import Section, all_sections, find_section
 
 DEFAULT_EXECUTOR = "auto"       # warm on Linux, kernel elsewhere (d2lgrade.run.engines.default_executor)
 

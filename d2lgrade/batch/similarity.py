@@ -28,9 +28,9 @@ from functools import lru_cache
 from itertools import combinations
 
 from d2lgrade.batch.discover import FOUND
-from d2lgrade.errors import SubmissionError
+from d2lgrade.core.errors import SubmissionError
 from d2lgrade.load import load_submission
-from d2lgrade.sections import Section
+from d2lgrade.core.sections import Section
 
 K = 12                 # tokens per fingerprinted run: about one line of code
 W = 8                  # winnowing window: any shared run of K + W - 1 = 19 tokens is certainly seen

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from d2lgrade import feedback
+from d2lgrade.core import feedback
 from d2lgrade.batch import late, roster as roster_file
 from d2lgrade.batch.discover import FOUND, Work, discover, known_students
 from d2lgrade.batch.gradebook import GRADED, Gradebook, Row
-from d2lgrade.errors import UserError
-from d2lgrade.sections import Section, all_sections
+from d2lgrade.core.errors import UserError
+from d2lgrade.core.sections import Section, all_sections
 
 SUBMITTED = "submitted.csv"
 FROM_CSV, FROM_FILE = "submitted.csv", "file modified"

@@ -10,11 +10,11 @@ import resource
 import traceback
 from pathlib import Path
 
-from d2lgrade.errors import SubmissionError
-from d2lgrade.feedback import RECORD
+from d2lgrade.core.errors import SubmissionError
+from d2lgrade.core.feedback import RECORD
 from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.run.engines import get_executor
-from d2lgrade.sections import Section
+from d2lgrade.core.sections import Section
 
 
 # What grading one submission may add to a worker's address space: the wire admits 512 MiB of answers,
@@ -29,7 +29,7 @@ def serve(conn, executor: str, options: RuntimeOptions) -> None:
     # decides what happens to the work in flight, instead of every worker at once.
     os.setpgrp()
     get_executor(executor)          # start (warm) the engine before the first submission arrives
-    from d2lgrade import grading    # noqa: F401  (imported before the limit is measured)
+    from d2lgrade.pipeline import grading    # noqa: F401  (imported before the limit is measured)
     limit_own_memory(options)
     try:
         conn.send({"ready": os.getpid()})
@@ -40,7 +40,7 @@ def serve(conn, executor: str, options: RuntimeOptions) -> None:
 
 
 def grade_task(task: dict, executor: str, options: RuntimeOptions) -> dict:
-    from d2lgrade.grading import grade
+    from d2lgrade.pipeline.grading import grade
     try:
         # Both texts of every check go to the gradebook; publish cuts each page to the course's level.
         report = grade(Section(task["section"]), Path(task["path"]), options=options, executor=executor,

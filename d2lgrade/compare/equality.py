@@ -32,7 +32,7 @@ def compare_expressions(student, expected, *, domains: dict[str, Domain] | None 
     for name, domain in domains.items():
         if not isinstance(domain, Domain):
             raise TypeError(f"domain of {name!r} must be a Domain, not {type(domain).__name__}")
-    from d2lgrade.expected import RecordedFormula, RecordingFormula
+    from d2lgrade.values.expected import RecordedFormula, RecordingFormula
     seen = {} if isinstance(expected, RecordingFormula) else None   # a release writes the values down
     deadline = _Deadline(time_budget)
     try:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from d2lgrade import results
-from d2lgrade.checks import Verdict, fail
+from d2lgrade.core import results
+from d2lgrade.core.checks import Verdict, fail
 
 
 class CouldNotVerify(Verdict):
@@ -96,7 +96,7 @@ def record_every_form(accepted, diagnoses, domains, constraint, names, functions
     """At release only: a right answer stops at the first accepted form, so record every reference formula here
     (each against itself), and each named mistake against each accepted form, so that in a kit a student who
     makes that mistake meets the course folder's counterexample."""
-    from d2lgrade import expected
+    from d2lgrade.values import expected
     if expected.mode() != "record":
         return
     from d2lgrade.compare import equality, symbolic

@@ -1,9 +1,9 @@
 """Formulas known by their values: how a student kit compares a formula without holding the expected one.
 
-At release (d2lgrade/expected.RecordingFormula) the comparison writes down the expected formula's exact value
+At release (d2lgrade/values/expected.RecordingFormula) the comparison writes down the expected formula's exact value
 at every point it evaluates, keyed by the values of the formula's own symbols; a self-comparison adds every
 point the sampling would visit, and the simplest points a counterexample shrinks to. In a kit
-(d2lgrade/expected.RecordedFormula) the same sampling reads those values back: the points are the same (they
+(d2lgrade/values/expected.RecordedFormula) the same sampling reads those values back: the points are the same (they
 depend on the symbols, the domains and the seed, not on the formula's text), so a wrong formula meets the
 same counterexample; only the proof is missing, and the message says so.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from d2lgrade import recording
+from d2lgrade.core import recording
 from d2lgrade.compare import breakpoints
 from d2lgrade.compare import comparison as C
 from d2lgrade.compare import symbolic as S
@@ -116,7 +116,7 @@ def _shrink_candidates(source, starts) -> list:
 def compare_recorded(student, formula, domains, constraint, samples, seed, deadline, symbols, functions):
     """compare_expressions for a RecordedFormula: the same sampling, against recorded values."""
     if not formula.recorded:
-        from d2lgrade.expected import NotRecorded
+        from d2lgrade.values.expected import NotRecorded
         raise NotRecorded(f"the formula `{formula.key}`")
     names = list(formula.names)
     allowed = C._merge(symbols, domains, names)

@@ -6,7 +6,7 @@ import math
 import numpy
 import torch
 
-from d2lgrade.checks import WrongAnswer, fail
+from d2lgrade.core.checks import WrongAnswer, fail
 from d2lgrade.run.wire import Unsupported
 
 

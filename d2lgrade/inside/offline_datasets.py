@@ -8,13 +8,13 @@ package), scaled to a 20×20 digit in a 28×28 frame like MNIST's, moved by up t
 8 bits, and split once and for all into 1297 training and 500 held-out digits.
 
 Held-out data never reaches the runtime. The grader gives the runtime only the TRAINING files of --data-dir
-(d2lgrade/data.py stages them in a folder of their own), and what the runtime serves as `train=False` is
+(d2lgrade/core/data.py stages them in a folder of their own), and what the runtime serves as `train=False` is
 the last VALIDATION images of the training split, so it is disjoint from anything the grader evaluates
 on (`served_images`). The grader's evaluation images are a keyed draw from the held-out split that only
-the grader can make (d2lgrade/data.py, `held_out`).
+the grader can make (d2lgrade/core/data.py, `held_out`).
 Plain code (torch and stdlib; torchvision and scikit-learn imported lazily), like agent.py.
 
-It travels into the runtime after agent.py, as one source text (agent_source.py); d2lgrade/data.py
+It travels into the runtime after agent.py, as one source text (agent_source.py); d2lgrade/core/data.py
 gives the grader the same training images through the same functions.
 """
 import functools
@@ -35,7 +35,7 @@ VALIDATION = {True: 200, False: 10_000}          # keyed by "is the stand-in"
 RAW_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 # Where the grader stages the stand-in's training split in the runtime's data folder (torch.save of uint8
-# images and int64 labels): scikit-learn's own files are hidden from the runtime (d2lgrade/data.py).
+# images and int64 labels): scikit-learn's own files are hidden from the runtime (d2lgrade/core/data.py).
 STANDIN_FILE = ("d2lgrade-standin", "train.pt")
 
 _DATA = {"data_dir": None, "announced": set(), "originals": {}}

@@ -1,7 +1,7 @@
 """load: turn a submission file into cells, without running anything."""
 from pathlib import Path
 
-from d2lgrade.errors import SubmissionError
+from d2lgrade.core.errors import SubmissionError
 from d2lgrade.load.submission import Cell, Submission
 
 __all__ = ["Cell", "Submission", "load_submission"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from d2lgrade.errors import SubmissionError
+from d2lgrade.core.errors import SubmissionError
 from d2lgrade.load.sanitize import strip_shell
 from d2lgrade.load.submission import Cell, Submission, attribute_exercises
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from d2lgrade.errors import SubmissionError
+from d2lgrade.core.errors import SubmissionError
 from d2lgrade.load.submission import EXERCISE_ID, Cell, Submission, attribute_exercises
 
 MAX_MODULE_BYTES = 5 * 1024 * 1024

@@ -7,20 +7,20 @@ import argparse
 import hashlib
 import json
 
-from d2lgrade import pinned
+from d2lgrade.numerics import pinned
 from d2lgrade.numerics import FINGERPRINT, cpu_name, describe_path
 
 
 # -- the fingerprint -----------------------------------------------------------------------------------------
 def fingerprint_run() -> str:
-    """Runs in a pinned child (d2lgrade/pinned.py): two small networks trained by the training probe that every
+    """Runs in a pinned child (d2lgrade/numerics/pinned.py): two small networks trained by the training probe that every
     training check uses, on the offline stand-in's first images, and the digest of everything they end with.
     One is a LeNet with batch norm under SGD with momentum (convolutions, pooling, batch statistics, the
     recalibration of running averages), the other a dense network under Adam (matrix products, sqrt, division)."""
     import torch
     from torch import nn
 
-    from d2lgrade import data
+    from d2lgrade.core import data
     from graders.probes import section_7_6 as training
 
     images = data.load_images("fashion_mnist", "train", None, limit=512)

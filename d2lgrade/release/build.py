@@ -1,4 +1,4 @@
-"""`python grade.py --release DIR`: write the student kit (see d2lgrade/course.py and d2lgrade/expected.py).
+"""`python grade.py --release DIR`: write the student kit (see d2lgrade/core/course.py and d2lgrade/values/expected.py).
 
 1. Record: grade a corpus for each section (the reference, the starter, the demo class's and any `--corpus`
    answers) with the kit's public key, the recorder listening: every expected value a check receives is
@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from d2lgrade import course, expected, recording
-from d2lgrade.errors import UserError
+from d2lgrade.core import course, recording
+from d2lgrade.values import expected
+from d2lgrade.core.errors import UserError
 from d2lgrade.release import layout
-from d2lgrade.results import GradeReport
+from d2lgrade.core.results import GradeReport
 
 STUDENT_README = Path(__file__).with_name("README.student.md")
 
@@ -58,8 +59,8 @@ def corpus_for(section, extra: dict[str, list[Path]] | None = None) -> list[Path
 
 def build_kit(dest: Path, *, sections: list[str] | None = None, corpus: dict[str, list[Path]] | None = None,
               options=None, executor=None, progress=print) -> Summary:
-    from d2lgrade.grading import grade
-    from d2lgrade.sections import all_sections, find_section
+    from d2lgrade.pipeline.grading import grade
+    from d2lgrade.core.sections import all_sections, find_section
 
     if course.is_kit():
         raise UserError("this folder is a student kit; run --release in the course folder that holds reference/.")
@@ -98,7 +99,7 @@ def build_kit(dest: Path, *, sections: list[str] | None = None, corpus: dict[str
     if found:
         shutil.rmtree(dest)
         raise UserError(f"the kit would contain reference code ({', '.join(found[:5])}); it was removed. A grader "
-                        "holds a copy of the reference: move that code behind d2lgrade.expected.")
+                        "holds a copy of the reference: move that code behind d2lgrade.values.expected.")
     summary.bytes = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
     summary.seconds = time.monotonic() - started
     return summary

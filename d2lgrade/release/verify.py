@@ -24,8 +24,8 @@ FORMULA_AGREES = re.compile(r"(proved: your formula is equivalent[^.]*\.|your fo
 RUNNER = """
 import json, sys
 from pathlib import Path
-from d2lgrade.grading import grade
-from d2lgrade.sections import find_section
+from d2lgrade.pipeline.grading import grade
+from d2lgrade.core.sections import find_section
 jobs = [arg.partition("=") for arg in sys.argv[1:]]     # SECTION=PATH
 print(json.dumps([grade(find_section(section), Path(path)).to_json() for section, _, path in jobs]))
 """
@@ -88,8 +88,8 @@ def _normal(message: str) -> str:
 
 def course_reports_with_kit_key(kit: Path, section, answers: list[Path]) -> dict[str, dict]:
     """The course folder's live verdicts for `answers`, with the inputs the kit draws (its public key)."""
-    from d2lgrade import course
-    from d2lgrade.grading import grade
+    from d2lgrade.core import course
+    from d2lgrade.pipeline.grading import grade
     key = json.loads((kit / "kit.json").read_text())["key"].encode()
     with course.using_key(key):
         return {str(p): grade(section, p).to_json() for p in answers}
@@ -98,7 +98,7 @@ def course_reports_with_kit_key(kit: Path, section, answers: list[Path]) -> dict
 def main(argv: list[str]) -> int:
     """`verify SECTION [--unseen] ANSWER...`: --unseen grades the answers without recording them first."""
     from d2lgrade.release.build import build_kit
-    from d2lgrade.sections import find_section
+    from d2lgrade.core.sections import find_section
     unseen = "--unseen" in argv
     argv = [a for a in argv if a != "--unseen"]
     if not argv:

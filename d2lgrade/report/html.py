@@ -9,7 +9,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from d2lgrade.report.terminal import LABELS
-from d2lgrade.results import GradeReport
+from d2lgrade.core.results import GradeReport
 
 _ENV = Environment(loader=PackageLoader("d2lgrade.report", "templates"),
                    autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)

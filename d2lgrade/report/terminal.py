@@ -8,7 +8,7 @@ import shutil
 import textwrap
 
 from d2lgrade.report.neutral import terminal_text
-from d2lgrade.results import GradeReport
+from d2lgrade.core.results import GradeReport
 
 LABELS = {"passed": "passed", "failed": "FAILED", "error": "ERROR", "timeout": "TIMEOUT", "memory": "MEMORY",
           "not_attempted": "not attempted", "manual": "manual review"}

@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from d2lgrade import data, inside, numerics
+from d2lgrade.core import data
+from d2lgrade import inside, numerics
 from d2lgrade.inside import isolation
 from d2lgrade.load import Cell, Submission
 from d2lgrade.run import sandbox_status, wire
@@ -95,7 +96,7 @@ class SandboxedRuntime(Runtime):
         self.launcher = launcher
         self.notes: list[str] = []
         # The runtime reads only the training files of --data-dir, staged in a folder of their own: the
-        # held-out files the grader evaluates on stay out of its reach (d2lgrade/data.py).
+        # held-out files the grader evaluates on stay out of its reach (d2lgrade/core/data.py).
         self._data_dir = data.runtime_data_dir(options.data_dir)
         self.private = Path(tempfile.mkdtemp(prefix="d2lgrade-grader-"))   # kernelspec, sockets; not the student's
         self.scratch = Path(tempfile.mkdtemp(prefix="d2lgrade-run-"))        # the student's working dir

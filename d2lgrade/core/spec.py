@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from d2lgrade.errors import UserError
+from d2lgrade.core.errors import UserError
 
 KINDS = {"code", "symbolic", "numeric", "free-text", "training"}
 

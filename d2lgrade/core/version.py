@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from d2lgrade.sections import ROOT, Section
+from d2lgrade.core.sections import ROOT, Section
 
 # Project packages whose source decides verdicts; d2lgrade itself is versioned by the package.
 TRACKED = ("graders", "reference")
@@ -30,7 +30,7 @@ def _version(section_id: str) -> str:
     digest = hashlib.sha256()
     for path in dict.fromkeys(files):           # ordered, each file once
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
-    from d2lgrade.course import held_out_key
+    from d2lgrade.core.course import held_out_key
     digest.update(b"key\0" + hashlib.sha256(held_out_key()).digest())
     return digest.hexdigest()[:16]
 
@@ -66,7 +66,7 @@ def _imports(path: Path) -> list[str]:
             # `from graders.probes import section_7_6` names a module; `from x import name` a name.
             names += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
         elif _seam_call(node):
-            # `ref = reference("8.4")` (d2lgrade/expected.py) reads reference/section_8_4.py without importing it
+            # `ref = reference("8.4")` (d2lgrade/values/expected.py) reads reference/section_8_4.py without importing it
             names.append("reference.section_" + node.args[0].value.replace(".", "_"))
     return names
 

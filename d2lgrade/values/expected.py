@@ -2,11 +2,11 @@
 
 A grader writes `ref = reference("7.3")` and then `ref.mirror_pad(X, p)`, `ref.example_shape`,
 `ref.formula("output_shape", 0)` or `computed(ref, "label", fn, *args)` for what needs the reference's
-code (describing its network, training it). What that does depends on the folder (d2lgrade/course.py):
+code (describing its network, training it). What that does depends on the folder (d2lgrade/core/course.py):
 
 - live (the course folder): it runs the reference in reference/section_<x>.py;
 - record (`grade.py --release`): the same, and every value handed to a check is also written down as safe
-  data (d2lgrade/recording.py), keyed by the call's arguments; formulas are written down as their values
+  data (d2lgrade/core/recording.py), keyed by the call's arguments; formulas are written down as their values
   at the sample points the comparison uses, never as text;
 - replay (a student kit): nothing is run, the recording answers. An input the release never met is a
   `NotRecorded` verdict: no points in the kit, and the instructor's grading decides.
@@ -19,8 +19,9 @@ import importlib
 from functools import lru_cache
 from types import ModuleType
 
-from d2lgrade import course, expected_cache, recording, results
-from d2lgrade.checks import Verdict
+from d2lgrade.core import course, recording, results
+from d2lgrade.values import expected_cache
+from d2lgrade.core.checks import Verdict
 
 RECORDINGS = course.ROOT / "recorded"
 
@@ -193,7 +194,7 @@ def _computed(ref: Reference, label: str, fn, named_by, args: tuple, kwargs: dic
     `_reference_function` for a call of the reference's own function `label`)."""
     if mode() == "replay":
         return _ReplayedCall(ref, label)(*args, **kwargs)
-    if _recorder is None:                  # live: once per course and grader version (d2lgrade/expected_cache.py)
+    if _recorder is None:                  # live: once per course and grader version (d2lgrade/values/expected_cache.py)
         named = expected_cache.key(ref.section, _current_check.get(), label, named_by, args, kwargs,
                                    course.held_out_key())
         if named is not None:

@@ -13,7 +13,7 @@ from types import ModuleType
 
 import torch
 
-from d2lgrade.checks import Check, NotAttempted, StudentError, StudentMemory, StudentTimeout, Verdict, fail
+from d2lgrade.core.checks import Check, NotAttempted, StudentError, StudentMemory, StudentTimeout, Verdict, fail
 from d2lgrade.compare.implementation_rules import Rules
 from d2lgrade.compare.source_scan import scan_source
 from d2lgrade.compare.trace_judge import judge_trace

@@ -5,15 +5,17 @@ import time
 import traceback
 from pathlib import Path
 
-from d2lgrade import dependencies, expected, feedback as F
-from d2lgrade import results as R
-from d2lgrade.checks import Check, Partial, Verdict
+from d2lgrade.pipeline import dependencies
+from d2lgrade.values import expected
+from d2lgrade.core import feedback as F
+from d2lgrade.core import results as R
+from d2lgrade.core.checks import Check, Partial, Verdict
 from d2lgrade.load import Submission, load_submission
 from d2lgrade.load.tags import section_mismatch
-from d2lgrade.probe import NO_SPACE, Probe, disk_limit
+from d2lgrade.pipeline.probe import NO_SPACE, Probe, disk_limit
 from d2lgrade.run.executor import Executor, Runtime, RuntimeOptions
 from d2lgrade.run.engines import default_executor, get_executor
-from d2lgrade.sections import Section
+from d2lgrade.core.sections import Section
 
 HIDDEN_FAILURE = "failed a hidden test (its inputs are not shown)"
 # Messages and details can quote student text (an exception message can be 100 MB): keep reports small.
@@ -33,7 +35,7 @@ def grade_submission(section: Section, submission: Submission, *, selector: str 
     """Grade a loaded submission. `executor`: "kernel", "warm", None/"auto" for default_executor() (which
     honours $D2LGRADE_EXECUTOR), or an engine already bound to its runtime (the live engine of
     `d2lgrade.check` holds the kernel's namespace). `written=False` leaves out the written answers,
-    which only an instructor scores. `feedback`: the level (d2lgrade/feedback.py), hints by default, so
+    which only an instructor scores. `feedback`: the level (d2lgrade/core/feedback.py), hints by default, so
     that no caller shows a student the answers without asking for them."""
     shown = F.settings(feedback)
     options = options or RuntimeOptions()

@@ -6,7 +6,7 @@ Two kinds of folder run the same graders:
   nothing a student has seen decides the final grade;
 - a student kit (written by `python grade.py --release DIR`): `kit.json` marks it. It holds no reference
   and no course secret; its checks draw their inputs from the kit's own public key, and the expected
-  values for exactly those inputs were recorded when the kit was built (d2lgrade/expected.py).
+  values for exactly those inputs were recorded when the kit was built (d2lgrade/values/expected.py).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KIT_FILE = ROOT / "kit.json"
 KEY_ENV = "D2LGRADE_HELDOUT_KEY"           # the key itself (tests fix it so that their margins are stable)
 KEY_FILE = Path(os.environ.get("D2LGRADE_KEY_FILE", ROOT / ".d2lgrade-key"))   # else a per-course key file

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ast
 
-from d2lgrade import results as R
-from d2lgrade.checks import Check
+from d2lgrade.core import results as R
+from d2lgrade.core.checks import Check
 from d2lgrade.load import Submission
 from d2lgrade.load.syntax import as_run
 

@@ -27,7 +27,7 @@ class CheckResult:
     answer: str = ""        # the student's answer when it is text (symbolic, free text)
     expected: str = ""      # what the grader expected, in words (never hidden inputs)
     hidden: bool = False
-    reveal: str = ""        # the answer, for feedback level full only (d2lgrade/feedback.py empties it)
+    reveal: str = ""        # the answer, for feedback level full only (d2lgrade/core/feedback.py empties it)
     expected_reveals: bool = False
     rubric: list[str] = field(default_factory=list)
     seconds: float = 0.0    # the check's own wall time (the runtime's start and the cells are the report's)
@@ -48,7 +48,7 @@ class GradeReport:
     executor: str = "kernel"
     seconds: float = 0.0
     limits: dict = field(default_factory=dict)
-    feedback: str = "hints"    # the level its texts were cut to (d2lgrade/feedback.py)
+    feedback: str = "hints"    # the level its texts were cut to (d2lgrade/core/feedback.py)
 
     @property
     def score(self) -> float:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Callable
 
-from d2lgrade import results
+from d2lgrade.core import results
 
 
 class Verdict(Exception):
@@ -53,7 +53,7 @@ class Unverified(Verdict):
 
 def fail(message: str, detail: str = "", reveal: str = "") -> None:
     """`message` says what is wrong and where to look without the answer; `reveal` adds the answer, which only
-    the feedback level `full` shows (d2lgrade/feedback.py)."""
+    the feedback level `full` shows (d2lgrade/core/feedback.py)."""
     raise WrongAnswer(message, detail, reveal)
 
 
@@ -81,13 +81,13 @@ class Check:
     passed_message: str = "correct"
     expected: str = ""       # what a right answer does, shown beside the student's in the report
     reveals: bool = False    # `expected` states the answer: shown only at feedback level full
-    needs: tuple[str, ...] = ()  # ids of checks whose names this one builds on (d2lgrade/dependencies.py)
+    needs: tuple[str, ...] = ()  # ids of checks whose names this one builds on (d2lgrade/pipeline/dependencies.py)
 
     @property
     def seed(self) -> int:
         """The seed of the grader's inputs: stable across runs and machines (unlike hash()), different for each
         check and each course secret."""
-        from d2lgrade.course import check_seed
+        from d2lgrade.core.course import check_seed
         return check_seed(self.id)
 
     @property

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from d2lgrade.checks import Check, collect
-from d2lgrade.errors import UserError
-from d2lgrade.spec import SectionSpec, load_spec
+from d2lgrade.core.checks import Check, collect
+from d2lgrade.core.errors import UserError
+from d2lgrade.core.spec import SectionSpec, load_spec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXERCISES = ROOT / "exercises"
 SECTION_RE = re.compile(r"^\d+\.\d+$")
 

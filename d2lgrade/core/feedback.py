@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from d2lgrade import results as R
-from d2lgrade.errors import UserError
+from d2lgrade.core import results as R
+from d2lgrade.core.errors import UserError
 
 VERDICT, HINTS, FULL = "verdict", "hints", "full"
 LEVELS = (VERDICT, HINTS, FULL)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from d2lgrade.course import held_out_key
+from d2lgrade.core.course import held_out_key
 from d2lgrade.inside.offline_datasets import DATASET_TITLES as TITLES
 from d2lgrade.inside.offline_datasets import DATASETS as CLASS_NAMES
 from d2lgrade.inside.offline_datasets import (RAW_FILES, STANDIN_FILE, STANDIN_HELD_OUT, STANDIN_SEED, STANDIN_SHIFT,
@@ -44,7 +44,7 @@ from d2lgrade.inside.offline_datasets import _standin_images, dataset_images, se
 __all__ = ["CLASS_NAMES", "TITLES", "STANDIN_HELD_OUT", "STANDIN_SEED", "STANDIN_TITLE", "Images", "load_images",
            "held_out", "held_out_key", "runtime_data_dir", "private_sources", "describe_source"]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STROKE_JITTER = 2                          # the stand-in's held-out strokes move by up to this many 1/255 steps
 # Each of the stand-in's 500 held-out digits is drawn at this many keyed positions: 1000 images make the
 # accuracy of a network less dependent on which key drew them (docs/NUMERICS.md, "Held-out images").

@@ -1,13 +1,13 @@
-"""Expected values kept once per course and grader version (the live seam's cache, d2lgrade/expected.py).
+"""Expected values kept once per course and grader version (the live seam's cache, d2lgrade/values/expected.py).
 
 A check's inputs come from the course key and its seed, so the reference's outputs on them are the same for
-every student: they are kept in this process and on disk beside the reference-run cache (d2lgrade/pinned.py),
+every student: they are kept in this process and on disk beside the reference-run cache (d2lgrade/numerics/pinned.py),
 where parallel workers and later runs read them. A stored value must be exactly what a fresh computation
 returns, so:
 - the key holds everything that decides the value: a digest of the course key (never the key), the code that
   computes it (the reference, the grader modules the function's module reaches, d2lgrade's own source), the
   grader process's numerics, the check that asks, the label, the function and its arguments' digest;
-- only values that come back identical from the safe encoding of d2lgrade/recording.py are kept (no pickle:
+- only values that come back identical from the safe encoding of d2lgrade/core/recording.py are kept (no pickle:
   a file is JSON, checked against that encoding's grammar before it is decoded, and dropped when it is not);
 - a hit is decoded afresh each time, so a grader that changes a value in place changes nobody else's.
 The kit and the release never come here (expected.computed calls this in live mode only).
@@ -30,7 +30,8 @@ from pathlib import Path
 
 import torch
 
-from d2lgrade import pinned, recording
+from d2lgrade.numerics import pinned
+from d2lgrade.core import recording
 
 FORMAT = 1
 MEMORY_ENTRIES = 4096                 # a batch's per-student misses must not grow a worker without bound
@@ -40,7 +41,7 @@ _code_digests: dict[tuple, str] = {}  # (section, function's module) -> digest o
 TENSOR_DTYPES = {"float16": 2, "float32": 4, "float64": 8, "int8": 1, "int16": 2, "int32": 4, "int64": 8,
                  "uint8": 1, "bool": 1}
 DTYPES = set(TENSOR_DTYPES) | {"bfloat16", "complex64", "complex128"}
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]
 ROOT = PACKAGE.parent
 
 
@@ -145,11 +146,11 @@ def _function_identity(fn) -> str | None:
 
 
 def code_digest(section: str, module: str) -> str:
-    """The reference of `section`, the project modules `module` reaches (d2lgrade/batch/version.py's walk, which
+    """The reference of `section`, the project modules `module` reaches (d2lgrade/core/version.py's walk, which
     also follows `reference("x.y")`), and d2lgrade's own source: a change to any of them is a new key."""
     known = _code_digests.get((section, module))
     if known is None:
-        from d2lgrade.batch import version
+        from d2lgrade.core import version
         files = {_module_file(f"reference.section_{section.replace('.', '_')}")}
         files |= version._module_closure(module)
         files |= set(PACKAGE.rglob("*.py"))
@@ -162,7 +163,7 @@ def code_digest(section: str, module: str) -> str:
 
 
 def _module_file(module: str) -> Path | None:
-    from d2lgrade.batch import version
+    from d2lgrade.core import version
     return version._module_path(module)
 
 

@@ -20,7 +20,7 @@ import torch
 
 from d2lgrade import numerics
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("D2LGRADE_CACHE", ROOT / ".d2lgrade-cache"))
 _MEMORY: dict[str, object] = {}       # results already read in this process, by cache key
 
@@ -87,7 +87,7 @@ def _computed(target: str, args: tuple, timeout: float):
         torch.save({"target": target, "args": list(args)}, inputs)
         env = numerics.child_environment(dict(os.environ))
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        done = subprocess.run([sys.executable, "-m", "d2lgrade.pinned", str(inputs), str(output)], env=env,
+        done = subprocess.run([sys.executable, "-m", "d2lgrade.numerics.pinned", str(inputs), str(output)], env=env,
                               cwd=ROOT, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise RuntimeError(f"the pinned reference run {target} failed: {done.stderr.strip()[-2000:]}")

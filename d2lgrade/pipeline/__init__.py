@@ -1,0 +1,1 @@
+"""Grading one submission: load it, run it, probe it, compare, score (grading.grade)."""

@@ -1,0 +1,1 @@
+"""Expected values: the reference's outputs, computed once, recorded, cached."""
