@@ -24,6 +24,7 @@ from d2lgrade.expected import reference as reference_of
 from graders.architecture import (MEASURE_TIMEOUT, as_count, call_text, describe_reference, describe_student,
                                   expect_count, magnitude, run_naming)
 from graders.execution import flops_unverified
+from graders.nonlinearity import expect_activations
 from graders.probes import architecture as architecture_probes
 from graders.probes import section_7_6 as training_probes
 from graders.probes import section_8_4 as probes
@@ -398,6 +399,7 @@ def native_resolution(p):
 
 @check("8.4/3", name="cost", points=1, title="Still a GoogLeNet, at a sensible cost", uses=("GoogLeNet28",),
        expected=f"parameters between {PARAMETER_RANGE[0]:g}× and {PARAMETER_RANGE[1]:g}× the book's GoogLeNet; "
+                "an activation after every convolution; "
                 f"FLOPs at 28×28 at most {FLOPS_FACTOR:g}× the book's at 96×96")
 def native_cost(p):
     got = _measure(p, "GoogLeNet28", input_shape=NATIVE_IMAGE)
@@ -412,6 +414,7 @@ def native_cost(p):
         fail(f"`GoogLeNet28()` has {magnitude(got['params'])} parameters, {side} the book's GoogLeNet's: keep the "
              "Inception body.",
              reveal=f"The range is {magnitude(low)} to {magnitude(high)} (the book's {magnitude(book['params'])}).")
+    expect_activations(p, "GoogLeNet28", input_shape=NATIVE_IMAGE)      # the book's: a ReLU after every convolution
     if flops > budget:
         fail(f"`GoogLeNet28()` needs {magnitude(flops)} FLOPs per 28×28 image, more than {FLOPS_FACTOR:g}× the "
              f"{magnitude(sum(book['flops'].values()))} of the book's GoogLeNet at 96×96: the body runs at too "
