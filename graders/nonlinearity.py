@@ -17,10 +17,14 @@ def _text(label) -> str:
     return str(label)[:120]       # the runtime's words: shown, never trusted beyond that
 
 
+SATURATING = {"sigmoid", "sigmoid_", "tanh", "tanh_"}
+
+
 def expect_activations(p, name: str, *args, input_shape=(2, 1, 28, 28), activation: str = "ReLU",
-                       call: str | None = None, **kwargs) -> int:
+                       call: str | None = None, saturating: bool = True, **kwargs) -> int:
     """Fails naming the first weighted layer whose output reaches another weighted layer with no nonlinearity
-    in between; returns how many weighted layer calls the forward pass made."""
+    in between, or (`saturating=False`, AlexNet's exercises) one whose output only a sigmoid or tanh bends;
+    returns how many weighted layer calls the forward pass made."""
     call = call or call_text(name, args, kwargs)
     reply = run_naming(p, probes.unbent_pairs, name, call, name, list(args), kwargs, list(input_shape),
                        timeout=MEASURE_TIMEOUT)
@@ -31,4 +35,9 @@ def expect_activations(p, name: str, *args, input_shape=(2, 1, 28, 28), activati
             first, then = map(_text, pair)
             fail(f"in `{call}`, the output of {first} reaches {then} with no activation applied in between, so the "
                  f"two collapse into one linear map: apply a nonlinearity ({activation}) after {first}.")
+    for entry in reply.get("bent") or [] if not saturating else []:
+        if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list) and entry[1] \
+                and set(map(str, entry[1])) <= SATURATING:
+            fail(f"in `{call}`, the output of {_text(entry[0])} is bent only by {_text(entry[1][0])}, a saturating "
+                 f"activation: this network uses {activation} after every convolution and hidden dense layer.")
     return int(reply.get("weighted") or 0)

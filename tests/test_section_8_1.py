@@ -218,7 +218,9 @@ def test_activations_written_otherwise_keep_the_marks(runner):
      ["`fc1` (Linear) reaches `fc2` (Linear)"]),
     (RIGHT_28[0].replace("nn.LazyLinear(128), nn.ReLU()", "nn.LazyLinear(128), nn.Identity()"), "8.1/5.2",
      ["`net.9` (Linear) reaches `net.12` (Linear)"]),
-], ids=["identity-after-a-convolution", "skipped-in-forward", "identity-in-the-head"])
+    (RIGHT_28[0].replace("nn.LazyConv2d(64, 3, padding=1), nn.ReLU()", "nn.LazyConv2d(64, 3, padding=1), nn.Sigmoid()"),
+     "8.1/5.2", ["`net.5` (Conv2d) is bent only by sigmoid", "uses ReLU"]),
+], ids=["identity-after-a-convolution", "skipped-in-forward", "identity-in-the-head", "sigmoid-for-a-relu"])
 def test_a_missing_activation_loses_the_marks(runner, source, check, words):
     assert_wrong(runner.grade(source, check)[0], words)
 

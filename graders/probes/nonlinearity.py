@@ -44,6 +44,7 @@ class _Flow(TorchDispatchMode):
         self.where = where                       # the stack of modules running, innermost last
         self.state = WeakTensorKeyDictionary()   # tensor -> (weighted layers reaching it unbent, depends on input)
         self.pairs, self.weighted, self.per_module = [], 0, {}
+        self.bent = {}                           # weighted layer -> the operators that bent its output
 
     def label(self):
         name, kind = self.where[-1] if self.where else ("", "forward")
@@ -72,6 +73,10 @@ class _Flow(TorchDispatchMode):
         elif name in PASSING or name in SCALING and data <= 1:
             result = (tuple(carried), data > 0)
         else:
+            for layer in carried:
+                ops = self.bent.setdefault(layer, [])
+                if name not in ops and len(ops) < MAX_REPORTED:
+                    ops.append(name)
             result = ((), data > 0)
         for t in tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor):
@@ -81,8 +86,8 @@ class _Flow(TorchDispatchMode):
 
 def unbent_pairs(ns, name, args=(), kwargs=None, input_shape=(2, 1, 28, 28)):
     """{"pairs": [[layer, later layer], ...] where the earlier layer's output reaches the later one with no
-    nonlinearity applied, "weighted": how many weighted layer calls ran} for one forward pass (eval mode,
-    CPU) of `name(*args, **kwargs)` on a random input."""
+    nonlinearity applied, "bent": [[layer, [operators that bent its output]], ...], "weighted": how many
+    weighted layer calls ran} for one forward pass (eval mode, CPU) of `name(*args, **kwargs)` on a random input."""
     model, _ = build(ns, name, args, kwargs, tuple(input_shape), "cpu")
     where, handles = [], []
     for qualified, module in model.named_modules():
@@ -104,4 +109,4 @@ def unbent_pairs(ns, name, args=(), kwargs=None, input_shape=(2, 1, 28, 28)):
     finally:
         for handle in handles:
             handle.remove()
-    return {"pairs": flow.pairs, "weighted": flow.weighted}
+    return {"pairs": flow.pairs, "bent": [[layer, ops] for layer, ops in flow.bent.items()], "weighted": flow.weighted}

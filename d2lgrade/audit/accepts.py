@@ -1,0 +1,156 @@
+"""Another correct answer: a surviving mutant of an open exercise that still has the property the exercise asks for.
+
+Some exercises accept any network with stated properties ("a simplified AlexNet for 28×28 images", "LeNet with
+batch norm after the convolutions only"), so a mutant with another learning rate, padding or width can be just
+as right as the reference. Such a survivor is not a hole, but the audit does not take the checks' word for it:
+each open exercise declares here, once, the property the exercise states, and the audit re-measures the mutant
+with its own probe (graders/probes/audit_properties.py) and tests that property. Declared per exercise, never
+per mutant; a mutant the property does not clearly cover stays a hole for a person to read.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from d2lgrade.probe import _source_of
+from d2lgrade.run import wire
+from d2lgrade.run.limits import Limits
+from graders.probes import audit_properties as probes
+
+WEIGHTED = ("Conv2d", "Linear")
+ACTIVATIONS = ("ReLU", "Sigmoid", "Tanh", "GELU", "LeakyReLU", "ELU", "SiLU", "ReLU6")
+POOLS = ("MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d")
+NORMS = ("BatchNorm1d", "BatchNorm2d")
+SMALL, BOOK = (2, 1, 28, 28), (1, 1, 224, 224)
+
+
+@dataclass(frozen=True)
+class Accepts:
+    reason: str                                  # what the exercise accepts, for the report
+    networks: dict[str, tuple]                   # label -> (contract or reference name, kwargs, input shape)
+    problem: Callable[[dict], str]               # summaries by label -> "" when the property holds, else what fails
+
+
+# -- reading a summary: the layers between one weighted layer and the next -------------------------------
+def segments(summary: dict) -> list[tuple[str, list[str]]]:
+    """[(weighted layer kind, kinds that ran after it up to the next weighted layer)], in call order."""
+    out = []
+    for kind, _ in summary["calls"]:
+        if kind in WEIGHTED:
+            out.append((kind, []))
+        elif out:
+            out[-1][1].append(kind)
+    return out
+
+
+def count(summary: dict, kind: str) -> int:
+    return sum(1 for k, _ in summary["calls"] if k == kind)
+
+
+def unbent(summary: dict, activations=ACTIVATIONS) -> bool:
+    """Some weighted layer but the last reaches the next one without an activation module between."""
+    return any(not set(between) & set(activations) for _, between in segments(summary)[:-1])
+
+
+def problems(*conditions: tuple[bool, str]) -> str:
+    return next((what for ok, what in conditions if not ok), "")
+
+
+def _conv_side(summary: dict) -> int:
+    shapes = [shape for kind, shape in summary["calls"] if kind == "Conv2d" and shape]
+    return min(shapes[-1][-2:]) if shapes else 0
+
+
+# -- the open exercises ----------------------------------------------------------------------------------
+def _small_alexnet(s: dict) -> str:
+    net, book = s["net"], s["book"]
+    return problems((net["output"] == [2, 10], "no (N, 10) scores"), (count(net, "Conv2d") >= 2, "fewer than two convolutions"),
+                    (not unbent(net, ("ReLU",)), "a weighted layer without ReLU"), (any(k in POOLS for k, _ in net["calls"]), "no pooling"),
+                    (net["params"] < book["params"] and net["flops"] < book["flops"], "not cheaper than the book's AlexNet"))
+
+
+def _alexnet_28(s: dict) -> str:
+    net, book = s["net"], s["book"]
+    return problems((net["output"] == [2, 10], "no (N, 10) scores"), (count(net, "Conv2d") >= 3, "fewer than three convolutions"),
+                    (not unbent(net, ("ReLU",)), "a weighted layer without ReLU"), (count(net, "Dropout") > 0, "no dropout"),
+                    (net["flops"] < 0.5 * book["flops"], "as costly as the book's AlexNet at 224×224"))
+
+
+def _lenet_dropout(s: dict) -> str:
+    net = s["net"]
+    return problems((net["output"] == [2, 10], "no (N, 10) scores"), (not unbent(net, ("ReLU",)), "a weighted layer without ReLU"),
+                    (count(net, "Dropout") > 0, "no dropout"), (count(net, "Sigmoid") == 0, "a sigmoid left"))
+
+
+def _lenet_with_bn(where: tuple[str, ...]) -> Callable[[dict], str]:
+    """The section's LeNet shape (two pooled convolutions, three dense layers, an activation after every weighted
+    layer but the last) with batch norm directly after exactly the weighted layers of the kinds `where`."""
+    def problem(s: dict) -> str:
+        net, parts = s["net"], segments(s["net"])
+        kinds = [kind for kind, _ in parts]
+        normed = [bool(between) and between[0] in NORMS for _, between in parts[:-1]]
+        return problems((net["output"] == [2, 10], "no (N, 10) scores"),
+                        (kinds == ["Conv2d", "Conv2d", "Linear", "Linear", "Linear"], "not LeNet's layers"),
+                        (all(set(between) & set(POOLS) for kind, between in parts[:2]), "a convolution not pooled"),
+                        (not unbent(net), "a weighted layer without an activation"),
+                        (all(n == (kind in where) for n, (kind, _) in zip(normed, parts)), "batch norm elsewhere"),
+                        (not set(parts[-1][1]) & set(NORMS), "batch norm after the output layer"))
+    return problem
+
+
+def _googlenet_28(s: dict) -> str:
+    net, book, book_96 = s["net"], s["book"], s["book_96"]
+    return problems((net["output"] == [1, 10], "no (1, 10) scores"),
+                    (count(net, "Conv2d") >= count(book, "Conv2d"), "fewer convolutions than the book's GoogLeNet"),
+                    (not unbent(net, ("ReLU",)), "a convolution without ReLU"),
+                    (_conv_side(net) >= _conv_side(book_96), "a last stage smaller than the book's at 96×96"),
+                    (0.25 * book["params"] <= net["params"] <= 4 * book["params"], "not a GoogLeNet's size"),
+                    (net["flops"] <= 2 * book_96["flops"], "costlier than twice the book's GoogLeNet at 96×96"))
+
+
+DESIGN = ("another learning rate, width, kernel, padding or pooling window is a design choice the exercise leaves "
+          "open (the grader trains at its own rate)")
+ACCEPTS: dict[str, Accepts] = {
+    "8.1/5.1": Accepts("a simplified AlexNet for 28×28 images: (N, 10) scores, two or more convolutions, ReLU after every "
+                       "weighted layer but the last, pooling, fewer parameters and FLOPs than the book's AlexNet; " + DESIGN,
+                       {"net": ("SmallAlexNet", {}, SMALL), "book": ("AlexNet", {}, BOOK)}, _small_alexnet),
+    "8.1/5.2": Accepts("an AlexNet for native 28×28 images: (N, 10) scores, three or more convolutions, ReLU after every "
+                       "weighted layer but the last, dropout, under half the book's AlexNet FLOPs; " + DESIGN,
+                       {"net": ("AlexNet28", {}, SMALL), "book": ("AlexNet", {}, BOOK)}, _alexnet_28),
+    "8.1/7": Accepts("LeNet with ReLU after every weighted layer but the last, dropout and no sigmoid; " + DESIGN,
+                     {"net": ("LeNetDropout", {}, SMALL)}, _lenet_dropout),
+    "8.4/3": Accepts("a GoogLeNet for 28×28 images: (1, 10) scores, the book's body (as many convolutions, each with "
+                     "ReLU), a last stage no smaller than the book's at 96×96, a GoogLeNet's size and cost; " + DESIGN,
+                     {"net": ("GoogLeNet28", {}, (1, 1, 28, 28)), "book": ("GoogleNet", {}, (1, 1, 28, 28)),
+                      "book_96": ("GoogleNet", {}, (1, 1, 96, 96))}, _googlenet_28),
+    "8.5/2": Accepts("the section's LeNet (two pooled convolutions, three dense layers, an activation after each but the "
+                     "last) with batch norm after every convolution and hidden dense layer; " + DESIGN,
+                     {"net": ("BNLeNet", {}, SMALL)}, _lenet_with_bn(("Conv2d", "Linear"))),
+    "8.5/3": Accepts("the section's LeNet (two pooled convolutions, three dense layers, an activation after each but the "
+                     "last) with batch norm after the convolutions only; " + DESIGN,
+                     {"net": ("ConvBNLeNet", {}, SMALL)}, _lenet_with_bn(("Conv2d",))),
+}
+
+
+def measure(runtime, name: str, kwargs: dict, input_shape: tuple, seconds: float = 60.0):
+    """probes.summary of `name(**kwargs)` in the runtime, or None when it does not run."""
+    request = {"op": "probe", "module": probes.__name__, "source": _source_of(probes), "func": probes.summary.__name__,
+               "args": [name, kwargs, list(input_shape)], "kwargs": {}, "seed": 0, "call_seconds": seconds,
+               "wall_seconds": Limits.call_wall_seconds(seconds)}
+    reply = runtime.request(request, request["wall_seconds"] + 5)
+    return wire.unwrap(reply.get("value")) if reply.get("ok") else None
+
+
+def check(runtime, exercise: str) -> tuple[bool, str]:
+    """(True, the exercise's reason) when what is loaded in the runtime has the exercise's declared property;
+    (False, what it lacks) otherwise, and (False, "") for an exercise with no declared property."""
+    accepts = ACCEPTS.get(exercise)
+    if accepts is None:
+        return False, ""
+    summaries = {}
+    for label, (name, kwargs, shape) in accepts.networks.items():
+        summaries[label] = measure(runtime, name, kwargs, shape)
+        if not isinstance(summaries[label], dict):
+            return False, f"`{name}` does not run"
+    problem = accepts.problem(summaries)
+    return (False, problem) if problem else (True, accepts.reason)
