@@ -74,7 +74,8 @@ def conv_fc_parameters(p):
                     "the other part's count (conv and fc swapped?)": split[other],
                     "the count for 3-channel images and 1000 classes (ImageNet)": imagenet[key]}
         got = as_count(answer[key], what)
-        expect_count(got, split[key], what, COUNT_TOLERANCE, hints=nearest_first(mistakes, got))
+        expect_count(got, split[key], what, COUNT_TOLERANCE, hints=nearest_first(mistakes, got),
+                     exact=(split[key], split[key] - biases[key]))
     share = split["fc"] / (split["conv"] + split["fc"])
     return f"convolutions {split['conv']:,}, dense layers {split['fc']:,} parameters ({share:.0%} in the dense layers)"
 

@@ -277,3 +277,15 @@ def test_every_declared_property_holds_for_the_summaries_of_right_networks():
     assert accepts.ACCEPTS["8.1/5.1"].problem({"net": net(*lenet), "book": book}) == "a weighted layer without ReLU"
     assert accepts.ACCEPTS["8.1/5.1"].problem({"net": net(*relu, params=100), "book": book}) == \
         "not cheaper than the book's AlexNet"
+
+
+@pytest.mark.parametrize("exercise", ["8.1/5.1", "8.1/5.2", "8.1/7", "8.4/3", "8.5/2", "8.5/3"])
+def test_each_reference_has_its_exercises_declared_property(exercise):
+    """A property the reference lacks would accept nothing (the audit says so); measured here in-process."""
+    import importlib
+    from d2lgrade.audit import accepts
+    from graders.probes.audit_properties import summary
+    ns = vars(importlib.import_module("reference.section_" + exercise.split("/")[0].replace(".", "_")))
+    declared = accepts.ACCEPTS[exercise]
+    assert declared.problem({label: summary(ns, name, kwargs, shape)
+                             for label, (name, kwargs, shape) in declared.networks.items()}) == ""

@@ -74,7 +74,8 @@ def test_param_split_right(runner, source):
     ("alexnet_param_split = {'conv': 3_723_968, 'fc': 46_764_746}", ["whole network's count"]),
     ("alexnet_param_split = {'conv': 3_723_968, 'fc': 43_040_778 + 4096 * 990 + 990}", ["1000 classes", "ImageNet"]),
     ("alexnet_param_split = {'conv': 3.7, 'fc': 43.0}", ["3.7", "6 orders of magnitude below"]),
-], ids=["swapped", "whole-network-as-fc", "imagenet-classes", "in-millions"])
+    ("alexnet_param_split = {'conv': 3_723_968, 'fc': 43_040_777}", ["43,040,777", "nor a rounding of one"]),
+], ids=["swapped", "whole-network-as-fc", "imagenet-classes", "in-millions", "precise-miscount"])
 def test_param_split_wrong(runner, source, words):
     assert_wrong(runner.grade(source, "8.1/1.1")[0], words)
 

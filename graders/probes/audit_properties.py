@@ -1,13 +1,30 @@
 """What the mutation audit re-measures about a network, INSIDE the student runtime (plain module: torch and
 stdlib only), to decide on its own whether a surviving mutant is another correct answer to an open exercise.
 
-Deliberately simple and separate from the checks' probes: the layers torch.nn's own classes ran, in call
-order, with their output shapes, and the cost of the convolutions and dense layers. A network written any
+Deliberately simple and separate from the checks' probes: the layers torch.nn's own classes ran and the
+activations called as functions, in call order, with the layers' output shapes, and the cost of the convolutions and dense layers. A network written any
 other way (functional activations, its own classes) is simply not accepted here: the audit then lists it as a
 hole for a person to read, which errs on the safe side.
 """
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
+
+# Activations called as functions (the book's Inception applies F.relu in forward), recorded like their modules.
+FUNCTIONAL = {"relu": "ReLU", "relu_": "ReLU", "sigmoid": "Sigmoid", "sigmoid_": "Sigmoid", "tanh": "Tanh",
+              "tanh_": "Tanh", "gelu": "GELU", "silu": "SiLU", "leaky_relu": "LeakyReLU", "elu": "ELU"}
+
+
+class _Functions(TorchFunctionMode):
+    def __init__(self, calls):
+        super().__init__()
+        self.calls = calls
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kind = FUNCTIONAL.get(getattr(func, "__name__", ""))
+        if kind:
+            self.calls.append([kind, None])
+        return func(*args, **(kwargs or {}))
 
 
 def _own(module):
@@ -41,7 +58,8 @@ def summary(ns, name, kwargs=None, input_shape=(2, 1, 28, 28)):
                 model(X)                     # materialises lazy layers
                 del calls[:]
                 flops[0] = 0
-                output = model(X)
+                with _Functions(calls):
+                    output = model(X)
         finally:
             for handle in handles:
                 handle.remove()
