@@ -277,9 +277,12 @@ def test_every_declared_property_holds_for_the_summaries_of_right_networks():
     assert accepts.ACCEPTS["8.1/5.1"].problem({"net": net(*lenet), "book": book}) == "a weighted layer without ReLU"
     assert accepts.ACCEPTS["8.1/5.1"].problem({"net": net(*relu, params=100), "book": book}) == \
         "not cheaper than the book's AlexNet"
+    counterexample = accepts.ACCEPTS["7.5/2"].problem
+    assert counterexample({"max_nonlinear_counterexample": ([2, 0], [0, 1])}) == ""
+    assert counterexample({"max_nonlinear_counterexample": ([1, 0], [2, 1])}) == "max(x + y) = max(x) + max(y)"
 
 
-@pytest.mark.parametrize("exercise", ["8.1/5.1", "8.1/5.2", "8.1/7", "8.4/3", "8.5/2", "8.5/3"])
+@pytest.mark.parametrize("exercise", ["7.5/2", "8.1/5.1", "8.1/5.2", "8.1/7", "8.2/4", "8.3/6", "8.4/3", "8.5/2", "8.5/3"])
 def test_each_reference_has_its_exercises_declared_property(exercise):
     """A property the reference lacks would accept nothing (the audit says so); measured here in-process."""
     import importlib
@@ -287,5 +290,5 @@ def test_each_reference_has_its_exercises_declared_property(exercise):
     from graders.probes.audit_properties import summary
     ns = vars(importlib.import_module("reference.section_" + exercise.split("/")[0].replace(".", "_")))
     declared = accepts.ACCEPTS[exercise]
-    assert declared.problem({label: summary(ns, name, kwargs, shape)
-                             for label, (name, kwargs, shape) in declared.networks.items()}) == ""
+    measured = {label: summary(ns, name, kwargs, shape) for label, (name, kwargs, shape) in declared.networks.items()}
+    assert declared.problem({**measured, **{name: ns[name] for name in declared.values}}) == ""

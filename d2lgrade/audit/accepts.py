@@ -28,7 +28,8 @@ SMALL, BOOK = (2, 1, 28, 28), (1, 1, 224, 224)
 class Accepts:
     reason: str                                  # what the exercise accepts, for the report
     networks: dict[str, tuple]                   # label -> (contract or reference name, kwargs, input shape)
-    problem: Callable[[dict], str]               # summaries by label -> "" when the property holds, else what fails
+    problem: Callable[[dict], str]               # summaries (and values) by label -> "" when the property holds, else what fails
+    values: tuple[str, ...] = ()                 # contract names whose values the property reads
 
 
 # -- reading a summary: the layers between one weighted layer and the next -------------------------------
@@ -108,6 +109,51 @@ def _googlenet_28(s: dict) -> str:
                     (net["flops"] <= 2 * book_96["flops"], "costlier than twice the book's GoogLeNet at 96×96"))
 
 
+def _vgg_small(s: dict) -> str:
+    for size in (56, 84):
+        net, parts = s[f"net{size}"], segments(s[f"net{size}"])
+        runs, convs, bare = [], 0, unbent(net, ("ReLU",))
+        for kind, _ in net["calls"]:
+            convs += kind == "Conv2d"
+            if kind in ("MaxPool2d", "AvgPool2d"):
+                runs, convs = runs + [convs], 0
+        problem = problems((net["output"] == [2, 10], f"no (N, 10) scores at {size}"),
+                           (not bare, "a weighted layer without ReLU"),
+                           (len(runs) >= 2 and min(runs) >= 2, "a downsampling after fewer than two convolutions"),
+                           (net["flops"] < 0.1 * s["vgg11"]["flops"], "not a fraction of VGG-11's cost"),
+                           (bool(parts), "no weighted layer"))
+        if problem:
+            return problem
+    return ""
+
+
+def _nin_family(s: dict) -> str:
+    sizes = []
+    for depth in (12, 16, 20):
+        net, parts = s[f"nin{depth}"], segments(s[f"nin{depth}"])
+        kinds = [kind for kind, _ in parts]
+        problem = problems((net["output"] == [1, 10], "no (1, 10) scores"),
+                           (kinds == ["Conv2d"] * depth, f"not {depth} convolutions and nothing else with weights"),
+                           (not unbent(net, ("ReLU",)), "a convolution without ReLU"),
+                           (any(k in ("AdaptiveAvgPool2d", "AvgPool2d") for k, _ in net["calls"][-3:]),
+                            "no global average pooling head"))
+        if problem:
+            return problem
+        sizes.append(net["params"])
+    return "" if len(set(sizes)) == 3 else "the same network at every depth"
+
+
+def _max_counterexample(s: dict) -> str:
+    pair = s["max_nonlinear_counterexample"]
+    try:
+        x, y = ([float(v) for v in part] for part in pair)
+    except (TypeError, ValueError):
+        return "not a pair of lists of numbers"
+    if len(x) != len(y) or not x:
+        return "x and y of different lengths"
+    return "" if abs(max(a + b for a, b in zip(x, y)) - (max(x) + max(y))) > 1e-6 else "max(x + y) = max(x) + max(y)"
+
+
 DESIGN = ("another learning rate, width, kernel, padding or pooling window is a design choice the exercise leaves "
           "open (the grader trains at its own rate)")
 ACCEPTS: dict[str, Accepts] = {
@@ -129,6 +175,18 @@ ACCEPTS: dict[str, Accepts] = {
     "8.5/3": Accepts("the section's LeNet (two pooled convolutions, three dense layers, an activation after each but the "
                      "last) with batch norm after the convolutions only; " + DESIGN,
                      {"net": ("ConvBNLeNet", {}, SMALL)}, _lenet_with_bn(("Conv2d",))),
+    "8.2/4": Accepts("a VGG for 56×56 and 84×84 images: (N, 10) scores at both sizes, at least two downsamplings, each "
+                     "after two or more convolutions with ReLU, under a tenth of VGG-11's FLOPs at 224×224; which size "
+                     "switches to a deeper stack, and the widths, are design choices the exercise leaves open",
+                     {"net56": ("VGGSmall", {"input_size": 56}, (2, 1, 56, 56)),
+                      "net84": ("VGGSmall", {"input_size": 84}, (2, 1, 84, 84)),
+                      "vgg11": ("VGG", {"arch": ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))}, BOOK)}, _vgg_small),
+    "8.3/6": Accepts("NiN-like networks of 12, 16 and 20 convolutions (no dense layer), ReLU after each, a global "
+                     "average pooling head and (1, 10) scores, larger with depth; the kernel of a stage is a design "
+                     "choice the exercise leaves open",
+                     {f"nin{d}": ("nin_family", {"depth": d}, (1, 1, 224, 224)) for d in (12, 16, 20)}, _nin_family),
+    "7.5/2": Accepts("any x, y of one length with max(x + y) ≠ max(x) + max(y) is a counterexample to the linearity of "
+                     "max, re-computed by the audit", {}, _max_counterexample, values=("max_nonlinear_counterexample",)),
 }
 
 
@@ -148,6 +206,13 @@ def check(runtime, exercise: str) -> tuple[bool, str]:
     if accepts is None:
         return False, ""
     summaries = {}
+    if accepts.values:
+        reply = runtime.request({"op": "get", "names": list(accepts.values)}, 60)
+        for name in accepts.values:
+            entry = reply.get(name) or {}
+            if not entry.get("ok"):
+                return False, f"`{name}` cannot be read"
+            summaries[name] = wire.unwrap(entry.get("value"))
     for label, (name, kwargs, shape) in accepts.networks.items():
         summaries[label] = measure(runtime, name, kwargs, shape)
         if not isinstance(summaries[label], dict):
