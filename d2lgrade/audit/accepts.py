@@ -154,6 +154,23 @@ def _max_counterexample(s: dict) -> str:
     return "" if abs(max(a + b for a, b in zip(x, y)) - (max(x) + max(y))) > 1e-6 else "max(x + y) = max(x) + max(y)"
 
 
+def _modern_lenet(s: dict) -> str:
+    net, parts = s["net"], segments(s["net"])
+    kinds = [kind for kind, _ in net["calls"]]
+    return problems((net["output"] == [2, 10], "no (N, 10) scores"),
+                    ([kind for kind, _ in parts] == ["Conv2d", "Conv2d", "Linear", "Linear", "Linear"], "not LeNet's layers"),
+                    (all("MaxPool2d" in between for _, between in parts[:2]), "a convolution not max-pooled"),
+                    ("Sigmoid" not in kinds and "AvgPool2d" not in kinds, "a sigmoid or average pooling left"),
+                    (not unbent(net, ("ReLU",)), "a weighted layer without ReLU"),
+                    (not set(parts[-1][1]) & set(ACTIVATIONS), "an activation after the logits"))
+
+
+def _any_lenet(s: dict) -> str:
+    net = s["net"]
+    return problems((net["output"] == [2, 10], "no (N, 10) scores"), (not unbent(net), "a weighted layer without an activation"),
+                    (count(net, "Conv2d") >= 1, "no convolution"))
+
+
 DESIGN = ("another learning rate, width, kernel, padding or pooling window is a design choice the exercise leaves "
           "open (the grader trains at its own rate)")
 ACCEPTS: dict[str, Accepts] = {
@@ -185,6 +202,13 @@ ACCEPTS: dict[str, Accepts] = {
                      "average pooling head and (1, 10) scores, larger with depth; the kernel of a stage is a design "
                      "choice the exercise leaves open",
                      {f"nin{d}": ("nin_family", {"depth": d}, (1, 1, 224, 224)) for d in (12, 16, 20)}, _nin_family),
+    "7.6/1": Accepts("LeNet's five weighted layers with max pooling after each convolution, ReLU after every weighted "
+                     "layer but the last and raw logits, no sigmoid or average pooling; the default `lr` is unused where "
+                     "the grader trains at the book's rate, and " + DESIGN,
+                     {"net": ("ModernLeNet", {}, SMALL)}, _modern_lenet),
+    "7.6/2": Accepts("any convolutional network for 28×28 images with (N, 10) scores and an activation after every "
+                     "weighted layer but the last: the exercise allows any architecture and judges held-out accuracy, "
+                     "which the grader's own training measured", {"net": ("ImprovedLeNet", {}, SMALL)}, _any_lenet),
     "7.5/2": Accepts("any x, y of one length with max(x + y) ≠ max(x) + max(y) is a counterexample to the linearity of "
                      "max, re-computed by the audit", {}, _max_counterexample, values=("max_nonlinear_counterexample",)),
 }
