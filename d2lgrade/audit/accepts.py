@@ -171,6 +171,21 @@ def _any_lenet(s: dict) -> str:
                     (count(net, "Conv2d") >= 1, "no convolution"))
 
 
+def _relu_levels(s: dict) -> str:
+    """Levels of ReLU layers that compute the max of n numbers: the pairwise tree's ⌈log2 n⌉, or the construction of
+    Bakaev, Brunck, Hertrich, Stade and Yehudayoff (2025) with ⌈log3(n − 1)⌉ + 1, computed here for each window."""
+    def known(n):
+        tree, clever = 0, 1
+        while 2 ** tree < n:
+            tree += 1
+        while 3 ** (clever - 1) < n - 1:
+            clever += 1
+        return {tree, clever}
+    answers = {4: s["relu_levels_2x2"], 9: s["relu_levels_3x3"]}
+    return next((f"{levels!r} levels for {n} values" for n, levels in answers.items()
+                 if isinstance(levels, bool) or levels not in known(n)), "")
+
+
 DESIGN = ("another learning rate, width, kernel, padding or pooling window is a design choice the exercise leaves "
           "open (the grader trains at its own rate)")
 ACCEPTS: dict[str, Accepts] = {
@@ -209,6 +224,9 @@ ACCEPTS: dict[str, Accepts] = {
     "7.6/2": Accepts("any convolutional network for 28×28 images with (N, 10) scores and an activation after every "
                      "weighted layer but the last: the exercise allows any architecture and judges held-out accuracy, "
                      "which the grader's own training measured", {"net": ("ImprovedLeNet", {}, SMALL)}, _any_lenet),
+    "7.5/3.3": Accepts("the levels of a known ReLU construction of the max of 4 and of 9 values: the pairwise tree "
+                       "(⌈log2 n⌉) or the 2025 construction with ⌈log3(n − 1)⌉ + 1, both re-computed by the audit", {},
+                       _relu_levels, values=("relu_levels_2x2", "relu_levels_3x3")),
     "7.5/2": Accepts("any x, y of one length with max(x + y) ≠ max(x) + max(y) is a counterexample to the linearity of "
                      "max, re-computed by the audit", {}, _max_counterexample, values=("max_nonlinear_counterexample",)),
 }
