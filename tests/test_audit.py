@@ -283,9 +283,12 @@ def test_every_declared_property_holds_for_the_summaries_of_right_networks():
     levels = accepts.ACCEPTS["7.5/3.3"].problem
     assert levels({"relu_levels_2x2": 2, "relu_levels_3x3": 3}) == levels({"relu_levels_2x2": 2, "relu_levels_3x3": 4}) == ""
     assert levels({"relu_levels_2x2": 2, "relu_levels_3x3": 2}) == "2 levels for 9 values"
+    memory = accepts.ACCEPTS["7.4/2.3"].problem
+    assert memory({"backward_memory": f"2*({accepts.FORWARD_MEMORY}) + 2*c_o"}) == ""
+    assert memory({"backward_memory": f"3*({accepts.FORWARD_MEMORY})"}) == "backward_memory not a counted form"
 
 
-@pytest.mark.parametrize("exercise", ["7.5/2", "7.5/3.3", "7.6/1", "7.6/2", "8.1/5.1", "8.1/5.2", "8.1/7", "8.2/4", "8.3/6", "8.4/3", "8.5/2", "8.5/3"])
+@pytest.mark.parametrize("exercise", ["7.4/2.1", "7.4/2.3", "7.5/2", "7.5/3.3", "7.6/1", "7.6/2", "8.1/5.1", "8.1/5.2", "8.1/7", "8.2/4", "8.3/6", "8.4/3", "8.5/2", "8.5/3"])
 def test_each_reference_has_its_exercises_declared_property(exercise):
     """A property the reference lacks would accept nothing (the audit says so); measured here in-process."""
     import importlib

@@ -186,6 +186,31 @@ def _relu_levels(s: dict) -> str:
                  if isinstance(levels, bool) or levels not in known(n)), "")
 
 
+H_O, W_O = "(floor((h + 2*p_h - k_h)/s_h) + 1)", "(floor((w + 2*p_w - k_w)/s_w) + 1)"
+FORWARD_MEMORY = f"c_i*h*w + c_o*c_i*k_h*k_w + c_o*{H_O}*{W_O}"
+
+
+def _same_formula(answer, forms: tuple[str, ...]) -> bool:
+    """`answer` (a formula string) is one of `forms` up to algebra, by sympy (the audit's own comparison)."""
+    import sympy
+    try:
+        got = sympy.sympify(str(answer), locals={"floor": sympy.floor, "ceiling": sympy.ceiling})
+        return any(sympy.expand(got - sympy.sympify(form, locals={"floor": sympy.floor})) == 0 for form in forms)
+    except (sympy.SympifyError, TypeError, SyntaxError):
+        return False
+
+
+def _convolution_adds(s: dict) -> str:
+    return problems((_same_formula(s["forward_mults"], (f"c_o*{H_O}*{W_O}*c_i*k_h*k_w",)), "forward_mults wrong"),
+                    (_same_formula(s["forward_adds"], (f"c_o*{H_O}*{W_O}*(c_i*k_h*k_w - 1)",
+                                                       f"c_o*{H_O}*{W_O}*c_i*k_h*k_w")), "forward_adds not a counted form"))
+
+
+def _backward_memory(s: dict) -> str:
+    forms = (FORWARD_MEMORY, f"2*({FORWARD_MEMORY})", f"{FORWARD_MEMORY} + c_o", f"2*({FORWARD_MEMORY}) + 2*c_o")
+    return "" if _same_formula(s["backward_memory"], forms) else "backward_memory not a counted form"
+
+
 DESIGN = ("another learning rate, width, kernel, padding or pooling window is a design choice the exercise leaves "
           "open (the grader trains at its own rate)")
 ACCEPTS: dict[str, Accepts] = {
@@ -224,6 +249,12 @@ ACCEPTS: dict[str, Accepts] = {
     "7.6/2": Accepts("any convolutional network for 28×28 images with (N, 10) scores and an activation after every "
                      "weighted layer but the last: the exercise allows any architecture and judges held-out accuracy, "
                      "which the grader's own training measured", {"net": ("ImprovedLeNet", {}, SMALL)}, _any_lenet),
+    "7.4/2.1": Accepts("the additions of a convolution's forward pass, c_i·k_h·k_w − 1 per output, or one more per output "
+                       "where the bias's addition is counted (the exercise's two forms, compared by sympy)", {},
+                       _convolution_adds, values=("forward_mults", "forward_adds")),
+    "7.4/2.3": Accepts("the memory of the backward pass: the values held in the forward pass, or those and their "
+                       "gradients (\"about twice\"), with or without the bias (the exercise's forms, compared by sympy)",
+                       {}, _backward_memory, values=("backward_memory",)),
     "7.5/3.3": Accepts("the levels of a known ReLU construction of the max of 4 and of 9 values: the pairwise tree "
                        "(⌈log2 n⌉) or the 2025 construction with ⌈log3(n − 1)⌉ + 1, both re-computed by the audit", {},
                        _relu_levels, values=("relu_levels_2x2", "relu_levels_3x3")),
