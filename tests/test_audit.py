@@ -283,18 +283,24 @@ def test_every_declared_property_holds_for_the_summaries_of_right_networks():
     levels = accepts.ACCEPTS["7.5/3.3"].problem
     assert levels({"relu_levels_2x2": 2, "relu_levels_3x3": 3}) == levels({"relu_levels_2x2": 2, "relu_levels_3x3": 4}) == ""
     assert levels({"relu_levels_2x2": 2, "relu_levels_3x3": 2}) == "2 levels for 9 values"
+    anynet = {"depths": [1, 1, 2, 2], "widths": [16, 32, 32, 64], "group_widths": [16] * 4, "bot_muls": [1.0] * 4}
+    assert accepts._anynet_problems(anynet) == []
+    assert accepts._anynet_problems(dict(anynet, depths=[2, 2, 1, 1], group_widths=[16, 8, 16, 8])) == ["group_width", "depths"]
+    assert accepts._anynet_problems(dict(anynet, widths=[16, 24, 32, 64])) == ["invalid"]     # 24 channels, groups of 16
     memory = accepts.ACCEPTS["7.4/2.3"].problem
     assert memory({"backward_memory": f"2*({accepts.FORWARD_MEMORY}) + 2*c_o"}) == ""
     assert memory({"backward_memory": f"3*({accepts.FORWARD_MEMORY})"}) == "backward_memory not a counted form"
 
 
-@pytest.mark.parametrize("exercise", ["7.4/2.1", "7.4/2.3", "7.5/2", "7.5/3.3", "7.6/1", "7.6/2", "8.1/5.1", "8.1/5.2", "8.1/7", "8.2/4", "8.3/6", "8.4/3", "8.5/2", "8.5/3"])
+@pytest.mark.parametrize("exercise", ["7.4/2.1", "7.4/2.3", "7.5/2", "7.5/3.3", "7.6/1", "7.6/2", "8.1/5.1", "8.1/5.2",
+                                      "8.1/7", "8.2/4", "8.3/6", "8.4/3", "8.5/2", "8.5/3", "8.8/3"])
 def test_each_reference_has_its_exercises_declared_property(exercise):
     """A property the reference lacks would accept nothing (the audit says so); measured here in-process."""
     import importlib
     from d2lgrade.audit import accepts
-    from graders.probes.audit_properties import summary
+    from graders.probes.audit_properties import answers, summary
     ns = vars(importlib.import_module("reference.section_" + exercise.split("/")[0].replace(".", "_")))
     declared = accepts.ACCEPTS[exercise]
     measured = {label: summary(ns, name, kwargs, shape) for label, (name, kwargs, shape) in declared.networks.items()}
-    assert declared.problem({**measured, **{name: ns[name] for name in declared.values}}) == ""
+    called = {label: answers(ns, name, calls) for label, (name, calls) in (declared.calls or {}).items()}
+    assert declared.problem({**measured, **called, **{name: ns[name] for name in declared.values}}) == ""

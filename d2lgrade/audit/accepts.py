@@ -30,6 +30,7 @@ class Accepts:
     networks: dict[str, tuple]                   # label -> (contract or reference name, kwargs, input shape)
     problem: Callable[[dict], str]               # summaries (and values) by label -> "" when the property holds, else what fails
     values: tuple[str, ...] = ()                 # contract names whose values the property reads
+    calls: dict[str, tuple] = None               # label -> (contract name, [[args, kwargs], ...]) whose answers it reads
 
 
 # -- reading a summary: the layers between one weighted layer and the next -------------------------------
@@ -211,6 +212,33 @@ def _backward_memory(s: dict) -> str:
     return "" if _same_formula(s["backward_memory"], forms) else "backward_memory not a counted form"
 
 
+SAMPLED_SEEDS = 64
+
+
+def _anynet_problems(config) -> list[str]:
+    """The RegNetX principles a four-stage AnyNet configuration breaks, or ["invalid"] when it cannot be built."""
+    try:
+        d, w, g, b = (list(config[k]) for k in ("depths", "widths", "group_widths", "bot_muls"))
+        valid = all(len(v) == 4 for v in (d, w, g, b)) and all(int(x) == x > 0 for x in d + w + g) and \
+            all(x > 0 for x in b) and all(round(wi * bi) % gi == 0 for wi, gi, bi in zip(w, g, b))
+    except (TypeError, KeyError, ValueError):
+        return ["invalid"]
+    if not valid:
+        return ["invalid"]
+    return [name for name, ok in (("bot_mul", len(set(b)) == 1), ("group_width", len(set(g)) == 1),
+                                  ("widths", w == sorted(w)), ("depths", d == sorted(d))) if not ok]
+
+
+def _anynet_sampler(s: dict) -> str:
+    """Every sample follows all four principles, or breaks exactly the one asked to be broken."""
+    for kind in (None, "bot_mul", "group_width", "widths", "depths"):
+        for seed, config in enumerate(s[str(kind)]):
+            broken = _anynet_problems(config)
+            if broken != ([kind] if kind else []):
+                return f"seed {seed}, violate={kind!r}: breaks {broken or 'nothing'}"
+    return ""
+
+
 DESIGN = ("another learning rate, width, kernel, padding or pooling window is a design choice the exercise leaves "
           "open (the grader trains at its own rate)")
 ACCEPTS: dict[str, Accepts] = {
@@ -255,6 +283,11 @@ ACCEPTS: dict[str, Accepts] = {
     "7.4/2.3": Accepts("the memory of the backward pass: the values held in the forward pass, or those and their "
                        "gradients (\"about twice\"), with or without the bias (the exercise's forms, compared by sympy)",
                        {}, _backward_memory, values=("backward_memory",)),
+    "8.8/3": Accepts("a sampler of valid four-stage AnyNet configurations that follow RegNetX's four principles, or "
+                     f"break exactly the one named ({SAMPLED_SEEDS} seeds of each kind, re-checked by the audit); the "
+                     "ranges it draws from are the sampler's choice", {}, _anynet_sampler,
+                     calls={str(kind): ("sample_anynet", [[[seed], {"violate": kind}] for seed in range(SAMPLED_SEEDS)])
+                            for kind in (None, "bot_mul", "group_width", "widths", "depths")}),
     "7.5/3.3": Accepts("the levels of a known ReLU construction of the max of 4 and of 9 values: the pairwise tree "
                        "(⌈log2 n⌉) or the 2025 construction with ⌈log3(n − 1)⌉ + 1, both re-computed by the audit", {},
                        _relu_levels, values=("relu_levels_2x2", "relu_levels_3x3")),
@@ -263,10 +296,12 @@ ACCEPTS: dict[str, Accepts] = {
 }
 
 
-def measure(runtime, name: str, kwargs: dict, input_shape: tuple, seconds: float = 60.0):
-    """probes.summary of `name(**kwargs)` in the runtime, or None when it does not run."""
-    request = {"op": "probe", "module": probes.__name__, "source": _source_of(probes), "func": probes.summary.__name__,
-               "args": [name, kwargs, list(input_shape)], "kwargs": {}, "seed": 0, "call_seconds": seconds,
+def measure(runtime, name: str, kwargs, input_shape: tuple | None, seconds: float = 60.0, func: str = "summary"):
+    """probes.summary of `name(**kwargs)` in the runtime (or `func`, e.g. probes.answers of `name` on the calls
+    `kwargs`), or None when it does not run."""
+    args = [name, kwargs, list(input_shape)] if input_shape is not None else [name, kwargs]
+    request = {"op": "probe", "module": probes.__name__, "source": _source_of(probes), "func": func,
+               "args": args, "kwargs": {}, "seed": 0, "call_seconds": seconds,
                "wall_seconds": Limits.call_wall_seconds(seconds)}
     reply = runtime.request(request, request["wall_seconds"] + 5)
     return wire.unwrap(reply.get("value")) if reply.get("ok") else None
@@ -286,6 +321,10 @@ def check(runtime, exercise: str) -> tuple[bool, str]:
             if not entry.get("ok"):
                 return False, f"`{name}` cannot be read"
             summaries[name] = wire.unwrap(entry.get("value"))
+    for label, (name, calls) in (accepts.calls or {}).items():
+        summaries[label] = measure(runtime, name, calls, None, func=probes.answers.__name__)
+        if not isinstance(summaries[label], list):
+            return False, f"`{name}` does not answer"
     for label, (name, kwargs, shape) in accepts.networks.items():
         summaries[label] = measure(runtime, name, kwargs, shape)
         if not isinstance(summaries[label], dict):
