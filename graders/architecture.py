@@ -7,6 +7,7 @@ come from one definition of "parameter" and "FLOP" (torch's FlopCounterMode: a m
 from __future__ import annotations
 
 import math
+import struct
 from functools import lru_cache
 from types import ModuleType
 
@@ -88,11 +89,41 @@ def magnitude(n: float) -> str:
     return f"{n:g}"
 
 
-def expect_count(got, expected: float, what: str, rel: float = 0.01, hints: dict[str, float] | None = None) -> None:
+def is_rounding(value: float, exact: float) -> bool:
+    """`value` is `exact` (also as a float32 holds it: a count summed in a float tensor), or `exact` rounded (up,
+    down or to nearest) to some number of significant figures."""
+    if abs(value - exact) < 0.5 or value == struct.unpack("f", struct.pack("f", exact))[0]:
+        return True
+    if exact == 0:
+        return False
+    places = math.floor(math.log10(abs(exact))) + 1
+    for digits in range(1, places + 1):
+        scale = 10 ** (places - digits)
+        if any(abs(value - f(exact / scale) * scale) < 0.5 for f in (round, math.floor, math.ceil)):
+            return True
+    return False
+
+
+def without_biases(description: dict) -> int:
+    """The parameters of a `describe` record less the biases of its convolutions and dense layers: the other
+    way a parameter count is stated."""
+    biases = sum(h.get("out_channels" if kind == "Conv2d" else "out_features", 0) * bool(h.get("bias"))
+                 for _, kind, h, _ in description["layers"] if kind in ("Conv2d", "Linear"))
+    return description["params"] - biases
+
+
+def expect_count(got, expected: float, what: str, rel: float = 0.01, hints: dict[str, float] | None = None,
+                 exact: tuple[float, ...] = ()) -> None:
     """`got` within `rel` of `expected`; otherwise fail with how far off it is and, where `got` equals one of
-    `hints` ({"what that number is": value}, e.g. the count without biases), which mistake that is."""
+    `hints` ({"what that number is": value}, e.g. the count without biases), which mistake that is.
+    `exact`: the exact counts a right answer may state (e.g. with and without biases): the tolerance is then for
+    rounded figures only, so a figure within it must be one of them or a rounding of one, never a precise miscount."""
     value = as_count(got, what)
     if abs(value - expected) <= rel * abs(expected):
+        if exact and not any(is_rounding(value, form) for form in exact):
+            fail(f"{what} is {value:,.0f}, close to the count but neither an exact count (with or without biases) nor "
+                 "a rounding of one: a parameter count has exact values, so recount (or give it rounded).",
+                 reveal=f"The reference counts {expected:,.0f}.")
         return
     # The count is the answer: hints name the mistake and the direction, the figure goes to `reveal` (a ratio
     # to three digits would give it back).

@@ -24,6 +24,7 @@ from graders import book_code
 from graders.architecture import as_count, describe_reference, expect_count, magnitude
 from graders.execution import flops_unverified, has_relu
 from graders.layer_counts import expect_flop_split, nearest_first, parameter_split
+from graders.nonlinearity import expect_activations
 from graders.probes import section_7_6 as training
 
 ref = reference_of("8.1")
@@ -74,7 +75,8 @@ def conv_fc_parameters(p):
                     "the other part's count (conv and fc swapped?)": split[other],
                     "the count for 3-channel images and 1000 classes (ImageNet)": imagenet[key]}
         got = as_count(answer[key], what)
-        expect_count(got, split[key], what, COUNT_TOLERANCE, hints=nearest_first(mistakes, got))
+        expect_count(got, split[key], what, COUNT_TOLERANCE, hints=nearest_first(mistakes, got),
+                     exact=(split[key], split[key] - biases[key]))
     share = split["fc"] / (split["conv"] + split["fc"])
     return f"convolutions {split['conv']:,}, dense layers {split['fc']:,} parameters ({share:.0%} in the dense layers)"
 
@@ -108,7 +110,8 @@ def _small_model(p, name: str) -> dict:
 
 
 @check("8.1/5.1", points=2, title="A simplified AlexNet for 28×28 images", uses=("SmallAlexNet",),
-       expected="(N, 10) on (N, 1, 28, 28); two or more convolutions with ReLU and pooling; fewer parameters and "
+       expected="(N, 10) on (N, 1, 28, 28); two or more convolutions with ReLU and pooling, an activation applied "
+                "after every convolution and hidden dense layer; fewer parameters and "
                 "FLOPs than the book's AlexNet at 224×224")
 def small_alexnet(p):
     got, book = _small_model(p, "SmallAlexNet"), _book_alexnet()
@@ -116,6 +119,7 @@ def small_alexnet(p):
     if counts.get("Conv2d", 0) < 2 or not has_relu(got) or not POOLING & set(counts):
         fail(f"`SmallAlexNet()` runs {_kinds(got)}: a simplified AlexNet still needs two or more convolutions, "
              "ReLU activations (nn.ReLU or F.relu) and pooling.")
+    expect_activations(p, "SmallAlexNet", input_shape=SMALL_INPUT, saturating=False)
     cost, book_cost = sum(got["flops"].values()) / SMALL_INPUT[0], sum(book["flops"].values())
     if got["params"] >= book["params"] or cost >= book_cost:
         over = " and ".join(what for what, more in (("parameters", got["params"] >= book["params"]),
@@ -129,13 +133,15 @@ def small_alexnet(p):
 
 
 @check("8.1/5.2", points=2, title="An AlexNet that works directly on 28×28 images", uses=("AlexNet28",),
-       expected=f"(N, 10) on (N, 1, 28, 28); three or more convolutions, dropout; under {DIRECT_COST:.0%} of the "
+       expected=f"(N, 10) on (N, 1, 28, 28); three or more convolutions, an activation applied after each of them and "
+                "after every hidden dense layer, dropout; under {DIRECT_COST:.0%} of the "
                 "book's AlexNet FLOPs")
 def alexnet_28(p):
     got, book = _small_model(p, "AlexNet28"), _book_alexnet()
     counts = got["counts"]
     if counts.get("Conv2d", 0) < 3:
         fail(f"`AlexNet28()` has {counts.get('Conv2d', 0)} convolution(s); keep AlexNet's deeper stack: at least three.")
+    expect_activations(p, "AlexNet28", input_shape=SMALL_INPUT, saturating=False)
     if not DROPOUT & set(counts):
         fail("`AlexNet28()` runs no dropout layer: AlexNet regularises its dense layers with nn.Dropout.")
     cost, book_cost = sum(got["flops"].values()) / SMALL_INPUT[0], sum(book["flops"].values())
@@ -148,7 +154,8 @@ def alexnet_28(p):
 
 # -- 8.1/7 ---------------------------------------------------------------------------------------------------
 @check("8.1/7", name="layers", points=1, title="ReLU and dropout, no sigmoid", uses=("LeNetDropout",),
-       expected="a forward pass runs ReLU (a module or F.relu) and nn.Dropout layers and no sigmoid; (N, num_classes) "
+       expected="a forward pass runs ReLU (a module or F.relu) after every convolution and hidden dense layer, "
+                "nn.Dropout layers and no sigmoid; (N, num_classes) "
                 "on (N, 1, 28, 28)")
 def dropout_layers(p):
     got = _describe(p, "LeNetDropout(num_classes=5)", "LeNetDropout", num_classes=5)
@@ -165,6 +172,7 @@ def dropout_layers(p):
         problems.append("has no nn.Dropout layer: add one after the dense hidden layers")
     if problems:
         fail("`LeNetDropout` " + "; it ".join(problems) + ".")
+    expect_activations(p, "LeNetDropout", input_shape=SMALL_INPUT, num_classes=5)
     if got["output"] != [SMALL_INPUT[0], 5]:
         fail(f"`LeNetDropout(num_classes=5)` maps 2×1×28×28 to {got['output']}; expected [2, 5].")
     relus = f"{counts['ReLU']} ReLU" if counts.get("ReLU") else "functional ReLU"

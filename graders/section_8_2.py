@@ -11,7 +11,7 @@ from __future__ import annotations
 from d2lgrade.core.checks import check, fail, partial
 from d2lgrade.values.expected import reference as reference_of
 from graders import book_code
-from graders.architecture import as_count, describe_reference, expect_count, magnitude
+from graders.architecture import as_count, describe_reference, expect_count, magnitude, without_biases
 from graders.execution import flops_unverified
 from graders.layer_counts import expect_flop_split, nearest_first, parameter_split
 
@@ -67,7 +67,8 @@ def parameter_counts(p):
             "only the convolutional layers' parameters": parts["conv"],
             "only the dense layers' parameters": parts["fc"],
             "the count for 3-channel images and 1000 classes (ImageNet), not 1 channel and 10": imagenet[key]["params"],
-            "the other network's count (are the two swapped?)": other["params"]}, got))
+            "the other network's count (are the two swapped?)": other["params"]}, got),
+            exact=(model["params"], without_biases(model)))
     return (f"AlexNet {alexnet['params']:,} and VGG-11 {vgg11['params']:,} parameters: VGG-11 has "
             f"{vgg11['params'] / alexnet['params']:.1f}× as many")
 

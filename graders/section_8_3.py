@@ -11,7 +11,7 @@ from __future__ import annotations
 from d2lgrade.core.checks import check, fail
 from d2lgrade.values.expected import reference as reference_of
 from graders.architecture import (as_count, call_text, describe_reference, describe_student, expect_count, infer_unit,
-                                  magnitude, read_flops, unit_note)
+                                  magnitude, read_flops, unit_note, without_biases)
 
 ref = reference_of("8.3")
 
@@ -131,7 +131,8 @@ def parameter_count(p):
     value = p.value("nin_params")
     p.answer = f"{magnitude(as_count(value, '`nin_params`'))} parameters"
     expect_count(value, expected["params"], "`nin_params`", rel=0.01,
-                 hints={"the count for 1000 classes": imagenet["params"]})
+                 hints={"the count for 1000 classes": imagenet["params"]},
+                 exact=(expected["params"], without_biases(expected)))
     return f"{as_count(value, 'nin_params'):,.0f} parameters (the reference counts {expected['params']:,})"
 
 

@@ -23,8 +23,9 @@ from d2lgrade.compare.tensors import describe, expect_diagnosed, expect_tensor, 
 from d2lgrade.values.expected import computed
 from d2lgrade.values.expected import reference as reference_of
 from graders.architecture import (MEASURE_TIMEOUT, as_count, call_text, describe_reference, describe_student,
-                                  expect_count, magnitude, run_naming)
+                                  expect_count, magnitude, run_naming, without_biases)
 from graders.execution import flops_unverified
+from graders.nonlinearity import expect_activations
 from graders.probes import architecture as architecture_probes
 from graders.probes import section_7_6 as training_probes
 from graders.probes import section_8_4 as probes
@@ -399,6 +400,7 @@ def native_resolution(p):
 
 @check("8.4/3", name="cost", points=1, title="Still a GoogLeNet, at a sensible cost", uses=("GoogLeNet28",),
        expected=f"parameters between {PARAMETER_RANGE[0]:g}× and {PARAMETER_RANGE[1]:g}× the book's GoogLeNet; "
+                "an activation after every convolution; "
                 f"FLOPs at 28×28 at most {FLOPS_FACTOR:g}× the book's at 96×96")
 def native_cost(p):
     got = _measure(p, "GoogLeNet28", input_shape=NATIVE_IMAGE)
@@ -413,6 +415,7 @@ def native_cost(p):
         fail(f"`GoogLeNet28()` has {magnitude(got['params'])} parameters, {side} the book's GoogLeNet's: keep the "
              "Inception body.",
              reveal=f"The range is {magnitude(low)} to {magnitude(high)} (the book's {magnitude(book['params'])}).")
+    expect_activations(p, "GoogLeNet28", input_shape=NATIVE_IMAGE)      # the book's: a ReLU after every convolution
     if flops > budget:
         fail(f"`GoogLeNet28()` needs {magnitude(flops)} FLOPs per 28×28 image, more than {FLOPS_FACTOR:g}× the "
              f"{magnitude(sum(book['flops'].values()))} of the book's GoogLeNet at 96×96: the body runs at too "
@@ -421,15 +424,23 @@ def native_cost(p):
 
 
 # -- 8.4/4 ----------------------------------------------------------------------------------------------
+def _models() -> dict:
+    return {"AlexNet": ("AlexNet", ()), "VGG": ("VGG", (ref.VGG11,)), "NiN": ("NiN", ()), "GoogLeNet": ("GoogleNet", ())}
+
+
+def _without_biases(key: str) -> int:
+    """The reference's count for `key` stated without biases: the other exact form a right answer may give."""
+    name, args = _models()[key]
+    return without_biases(describe_reference(ref, name, *args, input_shape=GOOGLENET_IMAGE))
+
+
 def _reference_counts() -> dict:
     """{model: (reference count, {mistake: count})} for 1×224×224 images and 10 classes. Not cached here: every
     call must go through the seam, so that a release records `ref.VGG11` whichever check or test asked first
     (`computed` already measures each network once per process)."""
     colour = {"input_shape": (1, 3, 224, 224), "num_classes": 1000}
-    models = {"AlexNet": ("AlexNet", ()), "VGG": ("VGG", (ref.VGG11,)), "NiN": ("NiN", ()),
-              "GoogLeNet": ("GoogleNet", ())}
     counts = {}
-    for key, (name, args) in models.items():
+    for key, (name, args) in _models().items():
         measured = describe_reference(ref, name, *args, input_shape=GOOGLENET_IMAGE)
         hints = {"the count for 3-channel images and 1000 classes (ImageNet)":
                  describe_reference(ref, name, *args, **colour)["params"]}
@@ -461,5 +472,6 @@ def parameter_counts(p):
         fail(f"`param_counts_all` has no count for {', '.join(missing)} (keys: AlexNet, VGG, NiN, GoogLeNet).")
     p.answer = ", ".join(f"{key}: {magnitude(as_count(value, key))}" for key, value in found.items())
     for key, (expected, hints) in _reference_counts().items():
-        expect_count(found[key], expected, f"param_counts_all[{key!r}]", rel=0.01, hints=hints)
+        expect_count(found[key], expected, f"param_counts_all[{key!r}]", rel=0.01, hints=hints,
+                     exact=(expected, _without_biases(key)))
     return ", ".join(f"{key} {magnitude(expected)}" for key, (expected, _) in _reference_counts().items())

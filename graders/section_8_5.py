@@ -27,6 +27,7 @@ from d2lgrade.compare import rebuild
 from d2lgrade.compare.inputs import randint
 from d2lgrade.values.expected import computed, reference
 from graders.architecture import as_count, describe_student
+from graders.nonlinearity import expect_activations
 from graders.probes import layers as layer_probes
 from graders.probes import section_8_5 as probes
 
@@ -280,15 +281,39 @@ def _norm_after(layers, kinds) -> tuple[list[str], list[str]]:
     return followed, bare
 
 
+POOLS = ("MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "LPPool2d")
+
+
+def _unpooled(layers) -> list[str]:
+    """The convolutions whose output reaches the next weighted layer (or the end) without a pooling layer."""
+    bare, pending = [], None
+    for row in layers:
+        if row[1] in ("Conv2d", "Linear"):
+            if pending:
+                bare.append(pending)
+            pending = f"`{row[0]}` (Conv2d)" if row[1] == "Conv2d" else None
+        elif row[1] in POOLS:
+            pending = None
+    return bare + ([pending] if pending else [])
+
+
 def _lenet_layers(p, name):
+    """The layers of the section's LeNet shape: every convolution pooled, an activation after every weighted
+    layer but the last (what the forward pass computes: an activation swapped for nn.Identity fails)."""
     reply = describe_student(p, name, input_shape=(2, 1, 28, 28))
     if reply["output"] != [2, 10]:
         fail(f"`{name}()` returns shape {reply['output']} for a batch of shape (2, 1, 28, 28); expected (2, 10).")
+    unpooled = _unpooled(reply["layers"])
+    if unpooled:
+        fail(f"in `{name}()`, {unpooled[0]} is not followed by a pooling layer: the section's LeNet pools after "
+             "each convolution, and only where batch norm goes should change.")
+    expect_activations(p, name, input_shape=(2, 1, 28, 28), activation="the section's sigmoid")
     return reply["layers"]
 
 
 @check("8.5/2", name="architecture", points=1, title="Batch norm after every convolution and hidden dense layer",
-       uses=("BNLeNet",), expected="conv → BN → sigmoid → pool twice, then dense → BN → sigmoid twice, and the output layer")
+       uses=("BNLeNet",), expected="conv → BN → sigmoid → pool twice, then dense → BN → sigmoid twice, and the output layer (an "
+                "activation applied after every layer but the last)")
 def bn_lenet_architecture(p):
     layers = _lenet_layers(p, "BNLeNet")
     followed, bare = _norm_after(layers, ("Conv2d", "Linear"))
@@ -443,7 +468,8 @@ def stable_rates(p):
 
 
 @check("8.5/3", points=1, title="Batch norm after the convolutions only", uses=("ConvBNLeNet",),
-       expected="batch norm after both convolutions, none after the dense layers")
+       expected="batch norm after both convolutions, none after the dense layers; each convolution pooled and an "
+                "activation applied after every layer but the last")
 def conv_only_bn(p):
     layers = _lenet_layers(p, "ConvBNLeNet")
     followed, _ = _norm_after(layers, ("Conv2d",))

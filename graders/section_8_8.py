@@ -160,10 +160,14 @@ def _design(p) -> dict:
         fail(f"`DEEPER_REGNETX` has depths {tuple(depths)} and widths {tuple(widths)}: RegNetX's principles ask for "
              "depths and widths that never decrease from one stage to the next.")
     try:
-        return _design_of(design)
+        built = _design_of(design)
     except (TypeError, ValueError):
         fail(f"`DEEPER_REGNETX` = {design!r:.100} should hold integers (depths, widths, group_width) and a number "
              "(bot_mul).")
+    if built["bot_mul"] != 1.0:
+        fail(f"`DEEPER_REGNETX` has bot_mul {built['bot_mul']:g}: RegNetX fixes the bottleneck ratio at 1 (no "
+             "bottleneck, which the design-space search found best); deepen it through its depths and widths.")
+    return built
 
 
 def _design_of(design) -> dict:
@@ -174,7 +178,8 @@ def _design_of(design) -> dict:
 
 @check("8.8/1", name="design", points=2, title="A deeper RegNetX trained by the grader",
        uses=("DEEPER_REGNETX",),
-       expected=f"four stages, depths and widths never decreasing, at most {MAX_PARAMS:,} parameters; built with "
+       expected=f"four stages, depths and widths never decreasing, bottleneck ratio 1 (RegNetX), at most "
+                f"{MAX_PARAMS:,} parameters; built with "
                 f"the grader's regnetx and trained {STEPS} SGD steps of {BATCH}: held-out accuracy at least "
                 f"the reference's four-stage design's minus {SLACK:.0%}")
 def deeper_design(p):

@@ -153,7 +153,7 @@ def test_the_audit_classifies_and_counts_graded_mutants(tmp_path):
     assert (doc["mutants"], doc["killed"], doc["equivalent"]) == (3, 1, 1)
     assert doc["survivors"] == [{"exercise": "7.3/3", "operator": "variant", "diff": "-e\n+f"}]
     text = report.markdown([section], command="test", not_audited={"7.4": "not run"})
-    assert "| 7.3 | 7.3/3 | 3 | 1 | 1 | 1 | 50.0 % |" in text and "- 7.4: not run" in text
+    assert "| 7.3 | 7.3/3 | 3 | 1 | 1 | 0 | 1 | 50.0 % |" in text and "- 7.4: not run" in text
     # a hand-written Notes section survives a rewrite of the record
     (tmp_path / "AUDIT.md").write_text("old table\n\n## Notes\n\n- 7.3/3: triaged\n")
     report.write_markdown(tmp_path / "AUDIT.md", text)
@@ -211,8 +211,96 @@ def test_auditing_one_section_keeps_the_other_sections_rows(tmp_path, monkeypatc
     assert main(["--audit", "7.3", "--audit-md", str(record)]) == 0      # a rerun replaces, never duplicates
     capsys.readouterr()
     text = record.read_text()
-    assert "| 7.3 | 7.3/1 | 1 | 0 | 0 | 1 | 0.0 % |" in text and "| 8.5 | 8.5/1 | 1 | 1 | 0 | 0 | 100.0 % |" in text
-    assert text.count("| 7.3 | 7.3/1 |") == 1 and "| 8.5 | 1 | 1 | 0 | 0 | 100.0 % | 1 | at most 2 |" in text
-    assert "Overall: 2 mutants, 1 killed, 0 equivalent, 1 holes" in text
+    assert "| 7.3 | 7.3/1 | 1 | 0 | 0 | 0 | 1 | 0.0 % |" in text and "| 8.5 | 8.5/1 | 1 | 1 | 0 | 0 | 0 | 100.0 % |" in text
+    assert text.count("| 7.3 | 7.3/1 |") == 1 and "| 8.5 | 1 | 1 | 0 | 0 | 0 | 100.0 % | 1 | at most 2 |" in text
+    assert "Overall: 2 mutants, 1 killed, 0 equivalent, 0 other correct answers, 1 holes" in text
     assert "- 8.4: not audited yet" in text and "- 8.5: not audited" not in text
     assert text.endswith("## Notes\n\n- triaged by hand\n")
+
+
+# -- another correct answer: an open exercise's declared property, re-measured by the audit ------------------
+def conv_bn_lenet(lr="0.1", last_act="nn.Sigmoid()", extra_dense=""):
+    return f"""
+class ConvBNLeNet(d2l.Classifier):
+    def __init__(self, lr={lr}, num_classes=10):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Sequential(
+            nn.LazyConv2d(6, kernel_size=5), nn.LazyBatchNorm2d(), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
+            nn.LazyConv2d(16, kernel_size=5), nn.LazyBatchNorm2d(), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
+            nn.Flatten(), nn.LazyLinear(120), nn.Sigmoid(), {extra_dense}nn.LazyLinear(84), {last_act},
+            nn.LazyLinear(num_classes))
+"""
+
+
+def test_a_survivor_of_an_open_exercise_is_another_answer_only_with_the_exercises_property(tmp_path):
+    variants = [
+        Mutant("another-rate", conv_bn_lenet(lr="1.1"), "-a\n+b"),
+        # the checks pass it, but the section's LeNet has three dense layers: the property does not cover it
+        Mutant("extra-layer", conv_bn_lenet(extra_dense="nn.LazyLinear(100), nn.Sigmoid(), "), "-c\n+d"),
+        Mutant("identity", conv_bn_lenet(last_act="nn.Identity()"), "-e\n+f"),
+    ]
+    engine = SectionRuntime(find_section("8.5"))
+    try:
+        audited = audit_exercise(engine, "8.5/3", None, variants=variants)
+    finally:
+        engine.close()
+    verdicts = {o.operator: o.verdict for o in audited.outcomes}
+    assert verdicts == {"another-rate": "accepted", "extra-layer": "survived", "identity": "killed"}, audited.outcomes
+    assert "batch norm after the convolutions only" in audited.outcomes[0].accepted
+    section = SectionAudit("8.5", [audited], 1.0)
+    doc = report.to_json([section])["sections"]["8.5"]
+    assert (doc["mutants"], doc["killed"], doc["accepted"]) == (3, 1, 1)
+    assert [s["operator"] for s in doc["survivors"]] == ["extra-layer"]
+    assert [s["operator"] for s in doc["other_answers"]] == ["another-rate"]
+    text = report.markdown([section], command="test", not_audited={})
+    # the kill rate counts only wrong answers: one killed of two
+    assert "| 8.5 | 8.5/3 | 3 | 1 | 0 | 1 | 1 | 50.0 % |" in text
+    assert "## Other correct answers" in text and "- 8.5/3 `another-rate`: the section's LeNet" in text
+
+
+def test_every_declared_property_holds_for_the_summaries_of_right_networks():
+    from d2lgrade.audit import accepts
+    def net(*kinds, output=(2, 10), params=10, flops=10.0):
+        return {"output": list(output), "calls": [[k, [2, 4, 5, 5]] for k in kinds], "params": params, "flops": flops}
+    lenet = ["Conv2d", "BatchNorm2d", "Sigmoid", "AvgPool2d", "Conv2d", "BatchNorm2d", "Sigmoid", "AvgPool2d", "Flatten",
+             "Linear", "Sigmoid", "Linear", "Sigmoid", "Linear"]
+    conv_only = accepts.ACCEPTS["8.5/3"].problem
+    assert conv_only({"net": net(*lenet)}) == ""
+    assert conv_only({"net": net(*lenet[:12], "Identity", "Linear")}) == "a weighted layer without an activation"
+    assert conv_only({"net": net(*lenet[:7], *lenet[8:])}) == "a convolution not pooled"
+    assert conv_only({"net": net(*lenet[:10], "BatchNorm1d", *lenet[10:])}) == "batch norm elsewhere"
+    assert accepts.ACCEPTS["8.5/2"].problem({"net": net(*lenet)}) == "batch norm elsewhere"
+    relu = [k.replace("Sigmoid", "ReLU").replace("BatchNorm2d", "Dropout") for k in lenet]
+    book = net(params=100, flops=100.0)
+    assert accepts.ACCEPTS["8.1/5.1"].problem({"net": net(*relu), "book": book}) == ""
+    assert accepts.ACCEPTS["8.1/5.1"].problem({"net": net(*lenet), "book": book}) == "a weighted layer without ReLU"
+    assert accepts.ACCEPTS["8.1/5.1"].problem({"net": net(*relu, params=100), "book": book}) == \
+        "not cheaper than the book's AlexNet"
+    counterexample = accepts.ACCEPTS["7.5/2"].problem
+    assert counterexample({"max_nonlinear_counterexample": ([2, 0], [0, 1])}) == ""
+    assert counterexample({"max_nonlinear_counterexample": ([1, 0], [2, 1])}) == "max(x + y) = max(x) + max(y)"
+    levels = accepts.ACCEPTS["7.5/3.3"].problem
+    assert levels({"relu_levels_2x2": 2, "relu_levels_3x3": 3}) == levels({"relu_levels_2x2": 2, "relu_levels_3x3": 4}) == ""
+    assert levels({"relu_levels_2x2": 2, "relu_levels_3x3": 2}) == "2 levels for 9 values"
+    anynet = {"depths": [1, 1, 2, 2], "widths": [16, 32, 32, 64], "group_widths": [16] * 4, "bot_muls": [1.0] * 4}
+    assert accepts._anynet_problems(anynet) == []
+    assert accepts._anynet_problems(dict(anynet, depths=[2, 2, 1, 1], group_widths=[16, 8, 16, 8])) == ["group_width", "depths"]
+    assert accepts._anynet_problems(dict(anynet, widths=[16, 24, 32, 64])) == ["invalid"]     # 24 channels, groups of 16
+    memory = accepts.ACCEPTS["7.4/2.3"].problem
+    assert memory({"backward_memory": f"2*({accepts.FORWARD_MEMORY}) + 2*c_o"}) == ""
+    assert memory({"backward_memory": f"3*({accepts.FORWARD_MEMORY})"}) == "backward_memory not a counted form"
+
+
+@pytest.mark.parametrize("exercise", ["7.4/2.1", "7.4/2.3", "7.5/2", "7.5/3.3", "7.6/1", "7.6/2", "8.1/5.1", "8.1/5.2",
+                                      "8.1/7", "8.2/4", "8.3/6", "8.4/3", "8.5/2", "8.5/3", "8.8/3"])
+def test_each_reference_has_its_exercises_declared_property(exercise):
+    """A property the reference lacks would accept nothing (the audit says so); measured here in-process."""
+    import importlib
+    from d2lgrade.audit import accepts
+    from graders.probes.audit_properties import answers, summary
+    ns = vars(importlib.import_module("reference.section_" + exercise.split("/")[0].replace(".", "_")))
+    declared = accepts.ACCEPTS[exercise]
+    measured = {label: summary(ns, name, kwargs, shape) for label, (name, kwargs, shape) in declared.networks.items()}
+    called = {label: answers(ns, name, calls) for label, (name, calls) in (declared.calls or {}).items()}
+    assert declared.problem({**measured, **called, **{name: ns[name] for name in declared.values}}) == ""

@@ -360,7 +360,7 @@ def test_16_without_the_tmpfs_a_watchdog_stops_the_runtime(executor, tmp_path, m
     head = "def mount_scratch(folder: str, size_bytes: int, files: int) -> None:\n"
     assert head in source
     (copy / "isolation.py").write_text(source.replace(head, head + "    raise OSError(1, 'turned off')\n"))
-    monkeypatch.setattr(kernel, "SANDBOX", copy / "sandbox.py")
+    monkeypatch.setattr(sandboxed, "SANDBOX", copy / "sandbox.py")
     limits = DISK_LIMITS
     got, peak = graded_measuring_disk(HOSTILE / "disk.py", executor, limits, 0.02)
     print(f"peak disk use with the watchdog only: {peak / 2**20:.1f} MiB (cap 64 MiB)")

@@ -74,7 +74,8 @@ def test_param_split_right(runner, source):
     ("alexnet_param_split = {'conv': 3_723_968, 'fc': 46_764_746}", ["whole network's count"]),
     ("alexnet_param_split = {'conv': 3_723_968, 'fc': 43_040_778 + 4096 * 990 + 990}", ["1000 classes", "ImageNet"]),
     ("alexnet_param_split = {'conv': 3.7, 'fc': 43.0}", ["3.7", "6 orders of magnitude below"]),
-], ids=["swapped", "whole-network-as-fc", "imagenet-classes", "in-millions"])
+    ("alexnet_param_split = {'conv': 3_723_968, 'fc': 43_040_777}", ["43,040,777", "nor a rounding of one"]),
+], ids=["swapped", "whole-network-as-fc", "imagenet-classes", "in-millions", "precise-miscount"])
 def test_param_split_wrong(runner, source, words):
     assert_wrong(runner.grade(source, "8.1/1.1")[0], words)
 
@@ -187,6 +188,44 @@ def test_alexnet_28_wrong(runner, source, words):
     assert_wrong(runner.grade(source, "8.1/5.2")[0], words)
 
 
+# What the forward pass computes decides, not the declared modules: an activation swapped for nn.Identity or
+# skipped in forward loses the points; F.relu, an in-place ReLU or a block of one's own keeps them.
+ACTIVATED_OTHERWISE = """
+class Bent(nn.Module):   # the student's own activation block
+    def forward(self, X):
+        return X * (X > 0)
+
+class SmallAlexNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(1, 8, 3, padding=1), nn.Conv2d(8, 16, 3, padding=1)
+        self.act, self.pool = Bent(), nn.MaxPool2d(2)
+        self.fc1, self.fc2 = nn.Linear(16 * 7 * 7, 32), nn.Linear(32, 10)
+    def forward(self, X):
+        X = self.pool(F.relu(self.c1(X)))
+        X = self.pool(nn.ReLU(inplace=True)(self.c2(X)))
+        return self.fc2(self.act(self.fc1(X.flatten(1))))
+"""
+
+
+def test_activations_written_otherwise_keep_the_marks(runner):
+    assert_right(runner.grade(ACTIVATED_OTHERWISE, "8.1/5.1"))
+
+
+@pytest.mark.parametrize("source, check, words", [
+    (RIGHT_SMALL[1].replace("nn.LazyConv2d(48, 3), nn.ReLU()", "nn.LazyConv2d(48, 3), nn.Identity()"), "8.1/5.1",
+     ["`3` (Conv2d) reaches `7` (Linear)", "no activation"]),
+    (ACTIVATED_OTHERWISE.replace("self.act(self.fc1(X.flatten(1)))", "self.fc1(X.flatten(1))"), "8.1/5.1",
+     ["`fc1` (Linear) reaches `fc2` (Linear)"]),
+    (RIGHT_28[0].replace("nn.LazyLinear(128), nn.ReLU()", "nn.LazyLinear(128), nn.Identity()"), "8.1/5.2",
+     ["`net.9` (Linear) reaches `net.12` (Linear)"]),
+    (RIGHT_28[0].replace("nn.LazyConv2d(64, 3, padding=1), nn.ReLU()", "nn.LazyConv2d(64, 3, padding=1), nn.Sigmoid()"),
+     "8.1/5.2", ["`net.5` (Conv2d) is bent only by sigmoid", "uses ReLU"]),
+], ids=["identity-after-a-convolution", "skipped-in-forward", "identity-in-the-head", "sigmoid-for-a-relu"])
+def test_a_missing_activation_loses_the_marks(runner, source, check, words):
+    assert_wrong(runner.grade(source, check)[0], words)
+
+
 # -- 8.1/7 ------------------------------------------------------------------------------------------------
 def lenet(act="nn.ReLU()", pool="nn.MaxPool2d(2)", dropout="nn.Dropout(0.3), "):
     return f"""
@@ -224,8 +263,10 @@ def test_lenet_dropout_right(runner, source):
 @pytest.mark.parametrize("source, failing, words", [
     (lenet(act="nn.Sigmoid()"), "8.1/7:layers", ["nn.Sigmoid", "replace each with nn.ReLU"]),
     (lenet(dropout=""), "8.1/7:layers", ["no nn.Dropout layer"]),
+    (lenet().replace("nn.Linear(400, 120), nn.ReLU()", "nn.Linear(400, 120), nn.Identity()"), "8.1/7:layers",
+     ["`net.7` (Linear) reaches `net.10` (Linear)", "apply a nonlinearity (ReLU)"]),
     (lenet(act="nn.Sigmoid()", pool="nn.AvgPool2d(2)"), "8.1/7", ["no better than", "sigmoid LeNet"]),
-], ids=["sigmoid-kept", "no-dropout", "sigmoid-trains-slowly"])
+], ids=["sigmoid-kept", "no-dropout", "identity-for-a-relu", "sigmoid-trains-slowly"])
 def test_lenet_dropout_wrong(runner, source, failing, words):
     # a failing layer check is graded alone: no need to train the variant
     assert_wrong(by_id(runner.grade(source, failing if ":" in failing else "8.1/7", only={failing}))[failing], words)

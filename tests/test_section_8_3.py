@@ -149,10 +149,12 @@ def test_counts_right(runner):
 @pytest.mark.parametrize("source, check_id, words", [
     ("nin_params = 7_416_376", "8.3/4:params", ["1000 classes"]),
     ("nin_params = 1.99e9", "8.3/4:params", ["3 orders of magnitude above", "1.99 M"]),
+    # within 1 % but a precise miscount: the tolerance is for rounded figures, a count has one right value
+    ("nin_params = 1_992_167", "8.3/4:params", ["1,992,167", "neither an exact count (with or without biases) nor a rounding"]),
     ('nin_flops = {"total": 762_297_352, "unit": "FLOPs"}', "8.3/4:flops", ["in MACs labelled as FLOPs"]),
     ('nin_flops = {"total": 1_100_000_000}', "8.3/4:flops", ['"unit": "FLOPs" or "MACs"']),
     ('nin_flops = 1_524_594_704', "8.3/4:flops", ["should be a dict"]),
-], ids=["1000-classes", "off-by-1000", "macs-as-flops", "no-unit", "bare-number"])
+], ids=["1000-classes", "off-by-1000", "precise-miscount", "macs-as-flops", "no-unit", "bare-number"])
 def test_counts_wrong(runner, source, check_id, words):
     other = "nin_flops = None" if "params" in check_id else "nin_params = None"
     assert_wrong(by_id(runner.grade(source + "\n" + other, "8.3/4", only={check_id}))[check_id], words)

@@ -330,7 +330,9 @@ class GoogLeNet28(d2l.Classifier):   # a LeNet is not a GoogLeNet
     (NATIVE_SUBCLASS.replace("class GoogLeNet28(GoogleNet):",
                              "class GoogLeNet28(GoogleNet):\n    def __init__(self, num_classes=10):\n"
                              "        super().__init__(num_classes=10)\n"), "8.4/3", ["GoogLeNet28(num_classes=3)", "[1, 10]"]),
-], ids=["book-network", "no-downsampling", "lenet", "ignores-num_classes"])
+    (NATIVE_SUBCLASS.replace("padding=1), nn.ReLU())", "padding=1), nn.Identity())"), "8.4/3:cost",
+     ["(Conv2d) reaches", "no activation"]),
+], ids=["book-network", "no-downsampling", "lenet", "ignores-num_classes", "stem-without-activation"])
 def test_native_wrong(runner, source, check_id, words):
     assert_wrong(by_id(runner.grade(source, "8.4/3", only={check_id}))[check_id], words)
 

@@ -131,13 +131,41 @@ def test_lenet_without_batch_norm_fails_both(runner):
     (lenet("BNLeNet", extra="        self.requires_grad_(False)"), "8.5/2:training", ["requires a gradient"]),
     (lenet("ConvBNLeNet"), "8.5/3", ["still normalises", "dense layers"]),
     (lenet("ConvBNLeNet", conv_bn="", dense_bn=""), "8.5/3", ["normalises 0 of its 2 convolutions"]),
-], ids=["no-dense-bn", "frozen", "bn-everywhere", "no-bn"])
+    (lenet("ConvBNLeNet", dense_bn="").replace("nn.Linear(120, 84), nn.Sigmoid()", "nn.Linear(120, 84), nn.Identity()"),
+     "8.5/3", ["`net.11` (Linear) reaches `net.13` (Linear)", "no activation"]),
+    (lenet("BNLeNet").replace("nn.Conv2d(1, 6, 5), nn.BatchNorm2d(6), nn.Sigmoid()",
+                              "nn.Conv2d(1, 6, 5), nn.BatchNorm2d(6), nn.Identity()"),
+     "8.5/2:architecture", ["`net.0` (Conv2d) reaches `net.4` (Conv2d)"]),
+    (lenet("ConvBNLeNet", dense_bn="").replace("nn.Sigmoid(), nn.AvgPool2d(2), nn.Flatten()",
+                                               "nn.Sigmoid(), nn.Flatten()").replace("nn.Linear(256,", "nn.Linear(1024,"),
+     "8.5/3", ["`net.4` (Conv2d) is not followed by a pooling layer"]),
+], ids=["no-dense-bn", "frozen", "bn-everywhere", "no-bn", "identity-for-the-last-sigmoid", "identity-after-a-bn",
+        "second-pooling-dropped"])
 def test_lenets_wrong(runner, source, check, words):
     assert_wrong(grade_one(runner, source, check), words)
 
 
 def test_conv_bn_lenet_written_otherwise(runner):
     assert_right(grade_one(runner, lenet("ConvBNLeNet", dense_bn=""), "8.5/3"))
+
+
+def test_functional_sigmoids_keep_the_marks(runner):
+    # the section's network with every sigmoid applied in forward instead of declared
+    source = """
+class ConvBNLeNet(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 6, 5), nn.BatchNorm2d(6), nn.AvgPool2d(2), nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16),
+            nn.AvgPool2d(2), nn.Flatten(), nn.Linear(256, 120), nn.Linear(120, 84), nn.Linear(84, num_classes))
+    def forward(self, X):
+        for layer in self.net[:-1]:
+            X = layer(X)
+            if isinstance(layer, (nn.BatchNorm2d, nn.Linear)):
+                X = torch.sigmoid(X)
+        return self.net[-1](X)
+"""
+    assert_right(grade_one(runner, source, "8.5/3"))
 
 
 @pytest.mark.parametrize("value, right, words", [

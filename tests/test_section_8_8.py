@@ -139,7 +139,9 @@ def test_regnetx_wrong(runner, source, failing, words):
     ('{"depths": (1, 2, 2), "widths": (32, 64, 96), "group_width": 16}', ["a four-stage network needs four of each"]),
     ('{"depths": (2, 4, 8, 8), "widths": (128, 256, 512, 1024), "group_width": 16}', ["above the budget of 1,000,000"]),
     ('{"depth": (1, 1, 2, 2), "widths": (16, 32, 64, 96), "group_width": 16}', ["should be a dictionary"]),
-], ids=["decreasing-widths", "three-stages", "too-large", "misspelt-key"])
+    ('{"depths": (1, 1, 2, 2), "widths": (16, 32, 64, 96), "group_width": 16, "bot_mul": 2.0}',
+     ["bot_mul 2", "fixes the bottleneck ratio at 1"]),
+], ids=["decreasing-widths", "three-stages", "too-large", "misspelt-key", "inverted-bottleneck"])
 def test_deeper_design_wrong(runner, design, words):
     assert_wrong(one(runner, D2L_BLOCKS + f"\nDEEPER_REGNETX = {design}\n", "8.8/1:design"), words)
 

@@ -8,9 +8,14 @@ from d2lgrade.audit.run import SectionAudit
 from d2lgrade.report.neutral import terminal_text
 
 
-def kill_rate(killed: int, mutants: int, equivalent: int) -> str:
-    holes_and_kills = mutants - equivalent
+def kill_rate(killed: int, mutants: int, equivalent: int, accepted: int = 0) -> str:
+    """Killed among the mutants that are wrong answers: neither equivalent nor another correct answer."""
+    holes_and_kills = mutants - equivalent - accepted
     return f"{100 * killed / holes_and_kills:.1f} %" if holes_and_kills else "n/a"
+
+
+def _rate(a: SectionAudit) -> str:
+    return kill_rate(a.count("killed"), a.count(), a.count("equivalent"), a.count("accepted"))
 
 
 def to_json(audits: list[SectionAudit]) -> dict:
@@ -18,15 +23,18 @@ def to_json(audits: list[SectionAudit]) -> dict:
     for a in audits:
         sections[a.section] = {
             "mutants": a.count(), "killed": a.count("killed"), "equivalent": a.count("equivalent"),
-            "seconds": a.seconds,
+            "accepted": a.count("accepted"), "seconds": a.seconds,
             "exercises": {e.exercise: {"mutants": len(e.outcomes), "killed": sum(o.verdict == "killed" for o in e.outcomes),
                                        "equivalent": sum(o.verdict == "equivalent" for o in e.outcomes),
+                                       "accepted": sum(o.verdict == "accepted" for o in e.outcomes),
                                        "killed_by": _killers(e), **({"skipped": e.skipped} if e.skipped else {})}
                           for e in a.exercises},
             "survivors": [{"exercise": o.exercise, "operator": o.operator, "diff": o.diff}
                           for e in a.exercises for o in e.outcomes if o.verdict == "survived"],
             "equivalents": [{"exercise": o.exercise, "operator": o.operator, "diff": o.diff}
                             for e in a.exercises for o in e.outcomes if o.verdict == "equivalent"],
+            "other_answers": [{"exercise": o.exercise, "operator": o.operator, "diff": o.diff, "because": o.accepted}
+                              for e in a.exercises for o in e.outcomes if o.verdict == "accepted"],
         }
     return {"sections": sections}
 
@@ -48,17 +56,18 @@ def rows(audits: list[SectionAudit]) -> list[tuple]:
             n = len(e.outcomes)
             k = sum(o.verdict == "killed" for o in e.outcomes)
             q = sum(o.verdict == "equivalent" for o in e.outcomes)
-            out.append((e.exercise, n, k, q, n - k - q, kill_rate(k, n, q) if not e.skipped else "skipped"))
+            c = sum(o.verdict == "accepted" for o in e.outcomes)
+            out.append((e.exercise, n, k, q, c, n - k - q - c, kill_rate(k, n, q, c) if not e.skipped else "skipped"))
     return out
 
 
 def terminal(audits: list[SectionAudit]) -> str:
-    lines = [f"{'exercise':<10} {'mutants':>7} {'killed':>6} {'equiv':>5} {'holes':>5} {'kill rate':>9}"]
-    for exercise, n, k, q, s, rate in rows(audits):
-        lines.append(f"{exercise:<10} {n:>7} {k:>6} {q:>5} {s:>5} {rate:>9}")
+    lines = [f"{'exercise':<10} {'mutants':>7} {'killed':>6} {'equiv':>5} {'other':>5} {'holes':>5} {'kill rate':>9}"]
+    for exercise, n, k, q, c, s, rate in rows(audits):
+        lines.append(f"{exercise:<10} {n:>7} {k:>6} {q:>5} {c:>5} {s:>5} {rate:>9}")
     for a in audits:
         lines.append(f"{a.section}: {a.count()} mutants, {a.count('killed')} killed, {a.count('equivalent')} equivalent, "
-                     f"{a.count('survived')} holes, kill rate {kill_rate(a.count('killed'), a.count(), a.count('equivalent'))}"
+                     f"{a.count('accepted')} another correct answer, {a.count('survived')} holes, kill rate {_rate(a)}"
                      f" ({a.seconds:g} s)")
         for e in a.exercises:
             if e.skipped:
@@ -77,30 +86,40 @@ def markdown(audits: list[SectionAudit], *, command: str, not_audited: dict[str,
     total = sum(a.count() for a in audits)
     killed = sum(a.count("killed") for a in audits)
     equivalent = sum(a.count("equivalent") for a in audits)
+    accepted = sum(a.count("accepted") for a in audits)
     out = ["# Mutation audit of the graders", "",
            f"Last written by `{command}` on {datetime.date.today().isoformat()}; each section's figures are from "
            "its latest audit (kept in AUDIT.json beside this file).",
            "", "Mutants of each reference answer (see `d2lgrade/audit/operators.py` for the operators) are graded by "
            "the exercise's own checks. *Killed*: a check gave less than full marks. *Equivalent*: the mutant "
            "answered every request the checks made, and the same calls on redrawn random inputs, exactly like "
-           "the reference. *Holes*: the rest; they feed issue 22 and are fixed at the mechanism, never for one mutant.",
-           "", f"Overall: {total} mutants, {killed} killed, {equivalent} equivalent, {total - killed - equivalent} holes, "
-               f"kill rate {kill_rate(killed, total, equivalent)} of the non-equivalent mutants.", "",
-           "| section | exercise | mutants | killed | equivalent | holes | kill rate |", "|---|---|---|---|---|---|---|"]
+           "the reference. *Another correct answer*: a survivor of an open exercise that the audit re-measured with its "
+           "own probe and found to have the property the exercise asks for (`d2lgrade/audit/accepts.py`, declared per "
+           "exercise). *Holes*: the rest; they feed issue 22 and are fixed at the mechanism, never for one mutant. The "
+           "kill rate counts neither equivalent mutants nor other correct answers.",
+           "", f"Overall: {total} mutants, {killed} killed, {equivalent} equivalent, {accepted} other correct answers, "
+               f"{total - killed - equivalent - accepted} holes, kill rate {kill_rate(killed, total, equivalent, accepted)} "
+               "of the wrong mutants.", "",
+           "| section | exercise | mutants | killed | equivalent | other answer | holes | kill rate |",
+           "|---|---|---|---|---|---|---|---|"]
     for a in audits:
-        for exercise, n, k, q, s, rate in rows([a]):
-            out.append(f"| {a.section} | {exercise} | {n} | {k} | {q} | {s} | {rate} |")
-    out += ["", "| section | mutants | killed | equivalent | holes | kill rate | seconds | mutants per exercise |",
-            "|---|---|---|---|---|---|---|---|"]
+        for exercise, n, k, q, c, s, rate in rows([a]):
+            out.append(f"| {a.section} | {exercise} | {n} | {k} | {q} | {c} | {s} | {rate} |")
+    out += ["", "| section | mutants | killed | equivalent | other answer | holes | kill rate | seconds | mutants per exercise |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for a in audits:
-        out.append(f"| {a.section} | {a.count()} | {a.count('killed')} | {a.count('equivalent')} | {a.count('survived')} | "
-                   f"{kill_rate(a.count('killed'), a.count(), a.count('equivalent'))} | {a.seconds:g} | "
+        out.append(f"| {a.section} | {a.count()} | {a.count('killed')} | {a.count('equivalent')} | {a.count('accepted')} | "
+                   f"{a.count('survived')} | {_rate(a)} | {a.seconds:g} | "
                    f"{'all' if a.limit is None else f'at most {a.limit}'} |")
     for title, verdict in (("Holes (surviving, not proved equivalent)", "survived"),
                            ("Equivalent mutants (identical on every probe and on redrawn inputs)", "equivalent")):
         out += ["", f"## {title}", ""]
         listed = [o for a in audits for e in a.exercises for o in e.outcomes if o.verdict == verdict]
         out += [f"- {o.exercise} `{o.operator}`\n\n  ```diff\n" + _indent(o.diff, "  ") + "\n  ```" for o in listed] or ["None."]
+    out += ["", "## Other correct answers (the exercise's property, re-measured by the audit)", ""]
+    listed = [o for a in audits for e in a.exercises for o in e.outcomes if o.verdict == "accepted"]
+    out += [f"- {o.exercise} `{o.operator}`: {o.accepted}.\n\n  ```diff\n" + _indent(o.diff, "  ") + "\n  ```"
+            for o in listed] or ["None."]
     skipped = [(e.exercise, e.skipped) for a in audits for e in a.exercises if e.skipped]
     if skipped or not_audited:
         out += ["", "## Not audited", ""]

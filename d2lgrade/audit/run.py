@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from d2lgrade.core import results as R
+from d2lgrade.audit import accepts as A
 from d2lgrade.audit import equivalence as E
 from d2lgrade.audit.mutate import Mutant, mutants
 from d2lgrade.pipeline.grading import run_check
@@ -31,8 +32,9 @@ class Outcome:
     exercise: str
     operator: str
     diff: str
-    verdict: str                 # "killed" | "equivalent" | "survived"
+    verdict: str                 # "killed" | "equivalent" | "accepted" | "survived"
     killed_by: str = ""          # the first check that did not give full marks, and why
+    accepted: str = ""           # "accepted": the property of the exercise the audit re-measured (audit/accepts.py)
 
 
 @dataclass
@@ -174,6 +176,10 @@ def audit_exercise(engine: SectionRuntime, exercise: str, limit: int | None, pro
     if first_failure(baseline):
         out.skipped = f"the reference itself does not earn full marks here: {first_failure(baseline)}"
         return out
+    # An exercise's property counts as evidence only where the reference has it too.
+    open_exercise, why_not = A.check(engine.runtime, exercise)
+    if A.ACCEPTS.get(exercise) and not open_exercise:
+        progress(f"{exercise}: the reference lacks the exercise's declared property ({why_not}); none accepted")
     fresh = E.random_requests(log)
     timeout = engine.options.limits.call_seconds * 8 + 5
     reference_fresh = E.replay(engine.runtime, fresh, timeout) if fresh else []
@@ -188,7 +194,12 @@ def audit_exercise(engine: SectionRuntime, exercise: str, limit: int | None, pro
             verdict = "equivalent"
         else:
             verdict = "survived"
-        out.outcomes.append(Outcome(exercise, mutant.operator, mutant.diff, verdict, why))
+        accepted = ""
+        if verdict == "survived" and open_exercise:
+            engine.load(exercise, mutant.source)       # the mutant itself, even where grading restarted the runtime
+            has, accepted = A.check(engine.runtime, exercise)
+            verdict, accepted = ("accepted", accepted) if has else (verdict, "")
+        out.outcomes.append(Outcome(exercise, mutant.operator, mutant.diff, verdict, why, accepted))
         progress(f"{exercise} {mutant.operator:<16} {verdict}")
     return out
 
