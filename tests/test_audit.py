@@ -290,10 +290,21 @@ def test_every_declared_property_holds_for_the_summaries_of_right_networks():
     memory = accepts.ACCEPTS["7.4/2.3"].problem
     assert memory({"backward_memory": f"2*({accepts.FORWARD_MEMORY}) + 2*c_o"}) == ""
     assert memory({"backward_memory": f"3*({accepts.FORWARD_MEMORY})"}) == "backward_memory not a counted form"
+    split, nin = accepts.ACCEPTS["8.1/1.2"].problem, accepts.ACCEPTS["8.3/4"].problem
+    alexnet = {"flops": 1_000_000.0, "conv_flops": 900_000.0}
+    assert split({"net": alexnet, "alexnet_flop_split": {"conv": 900_001, "fc": 100_000, "unit": "FLOPs"}}) == ""
+    assert split({"net": alexnet, "alexnet_flop_split": {"conv": 450_000, "fc": 50_000, "unit": "MACs"}}) == ""
+    assert split({"net": alexnet, "alexnet_flop_split": {"conv": 450_000, "fc": 50_000, "unit": "FLOPs"}}) == \
+        "the convolutions' FLOPs are off"
+    assert split({"net": alexnet, "alexnet_flop_split": {"conv": 900_000, "fc": 90_000}}) == "the dense layers' FLOPs are off"
+    assert nin({"net": {"params": 7, "flops": 100.0}, "nin_params": 7, "nin_flops": {"total": 104, "unit": "FLOPs"}}) == ""
+    assert nin({"net": {"params": 7, "flops": 100.0}, "nin_params": 8, "nin_flops": {"total": 100}}) == "not the parameter count"
+    assert nin({"net": {"params": 7, "flops": 100.0}, "nin_params": 7, "nin_flops": {"total": 100, "unit": "MACs"}}) == \
+        "the FLOPs are off"
 
 
-@pytest.mark.parametrize("exercise", ["7.4/2.1", "7.4/2.3", "7.5/2", "7.5/3.3", "7.6/1", "7.6/2", "8.1/5.1", "8.1/5.2",
-                                      "8.1/7", "8.2/4", "8.3/6", "8.4/3", "8.5/2", "8.5/3", "8.8/3"])
+@pytest.mark.parametrize("exercise", ["7.4/2.1", "7.4/2.3", "7.5/2", "7.5/3.3", "7.6/1", "7.6/2", "8.1/1.2", "8.1/5.1",
+                                      "8.1/5.2", "8.1/7", "8.2/4", "8.3/4", "8.3/6", "8.4/3", "8.5/2", "8.5/3", "8.8/3"])
 def test_each_reference_has_its_exercises_declared_property(exercise):
     """A property the reference lacks would accept nothing (the audit says so); measured here in-process."""
     import importlib

@@ -212,6 +212,36 @@ def _backward_memory(s: dict) -> str:
     return "" if _same_formula(s["backward_memory"], forms) else "backward_memory not a counted form"
 
 
+def _in_flops(answer, key: str) -> float | None:
+    """answer[key] in FLOPs (a count in MACs, said so in "unit", is doubled), or None when it is not a count."""
+    try:
+        value, unit = float(answer[key]), str(answer.get("unit", "FLOPs")).lower()
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return None
+    return {"flops": value, "macs": 2 * value}.get(unit)
+
+
+def _near(got: float | None, want: float, rel: float) -> bool:
+    return got is not None and want > 0 and abs(got - want) <= rel * want
+
+
+def _alexnet_flop_split(s: dict) -> str:
+    net, answer = s["net"], s["alexnet_flop_split"]
+    return problems((_near(_in_flops(answer, "conv"), net["conv_flops"], 0.03), "the convolutions' FLOPs are off"),
+                    (_near(_in_flops(answer, "fc"), net["flops"] - net["conv_flops"], 0.03), "the dense layers' FLOPs are off"))
+
+
+def _nin_counts(s: dict) -> str:
+    net = s["net"]
+    return problems((s["nin_params"] == net["params"], "not the parameter count"),
+                    (_near(_in_flops(s["nin_flops"], "total"), net["flops"], 0.05), "the FLOPs are off"))
+
+
+COUNTING = ("counting tools differ by more than one FLOP in what they add (biases, pooling, activations), so the "
+            "exercise takes any count within its tolerance; the audit counts the network itself (a multiply-add "
+            "is 2 FLOPs) and finds the answer inside it")
+
+
 SAMPLED_SEEDS = 64
 
 
@@ -291,6 +321,11 @@ ACCEPTS: dict[str, Accepts] = {
     "7.5/3.3": Accepts("the levels of a known ReLU construction of the max of 4 and of 9 values: the pairwise tree "
                        "(⌈log2 n⌉) or the 2025 construction with ⌈log3(n − 1)⌉ + 1, both re-computed by the audit", {},
                        _relu_levels, values=("relu_levels_2x2", "relu_levels_3x3")),
+    "8.1/1.2": Accepts("the FLOPs of the book's AlexNet on one 1×224×224 image, convolutions and dense layers each within "
+                       "the check's 3 %; " + COUNTING, {"net": ("AlexNet", {}, BOOK)}, _alexnet_flop_split,
+                       values=("alexnet_flop_split",)),
+    "8.3/4": Accepts("NiN's exact parameter count and its FLOPs on one 1×224×224 image within the check's 5 %; " + COUNTING,
+                     {"net": ("NiN", {}, BOOK)}, _nin_counts, values=("nin_params", "nin_flops")),
     "7.5/2": Accepts("any x, y of one length with max(x + y) ≠ max(x) + max(y) is a counterexample to the linearity of "
                      "max, re-computed by the audit", {}, _max_counterexample, values=("max_nonlinear_counterexample",)),
 }

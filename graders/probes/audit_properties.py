@@ -33,13 +33,14 @@ def _own(module):
 
 def summary(ns, name, kwargs=None, input_shape=(2, 1, 28, 28)):
     """{"output", "calls": [[kind, output shape], ...] of torch.nn's leaf layers in call order, "params",
-    "flops" per example of the convolutions and dense layers (a multiply-add is 2)}."""
+    "flops" per example of the convolutions and dense layers (a multiply-add is 2), "conv_flops" the
+    convolutions' share of them}."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = ns[name](**dict(kwargs or {}))
         model.eval()
         X = torch.randn(*input_shape)
-        calls, flops, handles = [], [0], []
+        calls, flops, conv_flops, handles = [], [0], [0], []
         for module in model.modules():
             if next(iter(module.children()), None) is not None:
                 continue
@@ -49,7 +50,9 @@ def summary(ns, name, kwargs=None, input_shape=(2, 1, 28, 28)):
                 calls.append([kind, list(output.shape) if isinstance(output, torch.Tensor) else None])
                 if kind == "Conv2d":
                     k = module.kernel_size
-                    flops[0] += 2 * output.numel() * module.in_channels // module.groups * k[0] * k[1]
+                    count = 2 * output.numel() * module.in_channels // module.groups * k[0] * k[1]
+                    flops[0] += count
+                    conv_flops[0] += count
                 elif kind == "Linear":
                     flops[0] += 2 * output.numel() * module.in_features
             handles.append(module.register_forward_hook(record))
@@ -57,14 +60,14 @@ def summary(ns, name, kwargs=None, input_shape=(2, 1, 28, 28)):
             with torch.no_grad():
                 model(X)                     # materialises lazy layers
                 del calls[:]
-                flops[0] = 0
+                flops[0] = conv_flops[0] = 0
                 with _Functions(calls):
                     output = model(X)
         finally:
             for handle in handles:
                 handle.remove()
     return {"output": list(output.shape), "calls": calls, "params": sum(p.numel() for p in model.parameters()),
-            "flops": flops[0] / input_shape[0]}
+            "flops": flops[0] / input_shape[0], "conv_flops": conv_flops[0] / input_shape[0]}
 
 
 def answers(ns, name, calls):
