@@ -1,9 +1,8 @@
 """Symbolic answers in a check: read the student's string, compare it with sympy, explain."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from d2lgrade.core import results
+from d2lgrade.compare.domain import Domain
 from d2lgrade.core.checks import Verdict, fail
 
 
@@ -11,15 +10,6 @@ class CouldNotVerify(Verdict):
     """Neither a proof nor enough sample points decided the formula: a person decides, which is not a timeout of
     the student's code."""
     status = results.MANUAL
-
-
-@dataclass(frozen=True)
-class Domain:
-    """How to sample one symbol; graders declare these at import, before sympy is loaded."""
-    kind: str      # "int" | "real"
-    low: float
-    high: float
-    wide: bool = True   # also sample book sizes and large/small magnitudes beyond [low, high]
 
 
 def expect_formula(answer: str, expected: str, *, what: str, domains: dict | None = None,
@@ -33,7 +23,7 @@ def expect_formula(answer: str, expected: str, *, what: str, domains: dict | Non
     except SymbolicAnswerError as exc:
         fail(f"{what}: {exc}")
     from d2lgrade.compare import symbolic
-    domains = {k: symbolic.Domain(d.kind, d.low, d.high, d.wide) for k, d in (domains or {}).items()}
+    domains = dict(domains or {})
     comparison = compare_expressions(student, expected, domains=domains, constraint=constraint)
     if comparison.verdict == "different":
         fail(f"{what} is not right: {comparison.message}")
@@ -64,7 +54,7 @@ def expect_formula_among(answer, accepted, *, what, domains, constraint=None, sy
     if shorthands:
         expr = expr.xreplace({sympy.Symbol(k, real=True): symbolic.parse_answer(v, max_length=10_000)
                               for k, v in shorthands.items()})
-    sdomains = {k: symbolic.Domain(d.kind, d.low, d.high, d.wide) for k, d in domains.items()}
+    sdomains = dict(domains)
     record_every_form(accepted, [*diagnoses, *((m, "") for m in mistakes)], sdomains, constraint, names, funcs,
                       shorthands)
 
