@@ -109,7 +109,7 @@ def _roots(expr: sympy.Expr, names: list[str]):
             if poly.degree() != 1:
                 continue
             slope, offset = poly.all_coeffs()
-            out.append((names.index(symbol.name), S._Evaluator(-offset / slope), S._Evaluator(kink), integer))
+            out.append((names.index(symbol.name), S.Evaluator(-offset / slope), S.Evaluator(kink), integer))
     return out
 
 
@@ -146,7 +146,7 @@ def kink_points(source, exprs, deadline) -> list[S.Point]:
                     value = root({**env, "_m": m})
                     if isinstance(value, Fraction):
                         per_symbol.setdefault(i, set()).add(value)
-            except (S._Undefined, S._Skip, ArithmeticError, TypeError):
+            except (S.Undefined, S.Skip, ArithmeticError, TypeError):
                 continue
         for i, values in sorted(per_symbol.items()):
             ordered = sorted(values)

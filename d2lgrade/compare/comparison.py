@@ -14,9 +14,9 @@ from typing import Iterable
 import sympy
 
 from d2lgrade.compare import breakpoints
-from d2lgrade.compare.parse import SymbolicAnswerError, _shorten, parse_answer
-from d2lgrade.compare.symbolic import (Point, _agree, _Evaluator, _plain, _point_key, _PointSource, _Skip, _Undefined,
-                                       format_assignment, format_value)
+from d2lgrade.compare.parse import SymbolicAnswerError, parse_answer, shorten
+from d2lgrade.compare.symbolic import (Evaluator, Point, PointSource, Skip, Undefined, exact_number, format_assignment,
+                                       format_value, point_key, values_agree)
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ def _as_expression(value, symbols, functions, *, reference: bool) -> sympy.Expr:
     try:  # the reference is trusted not to be hostile, so long formulas are fine
         return parse_answer(value, symbols=symbols, functions=functions, max_length=100_000)
     except SymbolicAnswerError as exc:  # the grader's own formula is broken: not the student's fault
-        raise ValueError(f"the reference formula `{_shorten(str(value))}` is invalid: {exc}") from None
+        raise ValueError(f"the reference formula `{shorten(str(value))}` is invalid: {exc}") from None
 
 
 def _merge(*groups: Iterable[str]) -> tuple[str, ...]:
@@ -143,7 +143,7 @@ class _Sampling:
     student_undefined: tuple | None = None  # (point, expected value)
 
 
-def _on_domain(difference: sympy.Expr, source: "_PointSource") -> tuple[sympy.Expr, str]:
+def _on_domain(difference: sympy.Expr, source: "PointSource") -> tuple[sympy.Expr, str]:
     """`difference` with each symbol assumed to be what its domain samples (a whole number, positive or at least 0),
     and those assumptions in words; a proof under them is a proof for every value the comparison could visit.
     Max(b, 1) equals b for every b >= 1, which no proof over all reals can show."""
@@ -164,7 +164,7 @@ def _on_domain(difference: sympy.Expr, source: "_PointSource") -> tuple[sympy.Ex
     return difference.xreplace(replace), ", ".join(words)
 
 
-def _sample(student: _Evaluator, expected: _Evaluator, source: _PointSource, constraint,
+def _sample(student: Evaluator, expected: Evaluator, source: PointSource, constraint,
             samples: int, deadline: _Deadline, kinks=()) -> _Sampling:
     """Evaluate both formulas at the source's points until they differ; last, in the gaps between the fixed
     values and around the breakpoints of the piecewise terms of `kinks` (formulas)."""
@@ -181,19 +181,19 @@ def _sample(student: _Evaluator, expected: _Evaluator, source: _PointSource, con
             return "skip", None, None
         try:
             e = expected(env)
-        except _Undefined:  # outside the reference formula's domain: not a valid point
+        except Undefined:  # outside the reference formula's domain: not a valid point
             return "skip", None, None
-        except _Skip:
+        except Skip:
             return "unevaluable", None, None
         try:
             s = student(env)
-        except _Undefined:
+        except Undefined:
             return "student-undefined", None, e
-        except _Skip:
+        except Skip:
             return "unevaluable", None, None
         try:
-            return ("agree" if _agree(s, e) else "differ"), s, e
-        except _Skip:
+            return ("agree" if values_agree(s, e) else "differ"), s, e
+        except Skip:
             return "unevaluable", None, None
 
     def run(points: list[Point]) -> bool:
@@ -229,7 +229,7 @@ def _sample(student: _Evaluator, expected: _Evaluator, source: _PointSource, con
         # After the points above, never instead of them: a difference they find, and its message, stay as they were.
         extra = [p for p in breakpoints.gap_points(source) + breakpoints.kink_points(source, kinks, deadline)
                  if p not in seen and not seen.add(p)]
-        run(sorted(extra, key=_point_key))
+        run(sorted(extra, key=point_key))
     return found
 
 
@@ -237,7 +237,7 @@ def _points(count: int, what: str = "sample") -> str:
     return f"{count} {what} point{'' if count == 1 else 's'}"
 
 
-def _shrink(point: Point, values: tuple, source: _PointSource, outcome, deadline: _Deadline) -> tuple:
+def _shrink(point: Point, values: tuple, source: PointSource, outcome, deadline: _Deadline) -> tuple:
     """Simplify a counterexample coordinate by coordinate while it stays a counterexample; first try
     the simplest points outright (a few symbols), since moving one coordinate at a time can get stuck."""
     best, (s_best, e_best) = point, values
@@ -246,8 +246,8 @@ def _shrink(point: Point, values: tuple, source: _PointSource, outcome, deadline
         grid: list[Point] = [()]
         for vs in simplest:
             grid = [p + (v,) for p in grid for v in vs]
-        for candidate in sorted(grid, key=_point_key):
-            if _point_key(candidate) >= _point_key(best) or deadline.remaining() <= 0:
+        for candidate in sorted(grid, key=point_key):
+            if point_key(candidate) >= point_key(best) or deadline.remaining() <= 0:
                 break
             kind, s, e = outcome(candidate)
             if kind == "differ":
@@ -304,10 +304,10 @@ def _different(names: list[str], point: Point, student_value, expected_value) ->
         "different",
         f"at {format_assignment(assignment)} your formula gives {shown_student} "
         f"but the correct value is {shown_expected}.",
-        counterexample=assignment, student_value=_plain(student_value), expected_value=_plain(expected_value))
+        counterexample=assignment, student_value=exact_number(student_value), expected_value=exact_number(expected_value))
 
 
 def _named(names: list[str], point: Point) -> dict[str, object]:
-    return {name: _plain(v) for name, v in zip(names, point)}
+    return {name: exact_number(v) for name, v in zip(names, point)}
 
 

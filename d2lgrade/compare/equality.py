@@ -8,8 +8,8 @@ from typing import Callable, Iterable
 from d2lgrade.compare import sampled
 from d2lgrade.compare.comparison import (Comparison, _as_expression, _BudgetExceeded, _Deadline, _different, _merge,
                                          _named, _on_domain, _out_of_time, _points, _sample, _try_proof)
-from d2lgrade.compare.parse import _FUNCTION_TABLE, DEFAULT_FUNCTIONS, DEFAULT_SYMBOLS
-from d2lgrade.compare.symbolic import (DEFAULT_DOMAIN, Domain, _Evaluator, _plain, _PointSource, format_assignment,
+from d2lgrade.compare.parse import FUNCTION_TABLE, DEFAULT_FUNCTIONS, DEFAULT_SYMBOLS
+from d2lgrade.compare.symbolic import (DEFAULT_DOMAIN, Domain, Evaluator, exact_number, PointSource, format_assignment,
                                        format_value)
 
 
@@ -46,7 +46,7 @@ def compare_expressions(student, expected, *, domains: dict[str, Domain] | None 
         return _out_of_time(time_budget)
     finally:
         if seen is not None:
-            expr = _as_expression(expected, _merge(symbols, domains), _merge(functions, _FUNCTION_TABLE), reference=True)
+            expr = _as_expression(expected, _merge(symbols, domains), _merge(functions, FUNCTION_TABLE), reference=True)
             sampled.record_points(expr, domains, constraint, samples, seed, seen)
             expected.record(sampled.expected_names(expr), seen)
 
@@ -56,7 +56,7 @@ PROVED = "proved: your formula is equivalent to the expected formula (sympy redu
 
 def _compare(student, expected, domains, constraint, samples, seed, deadline: _Deadline,
              symbols: tuple[str, ...], functions: tuple[str, ...], seen: dict | None = None) -> Comparison:
-    expected_expr = _as_expression(expected, _merge(symbols, domains), _merge(functions, _FUNCTION_TABLE),
+    expected_expr = _as_expression(expected, _merge(symbols, domains), _merge(functions, FUNCTION_TABLE),
                                    reference=True)
     allowed = _merge(symbols, domains, sorted(s.name for s in expected_expr.free_symbols))
     student_expr = _as_expression(student, allowed, functions, reference=False)
@@ -64,11 +64,11 @@ def _compare(student, expected, domains, constraint, samples, seed, deadline: _D
     if student_expr - expected_expr == 0:  # same canonical form: no sampling needed
         return Comparison("equal", PROVED)
     names = sorted({s.name for s in student_expr.free_symbols | expected_expr.free_symbols})
-    source = _PointSource(names, [domains.get(n, DEFAULT_DOMAIN) for n in names], seed)
-    expected_eval = _Evaluator(expected_expr)
+    source = PointSource(names, [domains.get(n, DEFAULT_DOMAIN) for n in names], seed)
+    expected_eval = Evaluator(expected_expr)
     if seen is not None:
         expected_eval = sampled.RecordingEvaluator(expected_eval, sampled.expected_names(expected_expr), seen)
-    found = _sample(_Evaluator(student_expr), expected_eval, source, constraint, samples, deadline, kinks=[student_expr])
+    found = _sample(Evaluator(student_expr), expected_eval, source, constraint, samples, deadline, kinks=[student_expr])
 
     if found.difference is not None:
         return _different(names, *found.difference)
@@ -83,7 +83,7 @@ def _compare(student, expected, domains, constraint, samples, seed, deadline: _D
             "different",
             f"at {format_assignment(_named(names, point))} your formula is undefined (it divides by zero) "
             f"but the correct value is {format_value(expected_value)}.",
-            counterexample=_named(names, point), student_value=None, expected_value=_plain(expected_value))
+            counterexample=_named(names, point), student_value=None, expected_value=exact_number(expected_value))
     # Too few points to decide by sampling (a narrow or constrained domain): a proof that uses what the
     # domain guarantees (whole numbers, positive) decides instead.
     on_domain, assumed = _on_domain(student_expr - expected_expr, source) if not enough else (None, "")

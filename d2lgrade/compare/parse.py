@@ -37,7 +37,7 @@ def _relu(x: sympy.Expr) -> sympy.Expr:
 
 
 # Every function a whitelist may name: builder, minimum and maximum number of arguments.
-_FUNCTION_TABLE: dict[str, tuple[Callable[..., sympy.Expr], int, int | None]] = {
+FUNCTION_TABLE: dict[str, tuple[Callable[..., sympy.Expr], int, int | None]] = {
     "relu": (_relu, 1, 1),
     "floor": (sympy.floor, 1, 1),
     "ceiling": (sympy.ceiling, 1, 1),
@@ -92,7 +92,7 @@ def parse_answer(text, *, symbols: Iterable[str] = DEFAULT_SYMBOLS,
         raise SymbolicAnswerError(f"the formula is nested too deeply (more than {MAX_DEPTH} levels).") from None
     except Exception as exc:  # sympy refusing an odd but whitelisted combination
         raise SymbolicAnswerError(
-            f"could not read the formula `{_shorten(text)}`: {_one_line(str(exc)) or type(exc).__name__}.") from None
+            f"could not read the formula `{shorten(text)}`: {_one_line(str(exc)) or type(exc).__name__}.") from None
     if not isinstance(expr, sympy.Expr) or expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
         raise SymbolicAnswerError("the formula is undefined (it divides by zero).")
     return expr
@@ -135,7 +135,7 @@ def _parse_python(source: str, original: str) -> ast.Expression:
     hint = ""
     if re.search(r"\d[A-Za-z_(]|\)\s*[A-Za-z_(\d]", original):
         hint = " (write `*` for multiplication, like `2*a`)"
-    raise SymbolicAnswerError(f"could not read the formula `{_shorten(original)}`: {reason}{hint}.")
+    raise SymbolicAnswerError(f"could not read the formula `{shorten(original)}`: {reason}{hint}.")
 
 
 # What to call a forbidden construct in a message.
@@ -180,9 +180,9 @@ class _FormulaBuilder:
         self.source = source
         self.symbol_names = symbols
         self.symbols = {name: sympy.Symbol(name, real=True) for name in symbols}
-        unknown = [f for f in functions if f not in _FUNCTION_TABLE]
+        unknown = [f for f in functions if f not in FUNCTION_TABLE]
         if unknown:  # a grader bug, not the student's fault
-            raise ValueError(f"no builder for whitelisted function(s) {unknown}; known: {sorted(_FUNCTION_TABLE)}")
+            raise ValueError(f"no builder for whitelisted function(s) {unknown}; known: {sorted(FUNCTION_TABLE)}")
         self.function_names = functions
         self.functions = {f: f for f in functions}
         for alias, target in _ALIASES.items():
@@ -203,7 +203,7 @@ class _FormulaBuilder:
         if not close:
             close = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean `{close[0]}`?)" if close else ""
-        return self._reject(f"`{_shorten(name)}`{hint}")
+        return self._reject(f"`{shorten(name)}`{hint}")
 
     def _snippet(self, node: ast.AST) -> str:
         text = ast.get_source_segment(self.source, node)
@@ -212,7 +212,7 @@ class _FormulaBuilder:
                 text = ast.unparse(node)
             except Exception:
                 text = type(node).__name__
-        return _shorten(text)
+        return shorten(text)
 
     # -- the walk ---------------------------------------------------------------------------
     def build(self, node: ast.AST, depth: int) -> sympy.Expr:
@@ -300,7 +300,7 @@ class _FormulaBuilder:
         if node.keywords:
             raise self._reject(f"a keyword argument (`{self._snippet(node)}`)")
         canonical = self.functions[name]
-        builder, min_args, max_args = _FUNCTION_TABLE[canonical]
+        builder, min_args, max_args = FUNCTION_TABLE[canonical]
         if len(node.args) < min_args or (max_args is not None and len(node.args) > max_args):
             wanted = (f"exactly {min_args} argument{'s' if min_args > 1 else ''}" if min_args == max_args
                       else f"at least {min_args} argument{'s' if min_args > 1 else ''}")
@@ -313,7 +313,7 @@ def _number(value, shown: str) -> sympy.Expr:
     """An exact sympy number; floats go through their shortest repr so 0.1 == 1/10."""
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise SymbolicAnswerError(f"the number `{_shorten(shown)}` is too large.")
+            raise SymbolicAnswerError(f"the number `{shorten(shown)}` is too large.")
         return sympy.Rational(repr(value))
     if isinstance(value, Fraction):
         return sympy.Rational(value.numerator, value.denominator)
@@ -338,6 +338,6 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _shorten(text: str) -> str:
+def shorten(text: str) -> str:
     text = _one_line(text)
     return text if len(text) <= _SNIPPET_CHARS else text[:_SNIPPET_CHARS - 3] + "..."

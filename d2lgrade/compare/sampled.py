@@ -37,10 +37,10 @@ class RecordingEvaluator:
         key = _key(env, self.names)
         try:
             value = self.inner(env)
-        except S._Undefined:
+        except S.Undefined:
             self.seen[key] = "undefined"
             raise
-        except S._Skip:
+        except S.Skip:
             self.seen[key] = "skip"
             raise
         self.seen[key] = recording.encode(value)
@@ -56,11 +56,11 @@ class ReplayedEvaluator:
     def __call__(self, env):
         data = self.points.get(_key(env, self.names))
         if data is None:
-            raise S._Skip("not recorded")
+            raise S.Skip("not recorded")
         if data == "undefined":
-            raise S._Undefined("recorded as undefined")
+            raise S.Undefined("recorded as undefined")
         if data == "skip":
-            raise S._Skip("recorded as not evaluable")
+            raise S.Skip("recorded as not evaluable")
         return recording.decode(data)
 
 
@@ -73,12 +73,12 @@ def record_points(expected_expr, domains, constraint, samples: int, seed: int, s
     over its own symbols, and over its symbols plus any one other declared symbol (a student's formula that
     uses one symbol too many is sampled over both, as in the course folder)."""
     names = expected_names(expected_expr)
-    evaluator = RecordingEvaluator(S._Evaluator(expected_expr), names, seen)
+    evaluator = RecordingEvaluator(S.Evaluator(expected_expr), names, seen)
     deadline = C._Deadline(300.0)
     with deadline:
         for extra in [()] + [(n,) for n in sorted(domains) if n not in names]:
             union = sorted({*names, *extra})
-            source = S._PointSource(union, [domains.get(n, S.DEFAULT_DOMAIN) for n in union], seed)
+            source = S.PointSource(union, [domains.get(n, S.DEFAULT_DOMAIN) for n in union], seed)
             evaluator.visited = []
             found = C._sample(evaluator, evaluator, source, constraint, samples, deadline)
             if not extra:
@@ -93,7 +93,7 @@ def record_points(expected_expr, domains, constraint, samples: int, seed: int, s
                 try:
                     if constraint is None or constraint(C._named(union, point)):
                         evaluator(dict(zip(union, point)))
-                except (S._Undefined, S._Skip, ArithmeticError):
+                except (S.Undefined, S.Skip, ArithmeticError):
                     pass
 
 
@@ -122,12 +122,12 @@ def compare_recorded(student, formula, domains, constraint, samples, seed, deadl
     allowed = C._merge(symbols, domains, names)
     student_expr = C._as_expression(student, allowed, functions, reference=False)
     extra = sorted({s.name for s in student_expr.free_symbols} - set(names))
-    student_eval = S._Evaluator(student_expr)
+    student_eval = S.Evaluator(student_expr)
     if len(extra) == 1 and extra[0] in domains:   # recorded over the union too (record_points): as in the course folder
         names, extra = sorted({*names, *extra}), []
-    source = S._PointSource(names, [domains.get(n, S.DEFAULT_DOMAIN) for n in names], seed)
+    source = S.PointSource(names, [domains.get(n, S.DEFAULT_DOMAIN) for n in names], seed)
     if extra:   # more symbols the expected formula does not have: give them values of their domains in turn
-        extra_source = S._PointSource(extra, [domains.get(n, S.DEFAULT_DOMAIN) for n in extra], seed)
+        extra_source = S.PointSource(extra, [domains.get(n, S.DEFAULT_DOMAIN) for n in extra], seed)
         turn = [0]
 
         def student_eval(env, inner=student_eval):
@@ -144,7 +144,7 @@ def compare_recorded(student, formula, domains, constraint, samples, seed, deadl
             "different",
             f"at {S.format_assignment(C._named(names, point))} your formula is undefined (it divides by zero) "
             f"but the correct value is {S.format_value(expected_value)}.",
-            counterexample=C._named(names, point), student_value=None, expected_value=S._plain(expected_value))
+            counterexample=C._named(names, point), student_value=None, expected_value=S.exact_number(expected_value))
     # The release's own sampling found this many valid points; a small domain (one integer symbol) has few.
     available = int(formula.points.get("#sampled", samples))
     if found.checked > 0 and found.checked >= min(samples, available):

@@ -13,8 +13,8 @@ from typing import Callable, Mapping
 import sympy
 
 from d2lgrade.compare.domain import DEFAULT_DOMAIN, WIDE_INTS, WIDE_REALS, Domain  # noqa: F401
-from d2lgrade.compare.parse import (_FUNCTION_TABLE, DEFAULT_FUNCTIONS, DEFAULT_SYMBOLS, MAX_BITS,  # noqa: F401
-                                    SymbolicAnswerError, _one_line, _power_bits, _shorten, parse_answer)
+from d2lgrade.compare.parse import (FUNCTION_TABLE, DEFAULT_FUNCTIONS, DEFAULT_SYMBOLS, MAX_BITS,  # noqa: F401
+                                    SymbolicAnswerError, _one_line, _power_bits, shorten, parse_answer)
 
 __all__ = ["DEFAULT_SYMBOLS", "DEFAULT_FUNCTIONS", "SymbolicAnswerError", "Domain", "parse_answer",
            "format_assignment", "format_value"]
@@ -28,11 +28,11 @@ class _NotRational(Exception):
     """The value leaves the rationals (sqrt(2), pi, floats...): use the sympy evaluator."""
 
 
-class _Undefined(Exception):
+class Undefined(Exception):
     """The expression has no value at this point (division by zero, log(0), ...)."""
 
 
-class _Skip(Exception):
+class Skip(Exception):
     """The point can not be evaluated safely (astronomically large, undecidable): skip it."""
 
 
@@ -81,7 +81,7 @@ def _rational_power(base: Fraction, exponent: Fraction) -> Fraction:
     if exponent.denominator != 1:
         raise _NotRational("fractional power")
     if _power_bits(base, exponent) > MAX_BITS:
-        raise _Skip("too large")
+        raise Skip("too large")
     return base ** int(exponent)  # 0 ** negative raises ZeroDivisionError -> undefined
 
 
@@ -89,7 +89,7 @@ def _first_branch(branches, env):
     for value, condition in branches:
         if condition(env):
             return value(env)
-    raise _Undefined("no Piecewise branch applies")
+    raise Undefined("no Piecewise branch applies")
 
 
 def _mod(x: Fraction, y: Fraction) -> Fraction:
@@ -122,19 +122,19 @@ def _sympy_value(expr: sympy.Basic, env: Mapping[str, sympy.Rational]) -> sympy.
             if decided is sympy.true:
                 return _sympy_value(value, env)
             if decided is not sympy.false:
-                raise _Skip("undecidable condition")
-        raise _Undefined("no Piecewise branch applies")
+                raise Skip("undecidable condition")
+        raise Undefined("no Piecewise branch applies")
     args = [_sympy_value(arg, env) for arg in expr.args]
     if isinstance(expr, sympy.Pow):
         base, exponent = args
         if base.is_Rational and exponent.is_Rational and _power_bits(base, exponent) > MAX_BITS:
-            raise _Skip("too large")
+            raise Skip("too large")
         if exponent.is_Number and abs(exponent) > 1000:
-            raise _Skip("too large")
+            raise Skip("too large")
     return expr.func(*args)
 
 
-class _Evaluator:
+class Evaluator:
     """Exact value of one expression at sample points."""
 
     def __init__(self, expr: sympy.Expr):
@@ -145,23 +145,23 @@ class _Evaluator:
             self.fast = None
 
     def __call__(self, point: Env):
-        """Return a Fraction or an exact sympy number; raise _Undefined or _Skip."""
+        """Return a Fraction or an exact sympy number; raise Undefined or Skip."""
         if self.fast is not None:
             try:
                 return self.fast(point)
             except ZeroDivisionError:
-                raise _Undefined("division by zero") from None
+                raise Undefined("division by zero") from None
             except _NotRational:
                 pass
         env = {name: sympy.Rational(v.numerator, v.denominator) for name, v in point.items()}
         try:
             value = _sympy_value(self.expr, env)
         except (TypeError, ValueError, ArithmeticError, AttributeError) as exc:
-            raise _Skip(str(exc)) from None
+            raise Skip(str(exc)) from None
         if value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo) or value.is_finite is False:
-            raise _Undefined("not finite")
+            raise Undefined("not finite")
         if not value.is_number:
-            raise _Skip("no numeric value")
+            raise Skip("no numeric value")
         return value
 
 
@@ -171,7 +171,7 @@ def _to_sympy(value) -> sympy.Basic:
     return value
 
 
-def _agree(student, expected) -> bool:
+def values_agree(student, expected) -> bool:
     """Exact equality for rationals; 1e-9 relative tolerance once floats or irrationals appear."""
     if isinstance(student, Fraction) and isinstance(expected, Fraction):
         return student == expected
@@ -183,7 +183,7 @@ def _agree(student, expected) -> bool:
         close = abs(sn - en) <= sympy.Float("1e-9") * sympy.Max(1, abs(sn), abs(en))
         return bool(close)
     except (TypeError, ValueError, ArithmeticError) as exc:
-        raise _Skip(f"can not compare: {exc}") from None
+        raise Skip(f"can not compare: {exc}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,7 +199,7 @@ def _value_key(v: Fraction) -> tuple:
     return (v.denominator != 1, abs(v), v < 0, v)
 
 
-def _point_key(point: Point) -> tuple:
+def point_key(point: Point) -> tuple:
     return (sum(v.denominator != 1 for v in point), sum(abs(v) for v in point),
             sum(v < 0 for v in point), tuple(sorted((abs(v) for v in point), reverse=True)), point)
 
@@ -212,7 +212,7 @@ def _special_values(domain: Domain, lo: Fraction, hi: Fraction) -> list[Fraction
     return sorted({Fraction(v) for v in wanted if lo <= v <= hi}, key=_value_key)
 
 
-class _PointSource:
+class PointSource:
     """Deterministic sample points for the symbols ``names``."""
 
     def __init__(self, names: list[str], domains: list[Domain], seed: int):
@@ -231,7 +231,7 @@ class _PointSource:
         points: list[Point] = [()]
         for values in ranges:
             points = [p + (v,) for p in points for v in values]
-        return sorted(points, key=_point_key)
+        return sorted(points, key=point_key)
 
     def structured_points(self) -> list[Point]:
         """All symbols equal to one special value (catches a=b ties and the all-zero point)."""
@@ -288,7 +288,7 @@ class _PointSource:
             if p not in seen:
                 seen.add(p)
                 out.append(p)
-        return sorted(out, key=_point_key)
+        return sorted(out, key=point_key)
 
     def simpler_values(self, index: int, current: Fraction) -> list[Fraction]:
         """Candidate replacements for one coordinate when shrinking a counterexample."""
@@ -300,7 +300,7 @@ class _PointSource:
         return sorted((v for v in values if _value_key(v) < key), key=_value_key)
 
 
-def _plain(value):
+def exact_number(value):
     """int for integers, Fraction for other rationals, the exact sympy number otherwise."""
     if isinstance(value, sympy.Basic) and value.is_Rational:
         value = Fraction(int(value.p), int(value.q))
@@ -315,7 +315,7 @@ def _plain(value):
 
 def format_value(value, digits: int = 4) -> str:
     """An int as is, a short fraction as p/q, anything else to ``digits`` significant digits."""
-    value = _plain(value)
+    value = exact_number(value)
     if isinstance(value, int):
         text = str(value)
         return text if len(text) <= 20 else _decimal(value, digits)
@@ -333,7 +333,7 @@ def _decimal(value, digits: int) -> str:
     try:
         return _one_line(str(sympy.N(_to_sympy(value), digits)))
     except Exception:
-        return _shorten(str(value))
+        return shorten(str(value))
 
 
 def format_assignment(point: Mapping) -> str:
