@@ -63,15 +63,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def resolve_device(choice: str) -> str:
-    import torch
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for, but torch sees no GPU here; use --device cpu or auto.")
-    return choice
-
-
 def options_from(args: argparse.Namespace, local_device: bool = True) -> RuntimeOptions:
     """The runtime's options; `local_device=False` leaves --device to the machines that grade (a cluster's workers)."""
     limits = Limits(call_seconds=args.call_timeout, cell_seconds=args.cell_timeout,
@@ -85,7 +76,7 @@ def options_from(args: argparse.Namespace, local_device: bool = True) -> Runtime
     data_dir = str(args.data_dir.resolve()) if args.data_dir else None
     if args.data_dir and not args.data_dir.is_dir():
         raise UserError(f"--data-dir {args.data_dir} is not a folder; give the folder that holds FashionMNIST/ or MNIST/.")
-    device = resolve_device(args.device) if local_device else args.device
+    device = RuntimeOptions.resolve_device(args.device) if local_device else args.device
     return RuntimeOptions(limits=limits, device=device, data_dir=data_dir)
 
 
@@ -159,7 +150,7 @@ def grade_one(args: argparse.Namespace) -> int:
 
     section_id, _, _ = args.target.partition("/")
     section = find_section(section_id)
-    validate_selector(section, args.target)
+    section.validate_selector(args.target)
     path = args.submission or _relative(section.default_submission())
     options = options_from(args)
     # --watch regrades on every save, so it keeps a warm engine; one grading starts just the kernel.
@@ -179,14 +170,6 @@ def grade_one(args: argparse.Namespace) -> int:
         return watch(Path(path), grade_and_show)
     grade_and_show()
     return 0
-
-
-def validate_selector(section, selector: str) -> None:
-    """A selector such as 7.3/9 names an exercise the section has, or the error lists the ones it has."""
-    if "/" in selector and not any(c.matches(selector) for c in section.checks) and \
-            not any(e.id == selector or e.id.startswith(selector + ".") for e in section.spec.exercises):
-        ids = ", ".join(e.id for e in section.spec.exercises)
-        raise UserError(f"section {section.id} has no exercise {selector}; its exercises are {ids}.")
 
 
 def _relative(path: Path) -> Path:

@@ -33,7 +33,6 @@ def check_all(section: str, **kwargs):
 
 
 def _grade(selector: str, device: str, data_dir: str | None, namespace: dict) -> GradeReport:
-    from d2lgrade.cli import resolve_device, validate_selector
     from d2lgrade.pipeline.grading import grade_submission
     from d2lgrade.load import Submission
     from d2lgrade.run.executor import RuntimeOptions
@@ -41,8 +40,8 @@ def _grade(selector: str, device: str, data_dir: str | None, namespace: dict) ->
     from d2lgrade.core.sections import find_section
 
     section = find_section(str(selector).partition("/")[0])
-    validate_selector(section, str(selector))
-    options = RuntimeOptions(device=resolve_device(device), data_dir=str(Path(data_dir).resolve()) if data_dir else None)
+    section.validate_selector(str(selector))
+    options = RuntimeOptions(device=RuntimeOptions.resolve_device(device), data_dir=str(Path(data_dir).resolve()) if data_dir else None)
     report = grade_submission(section, Submission(Path("<this notebook>"), _executed_cells(namespace)), selector=str(selector),
                               options=options, executor=LiveExecutor(namespace), written=False)
     written = [ex.id for ex in section.spec.exercises if ex.manual_points and

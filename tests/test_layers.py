@@ -240,6 +240,19 @@ def test_the_folder_rules_catch_an_arrow_upwards():
     assert "d2lgrade/pipeline" in below("d2lgrade/core", edges)
 
 
+def test_the_in_notebook_check_does_not_load_the_command_line():
+    """`d2lgrade.check()` runs in a student's notebook: what it shares with `grade.py` (the selector's check,
+    the device's choice) lives below both, not in cli.py."""
+    edges = graph()
+    seen, todo = set(), ["d2lgrade"]
+    while todo:
+        for target in edges.get(todo.pop(), ()):
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    assert "d2lgrade.cli" not in seen and "d2lgrade.batch.cli" not in seen
+
+
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []

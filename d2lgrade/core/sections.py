@@ -46,6 +46,13 @@ class Section:
         module = importlib.import_module(f"graders.section_{self.slug}")
         return collect(module)
 
+    def validate_selector(self, selector: str) -> None:
+        """A selector such as 7.3/9 names an exercise the section has, or the error lists the ones it has."""
+        if "/" in selector and not any(c.matches(selector) for c in self.checks) and \
+                not any(e.id == selector or e.id.startswith(selector + ".") for e in self.spec.exercises):
+            ids = ", ".join(e.id for e in self.spec.exercises)
+            raise UserError(f"section {self.id} has no exercise {selector}; its exercises are {ids}.")
+
     def default_submission(self) -> Path:
         notebook, module = self.starter_path, self.starter_path.with_suffix(".py")
         return module if module.exists() and not notebook.exists() else notebook

@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from d2lgrade.core.errors import UserError
 from d2lgrade.load import Cell, Submission
 from d2lgrade.run.limits import Limits
 
@@ -31,6 +32,16 @@ class RuntimeOptions:
     limits: Limits = field(default_factory=Limits)
     device: str = "cpu"
     data_dir: str | None = None      # local datasets for training checks (torchvision layout)
+
+    @staticmethod
+    def resolve_device(choice: str) -> str:
+        """The device a `--device` choice means on this machine ("auto": a GPU where torch sees one)."""
+        import torch
+        if choice == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if choice == "cuda" and not torch.cuda.is_available():
+            raise UserError("--device cuda was asked for, but torch sees no GPU here; use --device cpu or auto.")
+        return choice
 
 
 class Runtime(ABC):
