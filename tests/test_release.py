@@ -53,6 +53,8 @@ def test_the_kit_holds_no_answers(kit):
     for absent in ("reference", "submissions", "tests", "bench", "docs", ".d2lgrade-key", ".d2lgrade-cache"):
         assert not (dest / absent).exists(), absent
     assert layout.leaks(dest, layout.reference_bodies(ROOT)) == []
+    # The audit's exercise properties state answers (7.4's counted forms): only its flags reach a kit.
+    assert sorted(p.name for p in (dest / "d2lgrade" / "audit").glob("*.py")) == ["__init__.py", "cli.py"]
     texts = "\n".join(layout.kit_text(p) for p in dest.rglob("*") if p.is_file())
     formulas = reference_formulas()
     assert formulas, "the references' formulas were not found: this test would prove nothing"
@@ -163,7 +165,7 @@ def test_a_student_runs_the_kit(kit):
     assert ran.returncode == 0, ran.stderr
     report = json.loads(ran.stdout)
     assert report["checks"] and {c["status"] for c in report["checks"]} <= {R.NOT_ATTEMPTED, R.MANUAL}
-    for flags in (["--batch"], ["--check-references"], ["--release", "elsewhere"]):
+    for flags in (["--batch"], ["--check-references"], ["--release", "elsewhere"], ["--audit", "7.3"]):
         refused = subprocess.run([sys.executable, "grade.py", *flags], cwd=dest, env=env, capture_output=True,
                                  text=True, timeout=300)
         assert refused.returncode == 2 and "student kit" in refused.stderr and "Traceback" not in refused.stderr

@@ -2,7 +2,9 @@
 
 Copied: grade.py, setup.sh, pyproject.toml (without the `reference` package), the d2lgrade package, the
 graders (without hidden checks), the starters and specs (without the written answers' rubrics).
-Never copied: reference/, submissions/, tests/, bench/, docs/, the course key, caches, reports.
+Never copied: reference/, submissions/, tests/, bench/, docs/, the course key, caches, reports, and the
+mutation audit beyond its command-line flags (it mutates the references, and its exercises' properties
+state answers).
 """
 from __future__ import annotations
 
@@ -15,6 +17,9 @@ from pathlib import Path
 FILES = ("grade.py", "setup.sh")
 FOLDERS = ("d2lgrade", "graders")
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+# Course-only modules inside copied folders: the kit keeps `--audit` known (so that it is refused with a
+# sentence, cli.refuse_in_kit), not the audit itself.
+AUDIT, AUDIT_KEPT = Path("d2lgrade") / "audit", ("__init__.py", "cli.py")
 RUBRIC = re.compile(r"^rubric\s*=\s*\[.*?^\]\s*\n", re.S | re.M)
 ONE_LINE_RUBRIC = re.compile(r"^rubric\s*=\s*\[[^\n]*\]\s*\n", re.M)
 
@@ -24,6 +29,9 @@ def copy_course(root: Path, dest: Path, sections: list[str]) -> None:
         shutil.copy2(root / name, dest / name)
     for name in FOLDERS:
         shutil.copytree(root / name, dest / name, ignore=SKIP)
+    for module in (dest / AUDIT).glob("*.py"):
+        if module.name not in AUDIT_KEPT:
+            module.unlink()
     (dest / "pyproject.toml").write_text(kit_pyproject((root / "pyproject.toml").read_text()))
     exercises = dest / "exercises"
     exercises.mkdir()
