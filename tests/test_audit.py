@@ -132,6 +132,15 @@ def mirror_pad(X, p):
 """
 
 
+def audited_variants(exercise: str, variants: list[Mutant]):
+    """`variants` of an exercise graded by its checks in one runtime of its section, as the audit grades mutants."""
+    engine = SectionRuntime(find_section(exercise.split("/")[0]))
+    try:
+        return audit_exercise(engine, exercise, None, variants=variants)
+    finally:
+        engine.close()
+
+
 def test_the_audit_classifies_and_counts_graded_mutants(tmp_path):
     variants = [
         Mutant("wrong", HEAD + PAD.format(index="0, 0").replace("mode='reflect')\n", "mode='replicate')\n"), "-a\n+b"),
@@ -140,11 +149,7 @@ def test_the_audit_classifies_and_counts_graded_mutants(tmp_path):
         # an accepted variant the checks let through by design: it behaves differently, so it is a survivor
         Mutant("variant", SYMMETRIC, "-e\n+f"),
     ]
-    engine = SectionRuntime(find_section("7.3"))
-    try:
-        audited = audit_exercise(engine, "7.3/3", None, variants=variants)
-    finally:
-        engine.close()
+    audited = audited_variants("7.3/3", variants)
     verdicts = {o.operator: o.verdict for o in audited.outcomes}
     assert verdicts == {"wrong": "killed", "equivalent": "equivalent", "variant": "survived"}, audited.outcomes
     assert audited.outcomes[0].killed_by.startswith("7.3/3")
@@ -240,11 +245,7 @@ def test_a_survivor_of_an_open_exercise_is_another_answer_only_with_the_exercise
         Mutant("extra-layer", conv_bn_lenet(extra_dense="nn.LazyLinear(100), nn.Sigmoid(), "), "-c\n+d"),
         Mutant("identity", conv_bn_lenet(last_act="nn.Identity()"), "-e\n+f"),
     ]
-    engine = SectionRuntime(find_section("8.5"))
-    try:
-        audited = audit_exercise(engine, "8.5/3", None, variants=variants)
-    finally:
-        engine.close()
+    audited = audited_variants("8.5/3", variants)
     verdicts = {o.operator: o.verdict for o in audited.outcomes}
     assert verdicts == {"another-rate": "accepted", "extra-layer": "survived", "identity": "killed"}, audited.outcomes
     assert "batch norm after the convolutions only" in audited.outcomes[0].accepted
