@@ -14,8 +14,14 @@ from d2lgrade.pipeline.grading import grade, run_check, written_ids
 from d2lgrade.load import Cell, Submission
 from d2lgrade.core.results import CheckResult
 from d2lgrade.run.executor import Runtime, RuntimeOptions
+from d2lgrade.run.limits import Limits
 from d2lgrade.run.engines import default_executor, get_executor
 from d2lgrade.core.sections import Section, find_section
+
+# For work that never finishes (tests/hostile/stuck.py): code that sleeps instead of computing is ended by the
+# wall-clock limit, Limits.call_wall_seconds of the CPU limit (4x + 10 s), so the smallest limits that still let
+# a cell import what it needs keep such a grading to about half a minute instead of a minute.
+HANGING = Limits(call_seconds=1, cell_seconds=2, total_seconds=120)
 
 
 class VariantRunner:

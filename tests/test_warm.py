@@ -25,7 +25,7 @@ from d2lgrade.run.executor import RuntimeOptions
 from d2lgrade.run.engines import default_executor, get_executor
 from d2lgrade.run.limits import Limits
 from d2lgrade.core.sections import find_section
-from d2lgrade.testing import needs_sandbox
+from d2lgrade.testing import HANGING, needs_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ROOT / "tests" / "hostile"
@@ -91,7 +91,7 @@ def both(submissions) -> dict[str, dict[str, dict]]:
     """Every submission graded by both engines: {engine: {name: JSON report}}."""
     # Short limits only where they must fire: a first call in a fresh kernel on a loaded machine can
     # take seconds (imports), and the comparison is about the engines, not about the machine's load.
-    limits = lambda name: FAST if name == "hanging" else Limits()     # noqa: E731
+    limits = lambda name: HANGING if name == "hanging" else Limits()     # noqa: E731
     return {engine: {name: grade(SECTION, path, options=RuntimeOptions(limits=limits(name)), executor=engine).to_json()
                      for name, path in submissions.items()} for engine in ("kernel", "warm")}
 
