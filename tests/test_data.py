@@ -239,3 +239,21 @@ assert not [f for _, _, fs in os.walk(served) for f in fs if f.startswith("t10k"
     finally:
         runner.close()
     assert not list(tmp_path.glob("**/*.gz"))
+
+
+def test_the_standin_digits_are_kept_for_the_next_grading_and_a_torn_file_is_built_again(monkeypatch, tmp_path):
+    from d2lgrade.inside import offline_datasets
+    kept = tmp_path / "data" / "standin.pt"
+    monkeypatch.setitem(offline_datasets._DATA, "standin_file", str(kept))
+    built = offline_datasets._build_standin_digits()
+    for step in ("build", "read", "torn"):
+        if step == "read":                   # read from the file: building again would fail here
+            monkeypatch.setattr(offline_datasets, "_build_standin_digits", lambda: 1 / 0)
+        if step == "torn":
+            monkeypatch.undo()
+            monkeypatch.setitem(offline_datasets._DATA, "standin_file", str(kept))
+            kept.write_bytes(kept.read_bytes()[:100])
+        offline_datasets.standin_digits.cache_clear()
+        got = offline_datasets.standin_digits()
+        assert kept.is_file() and all(torch.equal(a, b) and a.dtype == b.dtype for a, b in zip(got, built)), step
+    offline_datasets.standin_digits.cache_clear()

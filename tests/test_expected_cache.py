@@ -72,7 +72,28 @@ def test_a_reference_function_called_through_the_seam_is_kept(monkeypatch):
     ref = expected.reference("7.3")
     fresh = ref.mirror_pad(X(), 1)
     new_worker(monkeypatch)
-    assert len(files()) == 1 and same_bits(fresh, ref.mirror_pad(X(), 1))
+    # Two files: that `mirror_pad` is a function of the reference, and its value on this input.
+    assert len(files()) == 2 and same_bits(fresh, ref.mirror_pad(X(), 1))
+
+
+def test_a_reference_constant_is_kept_so_that_a_grading_need_not_import_the_reference(monkeypatch):
+    import sys
+    ref = expected.reference("8.7")
+    fresh = ref.DENSENET_BLOCKS
+    assert "reference.section_8_7" in sys.modules and len(files()) == 1
+    new_worker(monkeypatch)
+    monkeypatch.delitem(sys.modules, "reference.section_8_7")
+    kept = ref.DENSENET_BLOCKS
+    assert "reference.section_8_7" not in sys.modules                 # nor d2l, which it imports: seconds
+    assert same_bits(fresh, kept) and kept == {121: (6, 12, 24, 16), 169: (6, 12, 32, 32), 201: (6, 12, 48, 32)}
+    kept[121] = (1, 1, 1, 1)                                          # a grader that changes its copy ...
+    assert ref.DENSENET_BLOCKS[121] == (6, 12, 24, 16)                # ... changes nobody else's
+    assert ref.shown("DENSENET_BLOCKS") == repr(fresh)
+    # Another reference text is another key: the kept value of the old one is not read.
+    other = expected_cache.constant_key("8.7", "DENSENET_BLOCKS")
+    monkeypatch.setattr(expected_cache, "_code_digests", {})
+    monkeypatch.setattr(expected_cache, "code_digest", lambda section, module: "another reference")
+    assert expected_cache.constant_key("8.7", "DENSENET_BLOCKS") != other
 
 
 @functools.lru_cache(maxsize=None)

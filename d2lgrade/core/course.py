@@ -20,6 +20,9 @@ from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# What the grader computes once and keeps (reference runs, expected values, the stand-in digits): inside the
+# course folder, which the student runtime cannot see.
+CACHE = Path(os.environ.get("D2LGRADE_CACHE", ROOT / ".d2lgrade-cache"))
 KIT_FILE = ROOT / "kit.json"
 KEY_ENV = "D2LGRADE_HELDOUT_KEY"           # the key itself (tests fix it so that their margins are stable)
 KEY_FILE = Path(os.environ.get("D2LGRADE_KEY_FILE", ROOT / ".d2lgrade-key"))   # else a per-course key file

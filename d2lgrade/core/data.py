@@ -34,11 +34,12 @@ from pathlib import Path
 
 import torch
 
-from d2lgrade.core.course import held_out_key
+from d2lgrade.core.course import CACHE, held_out_key
 from d2lgrade.inside.offline_datasets import DATASET_TITLES as TITLES
 from d2lgrade.inside.offline_datasets import DATASETS as CLASS_NAMES
 from d2lgrade.inside.offline_datasets import (RAW_FILES, STANDIN_FILE, STANDIN_HELD_OUT, STANDIN_SEED, STANDIN_SHIFT,
                                            STANDIN_TITLE)
+from d2lgrade.inside import offline_datasets
 from d2lgrade.inside.offline_datasets import _standin_images, dataset_images, served_images, shift_digits, standin_digits
 
 __all__ = ["CLASS_NAMES", "TITLES", "STANDIN_HELD_OUT", "STANDIN_SEED", "STANDIN_TITLE", "Images", "load_images",
@@ -49,6 +50,22 @@ STROKE_JITTER = 2                          # the stand-in's held-out strokes mov
 # Each of the stand-in's 500 held-out digits is drawn at this many keyed positions: 1000 images make the
 # accuracy of a network less dependent on which key drew them (docs/NUMERICS.md, "Held-out images").
 STANDIN_DRAWS = 2
+
+
+def _standin_file() -> str:
+    """Where the grader keeps the stand-in's digits, named by what builds them: the code, scikit-learn's and
+    torch's versions (the digits are scikit-learn's bundled data)."""
+    from importlib import metadata
+    try:
+        sklearn = metadata.version("scikit-learn")
+    except metadata.PackageNotFoundError:
+        sklearn = "none"
+    digest = hashlib.sha256(Path(offline_datasets.__file__).read_bytes())
+    digest.update(f"\0{sklearn}\0{torch.__version__}".encode())
+    return str(CACHE / "data" / f"standin-{digest.hexdigest()[:24]}.pt")
+
+
+offline_datasets._DATA["standin_file"] = _standin_file()
 
 
 class Images:

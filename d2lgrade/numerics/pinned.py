@@ -19,9 +19,10 @@ from pathlib import Path
 import torch
 
 from d2lgrade import numerics
+from d2lgrade.core import course
 
 ROOT = Path(__file__).resolve().parents[2]
-CACHE = Path(os.environ.get("D2LGRADE_CACHE", ROOT / ".d2lgrade-cache"))
+CACHE = course.CACHE
 _MEMORY: dict[str, object] = {}       # results already read in this process, by cache key
 
 
