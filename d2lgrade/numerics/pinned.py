@@ -8,6 +8,7 @@ decides them, so a machine pays for each reference run once.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib
 import os
@@ -69,17 +70,31 @@ def call(target: str, *args, sources: tuple[Path, ...] = (), timeout: float = 60
 
 def _computed_or_cached(key: str, target: str, args: tuple, timeout: float):
     cached = CACHE / f"{key}.pt"
+    found, result = _read(cached)
+    if found:
+        return result
+    CACHE.mkdir(parents=True, exist_ok=True)
+    # Parallel workers (a batch, the test suite) start the same reference run at once: one computes it, the
+    # others wait for its file instead of computing it again.
+    with open(CACHE / f"{key}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found, result = _read(cached)
+        if found:
+            return result
+        result = _computed(target, args, timeout)
+        partial = CACHE / f"{key}.{os.getpid()}.tmp"
+        torch.save(result, partial)
+        partial.replace(cached)            # atomic: another process never reads half a file
+    return result
+
+
+def _read(cached: Path) -> tuple[bool, object]:
     if cached.exists():
         try:
-            return torch.load(cached, weights_only=True)
+            return True, torch.load(cached, weights_only=True)
         except Exception:      # a torn or foreign file: compute it again
             cached.unlink(missing_ok=True)
-    result = _computed(target, args, timeout)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    partial = CACHE / f"{key}.{os.getpid()}.tmp"
-    torch.save(result, partial)
-    partial.replace(cached)            # atomic: another process never reads half a file
-    return result
+    return False, None
 
 
 def _computed(target: str, args: tuple, timeout: float):
