@@ -25,9 +25,10 @@ from d2lgrade.run.limits import Limits
 from d2lgrade.core.sections import ROOT
 
 HOSTILE = ROOT / "tests" / "hostile"
-# The default call timeout: a shorter one makes the hang quicker, but a right answer's first traced
-# call can need 10 s on a loaded 2-core machine, and a verdict must not depend on the load.
-LIMITS = Limits(total_seconds=300, max_processes=48, file_bytes=8 * 2**20)
+# A call limit of 5 s of CPU: the hanging student spins through all of it (the default 20 s was a quarter of this
+# module's CPU). Limits are CPU time, not wall time, so a loaded machine does not bring a right answer's calls
+# (milliseconds each, the first traced one included) nearer to it.
+LIMITS = Limits(call_seconds=5, total_seconds=300, max_processes=48, file_bytes=8 * 2**20)
 OPTIONS = RuntimeOptions(limits=LIMITS)
 
 WRONG = '''# %% 7.3/1
