@@ -19,6 +19,17 @@ TRACKED = ("graders", "reference")
 SECTION = re.compile(r"^\d+\.\d+$")
 
 
+@lru_cache(maxsize=None)
+def installed_version(distribution: str) -> str:
+    """An installed package's version ("none" where it is missing): part of a cache key when what is kept comes
+    from that package (d2l's reference code, scikit-learn's bundled data)."""
+    from importlib import metadata
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "none"
+
+
 def grader_version(section: Section) -> str:
     return _version(section.id)
 

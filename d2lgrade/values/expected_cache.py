@@ -105,23 +105,15 @@ def constant_key(section: str, name: str) -> str | None:
     """The name of what the reference of `section` binds to `name` (a value, or that it is a function): the
     reference's code and what it imports from the project, d2l's version and the process's numerics (a constant
     may be computed when the reference is imported) decide it; the course key does not."""
+    from d2lgrade.core import version
     try:
         code = code_digest(section, f"reference.section_{section.replace('.', '_')}")
     except Exception:                                     # unreadable code: the reference is imported instead
         return None
     digest = hashlib.sha256(f"d2lgrade reference constants {FORMAT}\0".encode())
-    for part in (section, name, code, _d2l_version(), numerics()):
+    for part in (section, name, code, version.installed_version("d2l"), numerics()):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()
-
-
-@functools.lru_cache(maxsize=None)
-def _d2l_version() -> str:
-    from importlib import metadata
-    try:
-        return metadata.version("d2l")
-    except metadata.PackageNotFoundError:
-        return "none"
 
 
 def same(a, b) -> bool:
