@@ -337,7 +337,10 @@ def test_16_filling_the_disk_stops_at_the_cap(executor):
     limits = DISK_LIMITS
     got, peak = graded_measuring_disk(HOSTILE / "disk.py", executor, limits, 0.05)
     print(f"peak disk use of the filling submission: {peak / 2**20:.1f} MiB (cap 64 MiB)")
-    assert peak <= limits.disk_bytes + 16 * 2**20, peak          # slack: other programs of the machine
+    # The runtime writes into its size-limited tmpfs, not the machine's disk; what the free space falls by is other
+    # programs: the suite's other workers build kits and fill caches on the same filesystem (33 MiB once, with three
+    # workers). Unstopped, this submission writes until its 20 s cell limit: tens of GiB.
+    assert peak <= limits.disk_bytes + 256 * 2**20, peak
     assert verdict(got["7.3/1"]) == (R.PASSED, 2) and verdict(got["7.3/1:example"]) == (R.PASSED, 1)
     assert verdict(got["7.3/3"]) == (R.PASSED, 2) and verdict(got["7.3/4"]) == (R.PASSED, 1)
     notes = got["report"].notes
