@@ -142,3 +142,64 @@ def test_the_shared_runtime_starts_no_process_and_no_engine_inherits_it():
     assert not imported & {"subprocess", "multiprocessing", "nbclient", "jupyter_client", "socket"}, imported
     assert SandboxedRuntime.__subclasses__() == []
     assert hasattr(jupyter.KernelLauncher, "start") and hasattr(warm.WarmLauncher, "start")
+
+
+def test_emptying_the_scratch_folder_from_two_threads_at_once_never_fails(tmp_path):
+    """The disk watchdog and the thread that saw the runtime die both empty the folder, while a dying runtime may
+    still be writing; neither may raise (CI once saw IsADirectoryError on .tmp, gone and back between a look and
+    the removal)."""
+    import threading
+    runtime, _ = started("a = 1")
+    try:
+        work = runtime.scratch / "work"
+        work.mkdir(exist_ok=True)
+        stop, errors = threading.Event(), []
+
+        def writer():
+            n = 0
+            while not stop.is_set():
+                n += 1
+                try:
+                    (work / f"d{n % 7}").mkdir(exist_ok=True)
+                    (work / f"d{n % 7}" / "f").write_bytes(b"x")
+                    (work / f"f{n % 5}").write_bytes(b"x")
+                except OSError:
+                    pass              # the folder was emptied under it: the runtime's problem, not the grader's
+
+        def emptier():
+            try:
+                for _ in range(300):
+                    runtime._empty_scratch()
+            except Exception as exc:   # noqa: BLE001 - the failure under test
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer)] + [threading.Thread(target=emptier) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads[1:]:
+            t.join()
+        stop.set()
+        threads[0].join()
+        assert errors == []
+        runtime._empty_scratch()
+        assert sorted(p.name for p in work.iterdir()) == [".tmp"]
+    finally:
+        runtime.close()
+    assert not runtime.scratch.exists()
+
+
+def test_emptying_removes_a_link_to_a_folder_but_not_the_folder_it_names(tmp_path):
+    runtime, _ = started("a = 1")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("x")
+    try:
+        work = runtime.scratch / "work"
+        work.mkdir(exist_ok=True)
+        (work / "link").symlink_to(outside, target_is_directory=True)
+        (work / "nested" / "deeper").mkdir(parents=True)
+        runtime._empty_scratch()
+        assert sorted(p.name for p in work.iterdir()) == [".tmp"]
+        assert (outside / "keep").read_text() == "x"
+    finally:
+        runtime.close()

@@ -112,6 +112,7 @@ class SandboxedRuntime(Runtime):
         self._oom_seen = 0
         self.disk_exceeded = False
         self._stop_watch = threading.Event()
+        self._emptying = threading.Lock()
         # Where the sandbox mounts its size-limited tmpfs over the working directory, only the
         # exchange folder lands on the grader's disk; this watchdog caps that, and everything where
         # no tmpfs could be mounted.
@@ -257,16 +258,17 @@ class SandboxedRuntime(Runtime):
                 self._empty_scratch()
 
     def _empty_scratch(self) -> None:
-        for folder in (self.scratch / isolation.WORK, self.exchange):
-            for entry in list(folder.iterdir()) if folder.is_dir() else []:
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    entry.unlink(missing_ok=True)
-        (self.scratch / isolation.WORK / ".tmp").mkdir(parents=True, exist_ok=True)
+        # The watchdog thread and the thread that saw the runtime die both empty the folder: one at a
+        # time, or one's look at an entry (.tmp gone) is stale by the time it removes it (.tmp back).
+        with self._emptying:
+            for folder in (self.scratch / isolation.WORK, self.exchange):
+                for entry in list(folder.iterdir()) if folder.is_dir() else []:
+                    _remove(entry)
+            (self.scratch / isolation.WORK / ".tmp").mkdir(parents=True, exist_ok=True)
 
     def close(self) -> None:
         self._stop_watch.set()
+        self._watch.join(timeout=5)      # not emptying (and re-creating .tmp) while the folder is removed
         self._kill()
         shutil.rmtree(self.scratch, ignore_errors=True)
         shutil.rmtree(self.private, ignore_errors=True)
@@ -379,6 +381,16 @@ def disk_usage(folder: Path, max_files: int) -> tuple[int, int]:
         except OSError:
             pass
     return size, files
+
+
+def _remove(entry: Path) -> None:
+    """Remove a file, link or folder the runtime may still be changing; what is already gone is fine."""
+    try:
+        entry.unlink()
+    except FileNotFoundError:
+        pass
+    except (IsADirectoryError, PermissionError):     # Linux answers EISDIR for a folder, some systems EPERM
+        shutil.rmtree(entry, ignore_errors=True)
 
 
 def _strip_ansi(text: str) -> str:
