@@ -49,9 +49,11 @@ def _plain(value):
     return list(value) if isinstance(value, tuple) else value
 
 
-def build(ns, name, args=(), kwargs=None, input_shape=(2, 1, 28, 28), device="cpu"):
+def build(ns, name, args=(), kwargs=None, input_shape=(2, 1, 28, 28), device="cpu", run=True):
     """`ns[name](*args, **kwargs)` on `device`, in eval mode, after one forward pass on zeros of
-    `input_shape` (which materialises lazy layers). Returns (model, output)."""
+    `input_shape` (which materialises lazy layers). Returns (model, output). `run=False`: the pass only where
+    a layer is lazy (output None), for a caller whose own pass follows (on meta, a DenseNet's pass costs
+    half a second of Python)."""
     kwargs = dict(kwargs or {})
     with torch.device(device):
         model = _lookup(ns, name)(*args, **kwargs)
@@ -60,9 +62,15 @@ def build(ns, name, args=(), kwargs=None, input_shape=(2, 1, 28, 28), device="cp
                             % (name, model.__name__ if isinstance(model, type) else type(model).__name__))
         model = model.to(device)
         model.eval()
-        with torch.no_grad():
-            output = model(torch.zeros(*input_shape, device=device))
+        output = None
+        if run or _has_lazy(model):
+            with torch.no_grad():
+                output = model(torch.zeros(*input_shape, device=device))
     return model, output
+
+
+def _has_lazy(model):
+    return any(nn.parameter.is_lazy(t) for t in list(model.parameters()) + list(model.buffers()))
 
 
 def _leaf_records(model):
@@ -89,7 +97,7 @@ def count_parameters(model):
 
 
 def _describe_on(ns, name, args, kwargs, input_shape, device):
-    model, _ = build(ns, name, args, kwargs, (2,) + tuple(input_shape[1:]), device)
+    model, _ = build(ns, name, args, kwargs, (2,) + tuple(input_shape[1:]), device, run=False)
     records, handles = _leaf_records(model)
     counter = FlopCounterMode(display=False)
     try:
