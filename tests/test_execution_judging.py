@@ -73,6 +73,52 @@ def test_a_block_without_its_shortcut_equals_only_the_dropped_form():
     assert any(residual._close(output, without) for _, without in computed)
 
 
+class Strided(nn.Module):
+    """A strided window and a fixed dense size: `fixed` takes only its own input side; `window` needs at least
+    half of 128 (a 3×3 window after a stride of 16), as NiN's strided windows leave nothing of a quarter; `where`
+    counts the real (CPU) builds, which the meta device's size test spares."""
+    built = []
+
+    def __init__(self, mode):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 16, stride=16)
+        self.window = nn.MaxPool2d(3) if mode == "window" else nn.Identity()
+        self.fc = nn.Linear(2 * 8 * 8, 3) if mode == "fixed" else nn.LazyLinear(3)
+        Strided.built.append(self.conv.weight.device.type)
+
+    def forward(self, X):
+        return self.fc(F.relu(self.window(self.conv(X))).flatten(1))
+
+
+@pytest.mark.parametrize("mode, side, cpu_builds", [("lazy", 32, 1), ("window", 64, 2), ("fixed", 128, 2)])
+def test_a_large_input_runs_at_the_smallest_side_the_network_takes(mode, side, cpu_builds):
+    Strided.built.clear()
+    reply = run_execution({"Strided": Strided}, "Strided", [mode], {}, [1, 1, 128, 128], 1, 0)
+    assert reply["input"] == [2, 1, side, side]
+    assert reply["flops"]["meta"] == reply["flops"]["cpu"] if side < 128 else reply["flops"]["meta"] is None
+    # A quarter is tried for real; after it fails, the meta device says whether half is worth a real build
+    # (`fixed` cannot take it: built on the CPU for the quarter and the full size only).
+    assert Strided.built.count("cpu") == cpu_builds, Strided.built
+
+
+class DarkWhenSmall(nn.Module):
+    """Stands for a deep network whose last maps its ReLUs zero on a small image (a 20-layer NiN at half size):
+    below 128 pixels its output no longer depends on its input, so every layer looks idle there."""
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 2, 16, stride=16), nn.LazyLinear(3)
+
+    def forward(self, X):
+        Y = F.relu(self.conv(X))
+        return self.fc((Y if X.shape[-1] >= 128 else Y * 0).flatten(1))
+
+
+def test_work_without_effect_at_a_reduced_size_is_judged_at_the_full_size():
+    reply = run_execution({"DarkWhenSmall": DarkWhenSmall}, "DarkWhenSmall", [], {}, [1, 1, 128, 128], 2, 0)
+    assert reply["input"] == [2, 1, 128, 128] and reply["input_matters"] is True
+    assert all(leaf["reaches"] for leaf in reply["leaves"].values()), reply["leaves"]
+
+
 @pytest.mark.parametrize("answer, unit", [
     ({"conv": 200, "fc": 20}, "FLOPs"), ({"conv": 100, "fc": 10}, "MACs"),
     ({"conv": 200, "fc": 10}, None), ({"conv": 150, "fc": 20}, None), ({"conv": "many", "fc": 20}, None),

@@ -28,6 +28,7 @@ ACTIVATIONS = {"ReLU": torch.relu, "Sigmoid": torch.sigmoid, "Tanh": torch.tanh,
 MAX_OPS = 200
 MAX_CALLS = 2000
 REDUCED_FROM = 128
+REDUCED_BY = (4, 2)          # the sides tried, in order, before the full size
 # FLOPs the perturbation test may spend on torch's own layers (one forward pass each): above it
 # only parameters outside torch's own layers, where a decoy can hide, are perturbed one by one.
 PERTURB_BUDGET = 5e9       # FLOPs of one forward pass times the number of torch layers to perturb
@@ -104,18 +105,50 @@ def execution(ns, name, args=(), kwargs=None, input_shape=(2, 1, 28, 28), trials
                   meta device}, "flops": {"cpu", "meta"} (FlopCounterMode), "moves": {parameter or torch layer:
         whether perturbing it changes the output}, "input_matters": whether two inputs give two outputs}
     over `trials` random inputs (batch of at least two). Images larger than REDUCED_FROM are first tried at
-    a quarter of their side (a ResNet-50 at 224x224 costs seconds of CPU per pass); a network that cannot
-    take that size is run at `input_shape` itself."""
+    a quarter of their side, then at half (a ResNet-50 at 224x224 costs seconds of CPU per pass; NiN's
+    strided windows leave nothing of a quarter); a network that takes neither, or shows work without effect at
+    the reduced size, is run at `input_shape` itself."""
     shape = (max(2, input_shape[0]),) + tuple(input_shape[1:])
     if len(shape) == 4 and min(shape[2:]) >= REDUCED_FROM:
-        try:
-            return _execution(ns, name, args, kwargs, shape[:2] + tuple(s // 4 for s in shape[2:]), trials, seed,
-                              on_meta=True)
-        except (LookupError, TypeError):
-            raise
-        except Exception:
-            pass
+        for divisor in REDUCED_BY:
+            reduced = shape[:2] + tuple(s // divisor for s in shape[2:])
+            if divisor != REDUCED_BY[0] and not _worth_a_real_run(ns, name, args, kwargs, reduced, shape):
+                continue
+            try:
+                reply = _execution(ns, name, args, kwargs, reduced, trials, seed, on_meta=True)
+            except (LookupError, TypeError):
+                raise
+            except Exception:
+                continue
+            if _nothing_idle(reply):
+                return reply
+            break       # work without effect at a reduced size may be the size's doing: the full size decides
     return _execution(ns, name, args, kwargs, shape, trials, seed)
+
+
+def _nothing_idle(reply):
+    """No sign of work without effect: the output depends on the input, and every layer that ran and every parameter
+    reaches it. A deep network on a small image can end in maps that its ReLUs zero whatever the input (a 20-layer
+    NiN at half size does), which looks exactly like discarded work."""
+    leaves = [leaf for leaf in reply["leaves"].values() if leaf["ran"]]
+    return (reply["input_matters"] is not False and all(leaf["reaches"] is not False for leaf in leaves)
+            and all(all(leaf["params"].values()) for leaf in leaves) and all(reply["direct"].values())
+            and all(reply["moves"].values()))
+
+
+def _worth_a_real_run(ns, name, args, kwargs, reduced, shape):
+    """After the first reduced size failed: whether the next is worth building for real. The meta device tells in
+    milliseconds what a real build (a second, for a VGG whose dense sizes are written out) would only fail at; a
+    network that does not run on meta even at its full size gets the size tried for real."""
+    return _builds_on_meta(ns, name, args, kwargs, reduced) or not _builds_on_meta(ns, name, args, kwargs, shape)
+
+
+def _builds_on_meta(ns, name, args, kwargs, shape):
+    try:
+        build(ns, name, args, kwargs, shape, "meta")
+    except Exception:
+        return False
+    return True
 
 
 def _execution(ns, name, args, kwargs, shape, trials, seed, on_meta=False):
