@@ -119,6 +119,31 @@ def test_work_without_effect_at_a_reduced_size_is_judged_at_the_full_size():
     assert all(leaf["reaches"] for leaf in reply["leaves"].values()), reply["leaves"]
 
 
+class MadeOnFirstUse(nn.Module):
+    """Another style of lazy layer: made by hand in the first forward pass, sized from its input."""
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 2, 3), None
+
+    def forward(self, X):
+        Y = F.relu(self.conv(X)).flatten(1)
+        if self.fc is None:
+            self.fc = nn.Linear(Y.shape[1], 3)
+        return self.fc(Y)
+
+
+def test_a_layer_made_in_the_first_pass_is_described_and_measured_on_meta():
+    from graders.probes.architecture import describe
+    ns = {"MadeOnFirstUse": MadeOnFirstUse}
+    described = describe(ns, "MadeOnFirstUse", input_shape=(1, 1, 128, 128))
+    assert described["device"] == "meta" and described["counts"] == {"Conv2d": 1, "Linear": 1}
+    assert described["params"] == 2 * 9 + 2 + 2 * 126 * 126 * 3 + 3
+    reply = run_execution(ns, "MadeOnFirstUse", [], {}, [1, 1, 128, 128], 2, 0)
+    assert reply["input"] == [2, 1, 32, 32] and reply["calls"]["meta"] == reply["calls"]["cpu"] == \
+        [["conv", [2, 30, 30]], ["fc", [3]]]
+    assert execution.judge(reply, described, "MadeOnFirstUse()")["counts"] == {"Conv2d": 1, "Linear": 1}
+
+
 @pytest.mark.parametrize("answer, unit", [
     ({"conv": 200, "fc": 20}, "FLOPs"), ({"conv": 100, "fc": 10}, "MACs"),
     ({"conv": 200, "fc": 10}, None), ({"conv": 150, "fc": 20}, None), ({"conv": "many", "fc": 20}, None),

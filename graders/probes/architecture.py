@@ -96,16 +96,32 @@ def count_parameters(model):
     return total, trainable
 
 
+def measured_pass(model, attach, X):
+    """(output, hooks' records, FlopCounterMode) of one forward pass on X with `attach(model)` -> (records, handles)
+    on. A model built without its warm-up pass (build's run=False) may make layers in its first pass (by hand, a
+    layer created on first use): that pass is measured again, with hooks on what is now there."""
+    for _ in range(2):
+        before = _parts(model)
+        records, handles = attach(model)
+        counter = FlopCounterMode(display=False)
+        try:
+            with torch.device(X.device), torch.no_grad(), counter:   # a layer made in the pass, made where build makes them
+                output = model(X)
+        finally:
+            for handle in handles:
+                handle.remove()
+        if _parts(model) == before:
+            break
+    return output, records, counter
+
+
+def _parts(model):
+    return [id(m) for m in model.modules()] + [id(t) for t in model.parameters()]
+
+
 def _describe_on(ns, name, args, kwargs, input_shape, device):
     model, _ = build(ns, name, args, kwargs, (2,) + tuple(input_shape[1:]), device, run=False)
-    records, handles = _leaf_records(model)
-    counter = FlopCounterMode(display=False)
-    try:
-        with torch.no_grad(), counter:
-            output = model(torch.zeros(*input_shape, device=device))
-    finally:
-        for handle in handles:
-            handle.remove()
+    output, records, counter = measured_pass(model, _leaf_records, torch.zeros(*input_shape, device=device))
     flops = {"conv": 0, "linear": 0, "other": 0}
     for op, count in counter.get_flop_counts().get("Global", {}).items():
         op_name = getattr(op, "__name__", str(op)).split(".")[0]

@@ -19,7 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 PROBE_USES = ("graders.probes.architecture",)   # its source runs ahead of this module's in the runtime
 if __name__ != "__main__":      # in the runtime (as __main__), architecture.py's definitions are already here
-    from graders.probes.architecture import build
+    from graders.probes.architecture import build, measured_pass
 
 TORCH_DIR = torch.__file__.rsplit("/", 1)[0]
 # Activations judged by behaviour: the function each class name promises.
@@ -264,22 +264,20 @@ def _on_meta(ns, name, args, kwargs, shape):
     device at the same input shape), or (None, None) where it cannot run there: the grader requires the two
     runs to agree."""
     try:
-        model, _ = build(ns, name, args, kwargs, shape, "meta")
-        calls, handles = [], []
-        for qualified, module in model.named_modules():
-            if qualified and next(iter(module.children()), None) is None:
-                handles.append(module.register_forward_hook(
-                    lambda m, i, o, q=qualified: calls.append([q, _per_example(o)]) if len(calls) < MAX_CALLS else None))
-        counter = FlopCounterMode(display=False)
-        try:
-            with torch.no_grad(), counter:
-                model(torch.zeros(shape, device="meta"))
-        finally:
-            for handle in handles:
-                handle.remove()
+        model, _ = build(ns, name, args, kwargs, shape, "meta", run=False)
+        _, calls, counter = measured_pass(model, _call_records, torch.zeros(shape, device="meta"))
     except Exception:
         return None, None
     return calls, _total_flops(counter)
+
+
+def _call_records(model):
+    calls, handles = [], []
+    for qualified, module in model.named_modules():
+        if qualified and next(iter(module.children()), None) is None:
+            handles.append(module.register_forward_hook(
+                lambda m, i, o, q=qualified: calls.append([q, _per_example(o)]) if len(calls) < MAX_CALLS else None))
+    return calls, handles
 
 
 def _perturbation_groups(leaves, owners, report, flops):
