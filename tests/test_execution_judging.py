@@ -113,7 +113,7 @@ class DarkWhenSmall(nn.Module):
         return self.fc((Y if X.shape[-1] >= 128 else Y * 0).flatten(1))
 
 
-def test_work_without_effect_at_a_reduced_size_is_judged_at_the_full_size():
+def test_an_output_blind_to_the_input_at_a_reduced_size_is_judged_at_the_full_size():
     reply = run_execution({"DarkWhenSmall": DarkWhenSmall}, "DarkWhenSmall", [], {}, [1, 1, 128, 128], 2, 0)
     assert reply["input"] == [2, 1, 128, 128] and reply["input_matters"] is True
     assert all(leaf["reaches"] for leaf in reply["leaves"].values()), reply["leaves"]
