@@ -144,6 +144,26 @@ def test_a_layer_made_in_the_first_pass_is_described_and_measured_on_meta():
     assert execution.judge(reply, described, "MadeOnFirstUse()")["counts"] == {"Conv2d": 1, "Linear": 1}
 
 
+class PoolsToNothing(nn.Module):
+    """A 0×0 pooling leaves its dense layer no inputs: a LazyLinear then never initialises its weights, which hold
+    whatever memory they got (NaN here, for certain). The ReLU after it is still a ReLU; the network ignores its input."""
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(0), nn.Flatten(), nn.Linear(0, 4), nn.ReLU(),
+                                 nn.Linear(4, 3))
+        with torch.no_grad():
+            self.net[3].bias.fill_(float("nan"))
+
+    def forward(self, X):
+        return self.net(X)
+
+
+def test_nan_from_an_uninitialised_layer_is_neither_a_fake_relu_nor_input_dependence():
+    reply = run_execution({"PoolsToNothing": PoolsToNothing}, "PoolsToNothing", [], {}, [2, 1, 8, 8], 2, 0)
+    assert reply["leaves"]["net.4"]["behaves"] is True
+    assert reply["input_matters"] is False
+
+
 @pytest.mark.parametrize("answer, unit", [
     ({"conv": 200, "fc": 20}, "FLOPs"), ({"conv": 100, "fc": 10}, "MACs"),
     ({"conv": 200, "fc": 10}, None), ({"conv": 150, "fc": 20}, None), ({"conv": "many", "fc": 20}, None),
